@@ -1,0 +1,297 @@
+"""The adaptive test as arrays: N tests advance in lockstep by a pure step.
+
+The service advances one test (N = 1, see :mod:`engine.session`); the
+simulator advances thousands. Both call :func:`start` and :func:`advance`, so
+there is one implementation of selection, estimation and stopping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from engine.bank import ItemBank
+from engine.config import TestConfig
+from engine.scoring import score
+from engine.selection import point_information
+from engine.stopping import StopContext
+from engine.tables import bank_tables
+
+#: Why a test stopped; index 0 means it has not.
+STOP_REASONS: tuple[str, ...] = ("", "max_items", "no_item_left")
+
+
+class NoItemLeftError(ValueError):
+    """Raised when a test is asked for an item but none is eligible."""
+
+
+@dataclass(frozen=True, eq=False)
+class CatBatch:
+    """State of N adaptive tests (one row each). Treat as immutable.
+
+    ``items``/``responses`` hold the administered items in order (bank index,
+    -1 padding); ``scored`` marks operational items, whose responses enter the
+    estimate. ``loglik`` is each row's per-area log-likelihood on the
+    quadrature grid. ``next_item`` is -1 for finished rows.
+    """
+
+    administered: np.ndarray  # (N, I) bool
+    items: np.ndarray  # (N, L) int
+    responses: np.ndarray  # (N, L) int
+    scored: np.ndarray  # (N, L) bool
+    length: np.ndarray  # (N,) items administered (scored and pretest)
+    area_counts: np.ndarray  # (N, A) scored items per area
+    loglik: np.ndarray  # (N, A, Q)
+    theta: np.ndarray  # (N, A)
+    se: np.ndarray  # (N, A)
+    next_item: np.ndarray  # (N,)
+    finished: np.ndarray  # (N,) bool
+    stop_reason: np.ndarray  # (N,) object (str)
+
+    @property
+    def n(self) -> int:
+        return int(self.length.shape[0])
+
+    @property
+    def scored_length(self) -> np.ndarray:
+        return self.area_counts.sum(axis=1)
+
+
+def capacity(config: TestConfig) -> int:
+    """Columns needed for a test's administered items (scored plus pretest)."""
+    return config.max_items + len(config.pretest_positions)
+
+
+def _excluded_mask(bank: ItemBank, config: TestConfig) -> np.ndarray:
+    mask = np.zeros(bank.n_items, dtype=bool)
+    for item_id in config.excluded:
+        if item_id in bank._index:  # unknown ids in an exclusion list are harmless
+            mask[bank.index(item_id)] = True
+    return mask
+
+
+def empty(bank: ItemBank, config: TestConfig, n: int) -> CatBatch:
+    """N fresh tests with the prior estimate and no item chosen yet."""
+    if n < 1:
+        raise ValueError(f"need at least one test, got {n}")
+    tables = bank_tables(bank)
+    width = capacity(config)
+    loglik = np.zeros((n, bank.n_areas, tables.quadrature.size))
+    rows = np.arange(n)
+    theta, se = config.estimator.estimate(
+        bank,
+        loglik.reshape(-1, tables.quadrature.size),
+        np.full((n * bank.n_areas, 0), -1),
+        np.full((n * bank.n_areas, 0), -1),
+        np.zeros((n * bank.n_areas, 0), dtype=bool),
+    )
+    del rows
+    return CatBatch(
+        administered=np.zeros((n, bank.n_items), dtype=bool),
+        items=np.full((n, width), -1, dtype=np.int32),
+        responses=np.full((n, width), -1, dtype=np.int16),
+        scored=np.zeros((n, width), dtype=bool),
+        length=np.zeros(n, dtype=np.int32),
+        area_counts=np.zeros((n, bank.n_areas), dtype=np.int32),
+        loglik=loglik,
+        theta=theta.reshape(n, bank.n_areas),
+        se=se.reshape(n, bank.n_areas),
+        next_item=np.full(n, -1, dtype=np.int32),
+        finished=np.zeros(n, dtype=bool),
+        stop_reason=np.full(n, "", dtype=object),
+    )
+
+
+def start(
+    bank: ItemBank,
+    config: TestConfig,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    selection_theta: np.ndarray | None = None,
+) -> CatBatch:
+    """Start N tests: prior estimates and the first item of each."""
+    batch = empty(bank, config, n)
+    return _select_or_finish(bank, config, batch, np.arange(n), rng, selection_theta)
+
+
+def advance(
+    bank: ItemBank,
+    config: TestConfig,
+    batch: CatBatch,
+    responses: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    selection_theta: np.ndarray | None = None,
+) -> CatBatch:
+    """Record each unfinished row's response to its ``next_item`` and move on.
+
+    Pure: returns a new batch. ``responses`` (N,) are scored categories
+    (ignored for finished rows). ``selection_theta`` (N, A), if given, is used
+    instead of the estimates to choose items (an oracle CAT in simulations).
+
+    Raises
+    ------
+    ValueError
+        If a response is outside its item's categories.
+    """
+    responses = np.asarray(responses).reshape(-1)
+    if responses.shape != (batch.n,):
+        raise ValueError(f"need one response per test ({batch.n}), got {responses.shape[0]}")
+    rows = np.flatnonzero(~batch.finished)
+    if rows.size == 0:
+        return batch
+    item = batch.next_item[rows].astype(np.intp)
+    if np.any(item < 0):
+        raise ValueError("a test has no current item to answer")
+    response = responses[rows].astype(np.intp)
+    n_cat = bank.n_categories[item]
+    bad = (response < 0) | (response >= n_cat)
+    if np.any(bad):
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"response {int(response[first])} is out of range for item {bank.item_ids[item[first]]} "
+            f"(expected 0..{int(n_cat[first]) - 1})"
+        )
+
+    tables = bank_tables(bank)
+    position = batch.length[rows]
+    is_scored = bank.operational[item]
+    area = bank.area[item].astype(np.intp)
+
+    administered = batch.administered.copy()
+    administered[rows, item] = True
+    items = batch.items.copy()
+    items[rows, position] = item
+    stored = batch.responses.copy()
+    stored[rows, position] = response
+    scored = batch.scored.copy()
+    scored[rows, position] = is_scored
+    length = batch.length.copy()
+    length[rows] += 1
+    area_counts = batch.area_counts.copy()
+    np.add.at(area_counts, (rows[is_scored], area[is_scored]), 1)
+    loglik = batch.loglik.copy()
+    theta = batch.theta.copy()
+    se = batch.se.copy()
+
+    # Only the answered area of each row changes; pretest answers change nothing.
+    upd = rows[is_scored]
+    if upd.size:
+        upd_area = area[is_scored]
+        loglik[upd, upd_area] += tables.log_prob[item[is_scored], response[is_scored]]
+        row_items = items[upd]
+        member = scored[upd] & (row_items >= 0)
+        member &= bank.area[np.where(member, row_items, 0)] == upd_area[:, None]
+        new_theta, new_se = config.estimator.estimate(
+            bank, loglik[upd, upd_area], row_items, stored[upd], member
+        )
+        theta[upd, upd_area] = new_theta
+        se[upd, upd_area] = new_se
+
+    batch = replace(
+        batch,
+        administered=administered,
+        items=items,
+        responses=stored,
+        scored=scored,
+        length=length,
+        area_counts=area_counts,
+        loglik=loglik,
+        theta=theta,
+        se=se,
+    )
+    return _select_or_finish(bank, config, batch, rows, rng, selection_theta)
+
+
+def stop_rules_met(bank: ItemBank, config: TestConfig, batch: CatBatch, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``rows`` meet a stopping target (after the minimum length), and why."""
+    scored_length = batch.area_counts[rows].sum(axis=1)
+    context = StopContext(
+        length=scored_length,
+        area_counts=batch.area_counts[rows],
+        theta=batch.theta[rows],
+        se=batch.se[rows],
+        scores=score(bank, batch.theta[rows], batch.se[rows]),
+    )
+    stop = np.zeros(rows.size, dtype=bool)
+    reason = np.full(rows.size, "", dtype=object)
+    for rule in config.stopping:
+        hit = rule.met(context) & ~stop
+        reason[hit] = rule.reason
+        stop |= hit
+    stop &= scored_length >= config.min_items
+    reason[~stop] = ""
+    at_max = (scored_length >= config.max_items) & ~stop
+    reason[at_max] = "max_items"
+    return stop | at_max, reason
+
+
+def _select_or_finish(
+    bank: ItemBank,
+    config: TestConfig,
+    batch: CatBatch,
+    rows: np.ndarray,
+    rng: np.random.Generator,
+    selection_theta: np.ndarray | None,
+) -> CatBatch:
+    """Evaluate stopping for ``rows``, then choose the next item of those going on."""
+    finished = batch.finished.copy()
+    stop_reason = batch.stop_reason.copy()
+    next_item = batch.next_item.copy()
+    next_item[rows] = -1
+
+    stop, reason = stop_rules_met(bank, config, batch, rows)
+    finished[rows[stop]] = True
+    stop_reason[rows[stop]] = reason[stop]
+    going = rows[~stop]
+
+    if going.size:
+        # Pretest seeding: at the configured positions, an unscored item at random.
+        pretest_pool = ~bank.operational & ~_excluded_mask(bank, config)
+        seeded = np.zeros(going.size, dtype=bool)
+        if config.pretest_positions and pretest_pool.any():
+            at_position = np.isin(batch.length[going], config.pretest_positions)
+            choices = pretest_pool[None, :] & ~batch.administered[going]
+            seeded = at_position & choices.any(axis=1)
+            if seeded.any():
+                keys = np.where(choices[seeded], rng.random((int(seeded.sum()), bank.n_items)), -1.0)
+                next_item[going[seeded]] = np.argmax(keys, axis=1)
+        chosen_rows = going[~seeded]
+        if chosen_rows.size:
+            picked, none_left = select(bank, config, batch, chosen_rows, rng, selection_theta)
+            next_item[chosen_rows] = picked
+            finished[chosen_rows[none_left]] = True
+            stop_reason[chosen_rows[none_left]] = "no_item_left"
+            next_item[chosen_rows[none_left]] = -1
+    return replace(batch, finished=finished, stop_reason=stop_reason, next_item=next_item)
+
+
+def select(
+    bank: ItemBank,
+    config: TestConfig,
+    batch: CatBatch,
+    rows: np.ndarray,
+    rng: np.random.Generator,
+    selection_theta: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Next item for each of ``rows`` and whether no informative item is left.
+
+    Returns bank indices (R,) (-1 where none is left) and a bool (R,).
+    """
+    eligible = ~batch.administered[rows] & bank.operational[None, :] & ~_excluded_mask(bank, config)[None, :]
+    view = batch if selection_theta is None else replace(batch, theta=np.asarray(selection_theta, dtype=float))
+    # "Informative" is judged by point information at the item area's estimate.
+    informative = point_information(bank, view.theta[rows]) >= config.min_information
+    eligible &= informative
+    none_left = ~eligible.any(axis=1)
+    for rule in config.content:
+        eligible = rule.allowed(bank, view, rows, eligible)
+    criterion = config.selector.criterion(bank, view, rows)
+    if config.exposure is None:
+        picked = np.argmax(np.where(eligible, criterion, -np.inf), axis=1)
+    else:
+        picked = config.exposure.choose(criterion, eligible, rng)
+    picked = np.where(none_left, -1, picked)
+    return picked.astype(np.int32), none_left

@@ -1,0 +1,128 @@
+"""Test configurations: which rules a CAT uses, as one typed, frozen object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.estimation import EAP, Estimator
+from engine.selection import (
+    AreaMinimum,
+    ContentRule,
+    ExposureControl,
+    KindBalance,
+    OverallPrecision,
+    Randomesque,
+    Selector,
+)
+from engine.stopping import LevelDecided, OverallStandardError, StopRule
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    """The rules of an adaptive test.
+
+    Parameters
+    ----------
+    name : str
+        Stored with each test so a session can be resumed with its rules.
+    estimator : Estimator
+        EAP (default), MAP or MLE, per area.
+    selector : Selector
+        Criterion for the next item (maximum information, posterior-weighted
+        information, or overall-score precision).
+    content : tuple of ContentRule
+        Applied in order to narrow the eligible items (area minimum, kind and
+        area balancing).
+    exposure : ExposureControl or None
+        Randomesque or Sympson–Hetter; None picks the best item.
+    stopping : tuple of StopRule
+        The test stops when any rule is met (after ``min_items``).
+    min_items, max_items : int
+        Length limits; ``max_items`` counts scored items.
+    min_information : float
+        An item whose information at the estimate is below this is not
+        informative; when no informative item is left the test stops.
+    pretest_positions : tuple of int
+        0-based positions at which an unscored pretest item is seeded (if any
+        remains); pretest items never affect the estimate or the length limits.
+    excluded : tuple of str
+        Item ids never to administer.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    name: str = "custom"
+    estimator: Estimator = field(default_factory=EAP)
+    selector: Selector = field(default_factory=OverallPrecision)
+    content: tuple[ContentRule, ...] = ()
+    exposure: ExposureControl | None = None
+    stopping: tuple[StopRule, ...] = ()
+    min_items: int = 1
+    max_items: int = 40
+    min_information: float = 1e-3
+    pretest_positions: tuple[int, ...] = ()
+    excluded: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.min_items < 0:
+            raise ValueError(f"min_items must be >= 0, got {self.min_items}")
+        if self.max_items < 1:
+            raise ValueError(f"max_items must be >= 1, got {self.max_items}")
+        if self.min_items > self.max_items:
+            raise ValueError(f"min_items ({self.min_items}) exceeds max_items ({self.max_items})")
+        if self.min_information < 0:
+            raise ValueError("min_information must be >= 0")
+        if any(p < 0 for p in self.pretest_positions):
+            raise ValueError("pretest positions must be >= 0")
+        object.__setattr__(self, "content", tuple(self.content))
+        object.__setattr__(self, "stopping", tuple(self.stopping))
+        object.__setattr__(self, "pretest_positions", tuple(sorted(set(self.pretest_positions))))
+        object.__setattr__(self, "excluded", tuple(self.excluded))
+
+    def describe(self) -> dict:
+        """A JSON-serialisable description of the rules (for reports and logs)."""
+
+        def rule(obj) -> object:
+            if obj is None:
+                return None
+            out = {"rule": type(obj).__name__}
+            for key, value in vars(obj).items():
+                if key in ("name", "reason"):
+                    continue
+                if isinstance(value, tuple) and len(value) > 12:
+                    value = f"<{len(value)} values>"
+                out[key] = value
+            return out
+
+        return {
+            "name": self.name,
+            "estimator": rule(self.estimator),
+            "selector": rule(self.selector),
+            "content": [rule(r) for r in self.content],
+            "exposure": rule(self.exposure),
+            "stopping": [rule(r) for r in self.stopping],
+            "min_items": self.min_items,
+            "max_items": self.max_items,
+            "min_information": self.min_information,
+            "pretest_positions": list(self.pretest_positions),
+            "excluded": list(self.excluded),
+        }
+
+
+#: The default citizen self-assessment. Chosen with simulation evidence (see
+#: ``benchmarks/citizen_test.py`` and the README): the overall-precision
+#: selector with posterior-weighted information, every area seen twice, kinds
+#: balanced, randomesque exposure control, stop when the overall level is
+#: decided at 95% or the overall score is precise to 4 points, 10–40 items.
+CITIZEN_TEST = TestConfig(
+    name="citizen-v1",
+    estimator=EAP(),
+    selector=OverallPrecision(),
+    content=(AreaMinimum(items_per_area=2), KindBalance()),
+    exposure=Randomesque(k=2),
+    stopping=(LevelDecided(confidence=0.95), OverallStandardError(target=4.0)),
+    min_items=10,
+    max_items=40,
+)
+
+CONFIGS: dict[str, TestConfig] = {CITIZEN_TEST.name: CITIZEN_TEST}

@@ -1,0 +1,301 @@
+"""Item selection: criteria, content balancing and exposure control.
+
+Selection is a masked argmax over a (takers x items) criterion matrix:
+
+1. ``eligible``: not yet administered, not excluded, operational;
+2. content rules narrow the mask (never to nothing);
+3. exposure control narrows it at random (Sympson–Hetter) or picks at random
+   among the best few (randomesque);
+4. the best remaining item by the selector's criterion is chosen.
+
+Rules are small frozen dataclasses behind one Protocol per role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+from scipy.special import logsumexp
+
+from engine.bank import KINDS, ItemBank
+from engine.tables import bank_tables
+
+if TYPE_CHECKING:  # only for annotations; engine.cat imports this module
+    from engine.cat import CatBatch
+
+
+def point_information(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
+    """Information of every item at its own area's theta: (N, A) -> (N, I)."""
+    tables = bank_tables(bank)
+    theta_item = theta[:, bank.area]
+    columns = np.broadcast_to(np.arange(bank.n_items), theta_item.shape)
+    return tables.interpolate(tables.information, theta_item, columns)
+
+
+def posterior_weights(bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0) -> np.ndarray:
+    """Normalised posterior over the quadrature grid, (N, A, Q)."""
+    grid = bank_tables(bank).quadrature
+    log_post = loglik - 0.5 * ((grid - prior_mean) / prior_sd) ** 2
+    return np.exp(log_post - logsumexp(log_post, axis=2, keepdims=True))
+
+
+def posterior_information(bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0) -> np.ndarray:
+    """Posterior-weighted information of every item, (N, I) (van der Linden, 1998)."""
+    weights = posterior_weights(bank, loglik, prior_mean, prior_sd)
+    info_q = bank_tables(bank).quadrature_information
+    out = np.empty((loglik.shape[0], bank.n_items))
+    for area in range(bank.n_areas):
+        members = np.flatnonzero(bank.area == area)
+        out[:, members] = weights[:, area, :] @ info_q[:, members]
+    return out
+
+
+# ----------------------------------------------------------------- selectors
+class Selector(Protocol):
+    """Scores every item for every taker; higher is better."""
+
+    name: str
+
+    def criterion(self, bank: ItemBank, batch: CatBatch, rows: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class MaximumInformation:
+    """Maximum Fisher information at the current estimate of the item's area."""
+
+    name: str = "mfi"
+
+    def criterion(self, bank, batch, rows):
+        return point_information(bank, batch.theta[rows])
+
+
+@dataclass(frozen=True)
+class PosteriorWeightedInformation:
+    """Fisher information averaged over the current posterior of the item's area.
+
+    Better than point information in the first items, when the estimate is
+    still far from the truth.
+    """
+
+    prior_mean: float = 0.0
+    prior_sd: float = 1.0
+    name: str = "pwi"
+
+    def criterion(self, bank, batch, rows):
+        return posterior_information(bank, batch.loglik[rows], self.prior_mean, self.prior_sd)
+
+
+@dataclass(frozen=True)
+class OverallPrecision:
+    """Largest reduction of the overall score's error variance.
+
+    For item i of area a: ``slope_a^2 * (se_a^2 - 1 / (1 / se_a^2 + I_i))``,
+    with ``slope_a`` the derivative of the area's domain score at its estimate
+    and ``I_i`` the item's (posterior-weighted) information. It spends items
+    where they most sharpen the overall score, so it balances the areas by
+    itself and gives few items to an area whose score is already flat (very
+    low or very high ability).
+    """
+
+    prior_mean: float = 0.0
+    prior_sd: float = 1.0
+    posterior_weighted: bool = True
+    name: str = "overall"
+
+    def criterion(self, bank, batch, rows):
+        if self.posterior_weighted:
+            info = posterior_information(bank, batch.loglik[rows], self.prior_mean, self.prior_sd)
+        else:
+            info = point_information(bank, batch.theta[rows])
+        tables = bank_tables(bank)
+        theta = batch.theta[rows]
+        columns = np.broadcast_to(np.arange(bank.n_areas), theta.shape)
+        slope = tables.interpolate(tables.area_score_slope, theta, columns)  # (R, A)
+        variance = batch.se[rows] ** 2  # (R, A)
+        v_item = variance[:, bank.area]
+        reduction = v_item - 1.0 / (1.0 / v_item + info)
+        return (slope[:, bank.area] ** 2) * reduction
+
+
+SELECTORS = {"mfi": MaximumInformation, "pwi": PosteriorWeightedInformation, "overall": OverallPrecision}
+
+
+# ------------------------------------------------------------ content rules
+class ContentRule(Protocol):
+    """Narrows the eligible items (R, I); must not empty a row that had items."""
+
+    def allowed(self, bank: ItemBank, batch: CatBatch, rows: np.ndarray, eligible: np.ndarray) -> np.ndarray: ...
+
+
+def _kingsbury_zara(
+    category: np.ndarray, n_categories: int, targets: np.ndarray, counts: np.ndarray, eligible: np.ndarray
+) -> np.ndarray:
+    """Restrict each row to the category furthest below its target share.
+
+    ``category`` (I,) of each item, ``counts`` (R, C) administered so far,
+    ``targets`` (C,) shares. Categories with no eligible item are skipped.
+    """
+    total = counts.sum(axis=1, keepdims=True)
+    shares = counts / np.maximum(total, 1)
+    deficit = targets[None, :] - shares
+    available = np.zeros((eligible.shape[0], n_categories), dtype=bool)
+    for c in range(n_categories):
+        available[:, c] = eligible[:, category == c].any(axis=1)
+    deficit = np.where(available & (targets[None, :] > 0), deficit, -np.inf)
+    chosen = np.argmax(deficit, axis=1)
+    has_choice = np.isfinite(deficit[np.arange(len(chosen)), chosen])
+    narrowed = eligible & (category[None, :] == chosen[:, None])
+    return np.where(has_choice[:, None], narrowed, eligible)
+
+
+@dataclass(frozen=True)
+class KindBalance:
+    """Kingsbury–Zara balancing of knowledge / skill / attitude items.
+
+    ``targets`` are the shares of the three kinds in a test (normalised);
+    by default each kind's share of the bank's operational items.
+    """
+
+    targets: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.targets is not None:
+            t = np.asarray(self.targets, dtype=float)
+            if t.shape != (len(KINDS),) or np.any(t < 0) or t.sum() <= 0:
+                raise ValueError(f"kind targets must be {len(KINDS)} non-negative shares with a positive sum")
+
+    def allowed(self, bank, batch, rows, eligible):
+        if self.targets is None:
+            targets = np.bincount(bank.kind[bank.operational], minlength=len(KINDS)).astype(float)
+        else:
+            targets = np.asarray(self.targets, dtype=float)
+        targets = targets / targets.sum()
+        counts = _category_counts(batch, rows, bank.kind, len(KINDS))
+        return _kingsbury_zara(bank.kind, len(KINDS), targets, counts, eligible)
+
+
+@dataclass(frozen=True)
+class AreaMinimum:
+    """Every area gets at least ``items_per_area`` scored items first.
+
+    While some area is below the minimum, only items of such areas are
+    eligible; among them the selector's criterion decides.
+    """
+
+    items_per_area: int = 2
+
+    def __post_init__(self) -> None:
+        if self.items_per_area < 0:
+            raise ValueError("items_per_area must be >= 0")
+
+    def allowed(self, bank, batch, rows, eligible):
+        counts = batch.area_counts[rows]  # (R, A)
+        short = counts < self.items_per_area
+        has_items = np.zeros_like(short)
+        for a in range(bank.n_areas):
+            has_items[:, a] = eligible[:, bank.area == a].any(axis=1)
+        short &= has_items
+        narrowed = eligible & short[:, bank.area]
+        return np.where(short.any(axis=1)[:, None], narrowed, eligible)
+
+
+@dataclass(frozen=True)
+class AreaBalance:
+    """Kingsbury–Zara balancing of areas to target shares (equal by default)."""
+
+    targets: tuple[float, ...] | None = None
+
+    def allowed(self, bank, batch, rows, eligible):
+        targets = np.ones(bank.n_areas) if self.targets is None else np.asarray(self.targets, dtype=float)
+        if targets.shape != (bank.n_areas,):
+            raise ValueError(f"area targets need {bank.n_areas} shares, got {targets.shape[0]}")
+        targets = targets / targets.sum()
+        return _kingsbury_zara(bank.area, bank.n_areas, targets, batch.area_counts[rows], eligible)
+
+
+def _category_counts(batch: CatBatch, rows: np.ndarray, category: np.ndarray, n: int) -> np.ndarray:
+    items = batch.items[rows]
+    valid = batch.scored[rows]
+    cats = np.where(valid, category[np.where(valid, items, 0)], n)
+    counts = np.zeros((len(rows), n + 1), dtype=np.int32)
+    np.add.at(counts, (np.repeat(np.arange(len(rows)), items.shape[1]), cats.ravel()), 1)
+    return counts[:, :n]
+
+
+# ----------------------------------------------------------- exposure rules
+class ExposureControl(Protocol):
+    """Chooses among the candidates at random to cap item exposure."""
+
+    def choose(self, criterion: np.ndarray, eligible: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Randomesque:
+    """Pick uniformly among the ``k`` best eligible items (Kingsbury & Zara, 1989)."""
+
+    k: int = 3
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"randomesque k must be >= 1, got {self.k}")
+
+    def choose(self, criterion, eligible, rng):
+        return _randomesque(criterion, eligible, self.k, rng)
+
+
+@dataclass(frozen=True)
+class SympsonHetter:
+    """Sympson–Hetter: the chosen item is given with probability ``control[i]``.
+
+    Drawing every item's acceptance at once and taking the best accepted item
+    is the same in distribution as the classic sequential procedure. If no
+    eligible item is accepted, the best eligible one is given. ``control``
+    comes from :func:`update_sympson_hetter` iterated over simulations, or
+    from live exposure rates. ``randomesque_k`` > 1 adds randomesque on top.
+    """
+
+    control: tuple[float, ...] = field(default=())
+    randomesque_k: int = 1
+
+    def __post_init__(self) -> None:
+        k = np.asarray(self.control, dtype=float)
+        if k.size and (np.any(~np.isfinite(k)) or np.any(k < 0) or np.any(k > 1)):
+            raise ValueError("Sympson–Hetter control parameters must lie in [0, 1]")
+
+    def choose(self, criterion, eligible, rng):
+        control = np.asarray(self.control, dtype=float)
+        if control.size == 0:
+            control = np.ones(criterion.shape[1])
+        if control.shape != (criterion.shape[1],):
+            raise ValueError(f"Sympson–Hetter needs one control parameter per item ({criterion.shape[1]}), got {control.size}")
+        accepted = eligible & (rng.random(criterion.shape) < control[None, :])
+        use = np.where(accepted.any(axis=1)[:, None], accepted, eligible)
+        return _randomesque(criterion, use, self.randomesque_k, rng)
+
+
+def update_sympson_hetter(control: np.ndarray, exposure_rate: np.ndarray, max_rate: float) -> np.ndarray:
+    """One Sympson–Hetter iteration: ``k <- k * min(1, r_max / P(selected))``.
+
+    ``exposure_rate`` is each item's observed administration rate under the
+    current ``control``; the selection rate is rate / k.
+    """
+    control = np.asarray(control, dtype=float)
+    exposure_rate = np.asarray(exposure_rate, dtype=float)
+    selection_rate = np.divide(exposure_rate, control, out=np.zeros_like(control), where=control > 0)
+    new = np.where(selection_rate > max_rate, max_rate / np.maximum(selection_rate, 1e-12), 1.0)
+    return np.clip(new, 0.0, 1.0)
+
+
+def _randomesque(criterion: np.ndarray, eligible: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    masked = np.where(eligible, criterion, -np.inf)
+    if k == 1:
+        return np.argmax(masked, axis=1)
+    k = min(k, masked.shape[1])
+    top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+    top_values = np.take_along_axis(masked, top, axis=1)
+    # Random positive keys on the finite candidates; argmax picks one uniformly.
+    keys = np.where(np.isfinite(top_values), rng.random(top.shape) + 1.0, 0.0)
+    keys[:, 0] = np.where(np.isfinite(top_values).any(axis=1), keys[:, 0], 1.0)
+    return top[np.arange(top.shape[0]), np.argmax(keys, axis=1)]

@@ -1,0 +1,308 @@
+"""One test in progress: an immutable, JSON-serialisable state and a pure step.
+
+The state holds what happened (items given, responses) and what follows from
+it (estimates, the current item, whether and why the test stopped). Replaying
+the responses through :func:`engine.cat.advance` reproduces it exactly, which
+is how a stored state is advanced: the service keeps only this JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import cat
+from engine.bank import ItemBank
+from engine.config import TestConfig
+from engine.scoring import LEVELS, level_decided, level_of, score
+
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TestState:
+    """A test in progress (or finished), as plain values.
+
+    Attributes
+    ----------
+    bank_version : str
+        The bank the test started on; it must finish on the same one.
+    config : str
+        Name of the :class:`TestConfig` it runs under.
+    seed : int
+        Seeds the randomness of each step (exposure control, pretest
+        seeding): step k uses ``default_rng([seed, k])``, so a replay is exact.
+    administered, responses : tuple
+        Item ids given so far and the scored categories answered.
+    next_item : str or None
+        The current item; None when finished.
+    finished : bool
+    stop_reason : str or None
+        ``level_decided``, ``overall_se``, ``area_se``, ``max_items``,
+        ``no_item_left`` …
+    theta, se : tuple of float
+        Current ability estimate and its standard error per area.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    bank_version: str
+    config: str
+    seed: int
+    administered: tuple[str, ...]
+    responses: tuple[int, ...]
+    next_item: str | None
+    finished: bool
+    stop_reason: str | None
+    theta: tuple[float, ...]
+    se: tuple[float, ...]
+
+    @property
+    def answered(self) -> int:
+        return len(self.responses)
+
+    def to_json(self) -> dict:
+        """Plain JSON types only (lists, str, int, float, bool, None)."""
+        return {
+            "format": STATE_FORMAT,
+            "bank_version": self.bank_version,
+            "config": self.config,
+            "seed": self.seed,
+            "administered": list(self.administered),
+            "responses": list(self.responses),
+            "next_item": self.next_item,
+            "finished": self.finished,
+            "stop_reason": self.stop_reason,
+            "theta": [_finite_or_none(x) for x in self.theta],
+            "se": [_finite_or_none(x) for x in self.se],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> TestState:
+        """Rebuild a state from :meth:`to_json` output, checking its shape."""
+        if not isinstance(data, dict):
+            raise TypeError("a test state must be a JSON object")
+        if data.get("format") != STATE_FORMAT:
+            raise ValueError(f"unsupported test state format {data.get('format')!r}")
+        try:
+            administered = tuple(str(i) for i in data["administered"])
+            responses = tuple(int(r) for r in data["responses"])
+            state = cls(
+                bank_version=str(data["bank_version"]),
+                config=str(data["config"]),
+                seed=int(data["seed"]),
+                administered=administered,
+                responses=responses,
+                next_item=None if data["next_item"] is None else str(data["next_item"]),
+                finished=bool(data["finished"]),
+                stop_reason=data["stop_reason"],
+                theta=tuple(math.inf if x is None else float(x) for x in data["theta"]),
+                se=tuple(math.inf if x is None else float(x) for x in data["se"]),
+            )
+        except KeyError as missing:
+            raise ValueError(f"test state lacks field {missing.args[0]!r}") from None
+        if len(state.administered) != len(state.responses):
+            raise ValueError("test state has different numbers of items and responses")
+        return state
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _rng(seed: int, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed, step])
+
+
+def _check_bank(bank: ItemBank, state: TestState, config: TestConfig) -> None:
+    if state.bank_version != bank.version:
+        raise ValueError(f"this test runs on bank {state.bank_version}, not {bank.version}")
+    if state.config != config.name:
+        raise ValueError(f"this test runs under config {state.config!r}, not {config.name!r}")
+
+
+def _state_from_batch(bank: ItemBank, config: TestConfig, seed: int, batch: cat.CatBatch) -> TestState:
+    length = int(batch.length[0])
+    items = batch.items[0, :length]
+    nxt = int(batch.next_item[0])
+    return TestState(
+        bank_version=bank.version,
+        config=config.name,
+        seed=seed,
+        administered=tuple(bank.item_ids[i] for i in items),
+        responses=tuple(int(r) for r in batch.responses[0, :length]),
+        next_item=None if nxt < 0 else bank.item_ids[nxt],
+        finished=bool(batch.finished[0]),
+        stop_reason=str(batch.stop_reason[0]) or None,
+        theta=tuple(float(x) for x in batch.theta[0]),
+        se=tuple(float(x) for x in batch.se[0]),
+    )
+
+
+def replay(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBatch:
+    """The batch (N = 1) of a state, rebuilt by replaying its responses."""
+    batch = cat.start(bank, config, 1, _rng(state.seed, 0))
+    for step, (item_id, response) in enumerate(zip(state.administered, state.responses, strict=True)):
+        if batch.finished[0] or bank.item_ids[batch.next_item[0]] != item_id:
+            raise ValueError("test state does not match a replay of its responses")
+        batch = cat.advance(bank, config, batch, np.array([response]), _rng(state.seed, step + 1))
+    return batch
+
+
+def start_test(bank: ItemBank, config: TestConfig, *, seed: int) -> TestState:
+    """A new test: prior estimates and the first item."""
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    batch = cat.start(bank, config, 1, _rng(int(seed), 0))
+    return _state_from_batch(bank, config, int(seed), batch)
+
+
+def answer_item(bank: ItemBank, config: TestConfig, state: TestState, item_id: str, response: int) -> TestState:
+    """Record ``response`` to the current item and choose the next one.
+
+    Pure: the input state is unchanged. The step rebuilds the arrays from the
+    state's own numbers (the last estimate and the area log-likelihoods, which
+    are sums over the responses) and advances them once.
+
+    Raises
+    ------
+    ValueError
+        The test is finished, ``item_id`` is not the current item, the
+        response is not an integer in the item's range, or the state belongs
+        to another bank or config.
+    """
+    _check_bank(bank, state, config)
+    if state.finished or state.next_item is None:
+        raise ValueError("the test is finished; no more answers are taken")
+    if item_id != state.next_item:
+        raise ValueError(f"item {item_id!r} is not the current item ({state.next_item!r})")
+    if isinstance(response, bool) or not isinstance(response, int | np.integer):
+        raise ValueError(f"response must be an integer option index, got {response!r}")
+    index = bank.index(item_id)
+    n_cat = int(bank.n_categories[index])
+    if not 0 <= response < n_cat:
+        raise ValueError(f"response {response} is out of range for item {item_id} (expected 0..{n_cat - 1})")
+    batch = _batch_of(bank, config, state)
+    batch = cat.advance(bank, config, batch, np.array([int(response)]), _rng(state.seed, state.answered + 1))
+    return _state_from_batch(bank, config, state.seed, batch)
+
+
+def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBatch:
+    """Arrays of one state without replaying selection (O(items) per step)."""
+    from engine.tables import bank_tables
+
+    tables = bank_tables(bank)
+    width = cat.capacity(config)
+    length = state.answered
+    if length > width:
+        raise ValueError("test state has more answers than its config allows")
+    idx = bank.indices(state.administered) if length else np.zeros(0, dtype=np.intp)
+    resp = np.asarray(state.responses, dtype=np.intp)
+    if length and np.any((resp < 0) | (resp >= bank.n_categories[idx])):
+        raise ValueError("test state holds a response out of range")
+    is_scored = bank.operational[idx]
+    loglik = np.zeros((1, bank.n_areas, tables.quadrature.size))
+    area_counts = np.zeros((1, bank.n_areas), dtype=np.int32)
+    if length:
+        np.add.at(loglik[0], bank.area[idx[is_scored]], tables.log_prob[idx[is_scored], resp[is_scored]])
+        np.add.at(area_counts[0], bank.area[idx[is_scored]], 1)
+    items = np.full((1, width), -1, dtype=np.int32)
+    responses = np.full((1, width), -1, dtype=np.int16)
+    scored = np.zeros((1, width), dtype=bool)
+    items[0, :length] = idx
+    responses[0, :length] = resp
+    scored[0, :length] = is_scored
+    administered = np.zeros((1, bank.n_items), dtype=bool)
+    administered[0, idx] = True
+    return cat.CatBatch(
+        administered=administered,
+        items=items,
+        responses=responses,
+        scored=scored,
+        length=np.array([length], dtype=np.int32),
+        area_counts=area_counts,
+        loglik=loglik,
+        theta=np.array([state.theta], dtype=float),
+        se=np.array([state.se], dtype=float),
+        next_item=np.array([bank.index(state.next_item)], dtype=np.int32),
+        finished=np.array([False]),
+        stop_reason=np.array([""], dtype=object),
+    )
+
+
+@dataclass(frozen=True)
+class AreaScore:
+    """An area's domain score (0–100), its standard error and level."""
+
+    area: str
+    score: float
+    se: float
+    level: int
+    decided: bool
+    theta: float
+    theta_se: float
+    answered: int
+
+    @property
+    def level_name(self) -> str:
+        return LEVELS[self.level].name_vi
+
+
+@dataclass(frozen=True)
+class OverallScore:
+    score: float
+    se: float
+    level: int
+    decided: bool
+
+    @property
+    def level_name(self) -> str:
+        return LEVELS[self.level].name_vi
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """Scores of a test (DESIGN §4): overall and per area."""
+
+    __test__ = False
+
+    overall: OverallScore
+    areas: tuple[AreaScore, ...]
+    answered: int
+    finished: bool
+
+
+def score_test(bank: ItemBank, state: TestState) -> TestResult:
+    """Overall and per-area scores, levels, standard errors, 95% decisions."""
+    if state.bank_version != bank.version:
+        raise ValueError(f"this test ran on bank {state.bank_version}, not {bank.version}")
+    theta = np.array([state.theta], dtype=float)
+    se = np.array([state.se], dtype=float)
+    scores = score(bank, theta, se)
+    counts = np.zeros(bank.n_areas, dtype=int)
+    if state.administered:
+        idx = bank.indices(state.administered)
+        idx = idx[bank.operational[idx]]
+        counts = np.bincount(bank.area[idx], minlength=bank.n_areas)
+    areas = tuple(
+        AreaScore(
+            area=code,
+            score=float(scores.area_score[0, a]),
+            se=float(scores.area_se[0, a]),
+            level=int(level_of(scores.area_score[0, a])),
+            decided=bool(level_decided(scores.area_score[0, a], scores.area_se[0, a])),
+            theta=float(theta[0, a]),
+            theta_se=float(se[0, a]),
+            answered=int(counts[a]),
+        )
+        for a, code in enumerate(bank.area_codes)
+    )
+    overall = OverallScore(
+        score=float(scores.overall_score[0]),
+        se=float(scores.overall_se[0]),
+        level=int(scores.overall_level[0]),
+        decided=bool(scores.overall_decided[0]),
+    )
+    return TestResult(overall=overall, areas=areas, answered=state.answered, finished=state.finished)

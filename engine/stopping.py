@@ -1,0 +1,112 @@
+"""Stopping rules.
+
+A rule looks at the rows' current estimates and scores and says which rows
+have reached its target. The test stops when any target rule is met after
+the minimum length, at the maximum length, or when no informative item is
+left (see :func:`engine.cat.advance`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from engine.scoring import Z_95, Scores, level_of
+
+
+@dataclass(frozen=True)
+class StopContext:
+    """What stopping rules may look at, for R rows."""
+
+    length: np.ndarray  # (R,) items administered
+    area_counts: np.ndarray  # (R, A) scored items per area
+    theta: np.ndarray  # (R, A)
+    se: np.ndarray  # (R, A) standard error of theta
+    scores: Scores
+
+
+class StopRule(Protocol):
+    """Returns True for the rows whose target is met."""
+
+    reason: str
+
+    def met(self, context: StopContext) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class AreaStandardError:
+    """Every area's theta has standard error <= ``target`` (areas with items)."""
+
+    target: float = 0.5
+    reason: str = "area_se"
+
+    def __post_init__(self) -> None:
+        if not self.target > 0:
+            raise ValueError(f"area SE target must be > 0, got {self.target}")
+
+    def met(self, context):
+        return np.all(context.se <= self.target, axis=1)
+
+
+@dataclass(frozen=True)
+class ThetaStandardError:
+    """Single-area tests: the theta of every area has SE <= ``target`` (catsim's rule)."""
+
+    target: float = 0.3
+    reason: str = "theta_se"
+
+    def __post_init__(self) -> None:
+        if not self.target > 0:
+            raise ValueError(f"theta SE target must be > 0, got {self.target}")
+
+    def met(self, context):
+        return np.all(context.se <= self.target, axis=1)
+
+
+@dataclass(frozen=True)
+class OverallStandardError:
+    """The overall score (0–100) has standard error <= ``target`` points."""
+
+    target: float = 4.0
+    reason: str = "overall_se"
+
+    def __post_init__(self) -> None:
+        if not self.target > 0:
+            raise ValueError(f"overall SE target must be > 0, got {self.target}")
+
+    def met(self, context):
+        return context.scores.overall_se <= self.target
+
+
+@dataclass(frozen=True)
+class LevelDecided:
+    """The ``confidence`` interval of the overall score lies inside one level band.
+
+    ``margin`` > 0 shrinks the interval by that many points at each end, so an
+    interval that crosses a cut by less than the margin counts as decided
+    (an indifference zone around the cuts). The default 0 is the pure
+    confidence rule.
+    """
+
+    confidence: float = 0.95
+    margin: float = 0.0
+    reason: str = "level_decided"
+
+    def __post_init__(self) -> None:
+        if not 0.5 < self.confidence < 1:
+            raise ValueError(f"confidence must lie in (0.5, 1), got {self.confidence}")
+        if self.margin < 0:
+            raise ValueError("margin must be >= 0")
+
+    def met(self, context):
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + self.confidence / 2)) if self.confidence != 0.95 else Z_95
+        score = context.scores.overall_score
+        half = z * context.scores.overall_se
+        level = level_of(score)
+        low = level_of(score - half + self.margin)
+        high = level_of(score + half - self.margin)
+        return (low == level) & (high == level)
