@@ -24,7 +24,15 @@ from engine.selection import (
     SympsonHetter,
     update_sympson_hetter,
 )
-from engine.session import AreaScore, OverallScore, TestResult, TestState, answer_item, score_test, start_test
+from engine.session import (
+    AreaScore,
+    OverallScore,
+    TestResult,
+    TestState,
+    answer_item,
+    score_test,
+    start_test,
+)
 from engine.stopping import (
     AreaStandardError,
     LevelDecided,

@@ -88,9 +88,19 @@ class ItemBank:
             seen: set[str] = set()
             dup = sorted({i for i in self.item_ids if i in seen or seen.add(i)})
             raise ValueError(f"duplicate item ids: {', '.join(dup)}")
-        for name in ("area", "kind", "model", "discrimination", "guessing", "n_categories", "operational"):
+        for name in (
+            "area",
+            "kind",
+            "model",
+            "discrimination",
+            "guessing",
+            "n_categories",
+            "operational",
+        ):
             if np.shape(getattr(self, name)) != (n,):
-                raise ValueError(f"{name} must have shape ({n},), got {np.shape(getattr(self, name))}")
+                raise ValueError(
+                    f"{name} must have shape ({n},), got {np.shape(getattr(self, name))}"
+                )
         if len(self.competence) != n:
             raise ValueError(f"competence must have {n} entries")
         if self.thresholds.ndim != 2 or self.thresholds.shape[0] != n:
@@ -104,7 +114,16 @@ class ItemBank:
             raise ValueError(f"discrimination must be a finite number > 0 (items {', '.join(bad)})")
         if np.any((self.guessing < 0) | (self.guessing >= 1)):
             raise ValueError("guessing must lie in [0, 1)")
-        for name in ("area", "kind", "model", "discrimination", "thresholds", "guessing", "n_categories", "operational"):
+        for name in (
+            "area",
+            "kind",
+            "model",
+            "discrimination",
+            "thresholds",
+            "guessing",
+            "n_categories",
+            "operational",
+        ):
             object.__setattr__(self, name, _readonly(getattr(self, name)))
         object.__setattr__(self, "_index", {item_id: i for i, item_id in enumerate(self.item_ids)})
 
@@ -134,13 +153,20 @@ class ItemBank:
         distinct values of ``areas``.
         """
         n = len(item_ids)
-        for name, values in (("areas", areas), ("models", models), ("discrimination", discrimination), ("thresholds", thresholds)):
+        for name, values in (
+            ("areas", areas),
+            ("models", models),
+            ("discrimination", discrimination),
+            ("thresholds", thresholds),
+        ):
             if len(values) != n:
                 raise ValueError(f"{name} has {len(values)} entries for {n} items")
         model_index = np.empty(n, dtype=np.int8)
         for i, m in enumerate(models):
             if m not in MODELS:
-                raise ValueError(f"item {item_ids[i]}: unknown model {m!r} (expected one of {', '.join(MODELS)})")
+                raise ValueError(
+                    f"item {item_ids[i]}: unknown model {m!r} (expected one of {', '.join(MODELS)})"
+                )
             model_index[i] = MODELS.index(m)
         rows = [np.asarray(t, dtype=float).reshape(-1) for t in thresholds]
         for i, row in enumerate(rows):
@@ -149,7 +175,9 @@ class ItemBank:
             if not np.all(np.isfinite(row)):
                 raise ValueError(f"item {item_ids[i]}: thresholds must be finite numbers")
             if MODELS[model_index[i]] != "grm" and row.size != 1:
-                raise ValueError(f"item {item_ids[i]}: a {MODELS[model_index[i]]} item has one difficulty b")
+                raise ValueError(
+                    f"item {item_ids[i]}: a {MODELS[model_index[i]]} item has one difficulty b"
+                )
             if np.any(np.diff(row) <= 0):
                 raise ValueError(f"item {item_ids[i]}: thresholds must be strictly increasing")
         width = max(row.size for row in rows)
@@ -158,7 +186,11 @@ class ItemBank:
             table[i, : row.size] = row
         c = np.zeros(n) if guessing is None else np.asarray(guessing, dtype=float)
         c = np.where(model_index == MODELS.index("3pl"), c, 0.0)
-        codes = tuple(area_codes) if area_codes is not None else tuple(sorted(set(areas), key=_natural_key))
+        codes = (
+            tuple(area_codes)
+            if area_codes is not None
+            else tuple(sorted(set(areas), key=_natural_key))
+        )
         unknown = sorted(set(areas) - set(codes))
         if unknown:
             raise ValueError(f"areas not in area_codes: {', '.join(unknown)}")
@@ -167,7 +199,9 @@ class ItemBank:
         kind_index = np.empty(n, dtype=np.int8)
         for i, k in enumerate(kinds):
             if k not in KINDS:
-                raise ValueError(f"item {item_ids[i]}: unknown kind {k!r} (expected one of {', '.join(KINDS)})")
+                raise ValueError(
+                    f"item {item_ids[i]}: unknown kind {k!r} (expected one of {', '.join(KINDS)})"
+                )
             kind_index[i] = KINDS.index(k)
         return cls(
             version=version,
@@ -181,7 +215,9 @@ class ItemBank:
             thresholds=table,
             guessing=c,
             n_categories=np.array([row.size + 1 for row in rows], dtype=np.int16),
-            operational=np.ones(n, dtype=bool) if operational is None else np.asarray(operational, dtype=bool),
+            operational=np.ones(n, dtype=bool)
+            if operational is None
+            else np.asarray(operational, dtype=bool),
         )
 
     # ---------------------------------------------------------------- queries

@@ -48,6 +48,7 @@ class CatBatch:
     next_item: np.ndarray  # (N,)
     finished: np.ndarray  # (N,) bool
     stop_reason: np.ndarray  # (N,) object (str)
+    lottery: np.ndarray  # (N, I) one uniform draw per item per test (exposure control)
 
     @property
     def n(self) -> int:
@@ -71,14 +72,18 @@ def _excluded_mask(bank: ItemBank, config: TestConfig) -> np.ndarray:
     return mask
 
 
-def empty(bank: ItemBank, config: TestConfig, n: int) -> CatBatch:
-    """N fresh tests with the prior estimate and no item chosen yet."""
+def empty(
+    bank: ItemBank, config: TestConfig, n: int, rng: np.random.Generator | None = None
+) -> CatBatch:
+    """N fresh tests with the prior estimate and no item chosen yet.
+
+    The first draws of ``rng`` (if given) are the tests' exposure lotteries.
+    """
     if n < 1:
         raise ValueError(f"need at least one test, got {n}")
     tables = bank_tables(bank)
     width = capacity(config)
     loglik = np.zeros((n, bank.n_areas, tables.quadrature.size))
-    rows = np.arange(n)
     theta, se = config.estimator.estimate(
         bank,
         loglik.reshape(-1, tables.quadrature.size),
@@ -86,7 +91,7 @@ def empty(bank: ItemBank, config: TestConfig, n: int) -> CatBatch:
         np.full((n * bank.n_areas, 0), -1),
         np.zeros((n * bank.n_areas, 0), dtype=bool),
     )
-    del rows
+    lottery = (rng if rng is not None else np.random.default_rng(0)).random((n, bank.n_items))
     return CatBatch(
         administered=np.zeros((n, bank.n_items), dtype=bool),
         items=np.full((n, width), -1, dtype=np.int32),
@@ -100,6 +105,7 @@ def empty(bank: ItemBank, config: TestConfig, n: int) -> CatBatch:
         next_item=np.full(n, -1, dtype=np.int32),
         finished=np.zeros(n, dtype=bool),
         stop_reason=np.full(n, "", dtype=object),
+        lottery=lottery,
     )
 
 
@@ -112,7 +118,7 @@ def start(
     selection_theta: np.ndarray | None = None,
 ) -> CatBatch:
     """Start N tests: prior estimates and the first item of each."""
-    batch = empty(bank, config, n)
+    batch = empty(bank, config, n, rng)
     return _select_or_finish(bank, config, batch, np.arange(n), rng, selection_theta)
 
 
@@ -205,7 +211,9 @@ def advance(
     return _select_or_finish(bank, config, batch, rows, rng, selection_theta)
 
 
-def stop_rules_met(bank: ItemBank, config: TestConfig, batch: CatBatch, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def stop_rules_met(
+    bank: ItemBank, config: TestConfig, batch: CatBatch, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Which of ``rows`` meet a stopping target (after the minimum length), and why."""
     scored_length = batch.area_counts[rows].sum(axis=1)
     context = StopContext(
@@ -256,7 +264,9 @@ def _select_or_finish(
             choices = pretest_pool[None, :] & ~batch.administered[going]
             seeded = at_position & choices.any(axis=1)
             if seeded.any():
-                keys = np.where(choices[seeded], rng.random((int(seeded.sum()), bank.n_items)), -1.0)
+                keys = np.where(
+                    choices[seeded], rng.random((int(seeded.sum()), bank.n_items)), -1.0
+                )
                 next_item[going[seeded]] = np.argmax(keys, axis=1)
         chosen_rows = going[~seeded]
         if chosen_rows.size:
@@ -280,8 +290,16 @@ def select(
 
     Returns bank indices (R,) (-1 where none is left) and a bool (R,).
     """
-    eligible = ~batch.administered[rows] & bank.operational[None, :] & ~_excluded_mask(bank, config)[None, :]
-    view = batch if selection_theta is None else replace(batch, theta=np.asarray(selection_theta, dtype=float))
+    eligible = (
+        ~batch.administered[rows]
+        & bank.operational[None, :]
+        & ~_excluded_mask(bank, config)[None, :]
+    )
+    view = (
+        batch
+        if selection_theta is None
+        else replace(batch, theta=np.asarray(selection_theta, dtype=float))
+    )
     # "Informative" is judged by point information at the item area's estimate.
     informative = point_information(bank, view.theta[rows]) >= config.min_information
     eligible &= informative
@@ -292,6 +310,6 @@ def select(
     if config.exposure is None:
         picked = np.argmax(np.where(eligible, criterion, -np.inf), axis=1)
     else:
-        picked = config.exposure.choose(criterion, eligible, rng)
+        picked = config.exposure.choose(criterion, eligible, rng, batch.lottery[rows])
     picked = np.where(none_left, -1, picked)
     return picked.astype(np.int32), none_left

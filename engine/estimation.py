@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
 from engine.bank import ItemBank
 from engine.tables import bank_tables
@@ -61,8 +61,7 @@ class EAP:
     def estimate(self, bank, loglik, items, responses, member):
         grid = bank_tables(bank).quadrature
         log_post = loglik - 0.5 * ((grid - self.prior_mean) / self.prior_sd) ** 2
-        log_post = log_post - logsumexp(log_post, axis=1, keepdims=True)
-        weight = np.exp(log_post)
+        weight = normalized_exp(log_post)
         mean = weight @ grid
         variance = weight @ (grid**2) - mean**2
         return mean, np.sqrt(np.maximum(variance, 1e-12))
@@ -118,11 +117,25 @@ class MLE:
         theta = np.where(member.any(axis=1), start, 0.0)
         for _ in range(self.iterations):
             gradient, information = _score_and_information(bank, theta, items, responses, member)
-            step = np.divide(gradient, information, out=np.zeros_like(theta), where=information > 1e-9)
+            step = np.divide(
+                gradient, information, out=np.zeros_like(theta), where=information > 1e-9
+            )
             theta = np.clip(theta + np.clip(step, -1.0, 1.0), -self.bound, self.bound)
         _, information = _score_and_information(bank, theta, items, responses, member)
-        se = np.divide(1.0, np.sqrt(information), out=np.full_like(theta, self.max_se), where=information > 1e-9)
+        se = np.divide(
+            1.0,
+            np.sqrt(information),
+            out=np.full_like(theta, self.max_se),
+            where=information > 1e-9,
+        )
         return theta, np.minimum(se, self.max_se)
+
+
+def normalized_exp(log_weight: np.ndarray) -> np.ndarray:
+    """``exp(x) / sum(exp(x))`` along the last axis, computed stably."""
+    weight = np.exp(log_weight - log_weight.max(axis=-1, keepdims=True))
+    weight /= weight.sum(axis=-1, keepdims=True)
+    return weight
 
 
 ESTIMATORS = {"eap": EAP, "map": MAP, "mle": MLE}

@@ -106,7 +106,9 @@ def bank_information(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
     return item_information(theta, bank.discrimination, bank.thresholds, bank.guessing)
 
 
-def log_likelihood(bank: ItemBank, theta: np.ndarray, items: np.ndarray, responses: np.ndarray) -> np.ndarray:
+def log_likelihood(
+    bank: ItemBank, theta: np.ndarray, items: np.ndarray, responses: np.ndarray
+) -> np.ndarray:
     """Log-likelihood of one response pattern at each ``theta``, shape (T,).
 
     ``items`` are bank indices and ``responses`` their scored categories.

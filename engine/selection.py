@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from scipy.special import logsumexp
 
 from engine.bank import KINDS, ItemBank
+from engine.estimation import normalized_exp
 from engine.tables import bank_tables
 
 if TYPE_CHECKING:  # only for annotations; engine.cat imports this module
@@ -34,14 +34,18 @@ def point_information(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
     return tables.interpolate(tables.information, theta_item, columns)
 
 
-def posterior_weights(bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0) -> np.ndarray:
+def posterior_weights(
+    bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0
+) -> np.ndarray:
     """Normalised posterior over the quadrature grid, (N, A, Q)."""
     grid = bank_tables(bank).quadrature
     log_post = loglik - 0.5 * ((grid - prior_mean) / prior_sd) ** 2
-    return np.exp(log_post - logsumexp(log_post, axis=2, keepdims=True))
+    return normalized_exp(log_post)
 
 
-def posterior_information(bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0) -> np.ndarray:
+def posterior_information(
+    bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0
+) -> np.ndarray:
     """Posterior-weighted information of every item, (N, I) (van der Linden, 1998)."""
     weights = posterior_weights(bank, loglik, prior_mean, prior_sd)
     info_q = bank_tables(bank).quadrature_information
@@ -119,18 +123,28 @@ class OverallPrecision:
         return (slope[:, bank.area] ** 2) * reduction
 
 
-SELECTORS = {"mfi": MaximumInformation, "pwi": PosteriorWeightedInformation, "overall": OverallPrecision}
+SELECTORS = {
+    "mfi": MaximumInformation,
+    "pwi": PosteriorWeightedInformation,
+    "overall": OverallPrecision,
+}
 
 
 # ------------------------------------------------------------ content rules
 class ContentRule(Protocol):
     """Narrows the eligible items (R, I); must not empty a row that had items."""
 
-    def allowed(self, bank: ItemBank, batch: CatBatch, rows: np.ndarray, eligible: np.ndarray) -> np.ndarray: ...
+    def allowed(
+        self, bank: ItemBank, batch: CatBatch, rows: np.ndarray, eligible: np.ndarray
+    ) -> np.ndarray: ...
 
 
 def _kingsbury_zara(
-    category: np.ndarray, n_categories: int, targets: np.ndarray, counts: np.ndarray, eligible: np.ndarray
+    category: np.ndarray,
+    n_categories: int,
+    targets: np.ndarray,
+    counts: np.ndarray,
+    eligible: np.ndarray,
 ) -> np.ndarray:
     """Restrict each row to the category furthest below its target share.
 
@@ -164,7 +178,9 @@ class KindBalance:
         if self.targets is not None:
             t = np.asarray(self.targets, dtype=float)
             if t.shape != (len(KINDS),) or np.any(t < 0) or t.sum() <= 0:
-                raise ValueError(f"kind targets must be {len(KINDS)} non-negative shares with a positive sum")
+                raise ValueError(
+                    f"kind targets must be {len(KINDS)} non-negative shares with a positive sum"
+                )
 
     def allowed(self, bank, batch, rows, eligible):
         if self.targets is None:
@@ -208,7 +224,9 @@ class AreaBalance:
     targets: tuple[float, ...] | None = None
 
     def allowed(self, bank, batch, rows, eligible):
-        targets = np.ones(bank.n_areas) if self.targets is None else np.asarray(self.targets, dtype=float)
+        targets = (
+            np.ones(bank.n_areas) if self.targets is None else np.asarray(self.targets, dtype=float)
+        )
         if targets.shape != (bank.n_areas,):
             raise ValueError(f"area targets need {bank.n_areas} shares, got {targets.shape[0]}")
         targets = targets / targets.sum()
@@ -219,8 +237,8 @@ def _category_counts(batch: CatBatch, rows: np.ndarray, category: np.ndarray, n:
     items = batch.items[rows]
     valid = batch.scored[rows]
     cats = np.where(valid, category[np.where(valid, items, 0)], n)
-    counts = np.zeros((len(rows), n + 1), dtype=np.int32)
-    np.add.at(counts, (np.repeat(np.arange(len(rows)), items.shape[1]), cats.ravel()), 1)
+    flat = (np.arange(len(rows))[:, None] * (n + 1) + cats).ravel()
+    counts = np.bincount(flat, minlength=len(rows) * (n + 1)).reshape(len(rows), n + 1)
     return counts[:, :n]
 
 
@@ -228,7 +246,13 @@ def _category_counts(batch: CatBatch, rows: np.ndarray, category: np.ndarray, n:
 class ExposureControl(Protocol):
     """Chooses among the candidates at random to cap item exposure."""
 
-    def choose(self, criterion: np.ndarray, eligible: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+    def choose(
+        self,
+        criterion: np.ndarray,
+        eligible: np.ndarray,
+        rng: np.random.Generator,
+        lottery: np.ndarray,
+    ) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -241,7 +265,7 @@ class Randomesque:
         if self.k < 1:
             raise ValueError(f"randomesque k must be >= 1, got {self.k}")
 
-    def choose(self, criterion, eligible, rng):
+    def choose(self, criterion, eligible, rng, lottery):
         return _randomesque(criterion, eligible, self.k, rng)
 
 
@@ -249,9 +273,11 @@ class Randomesque:
 class SympsonHetter:
     """Sympson–Hetter: the chosen item is given with probability ``control[i]``.
 
-    Drawing every item's acceptance at once and taking the best accepted item
-    is the same in distribution as the classic sequential procedure. If no
-    eligible item is accepted, the best eligible one is given. ``control``
+    As in the classic procedure an item rejected for a test taker stays
+    rejected for the rest of that test: each test draws one uniform number
+    per item at its start (``lottery``), and item i is acceptable when its
+    number is below ``control[i]``; the best acceptable item is given. If no
+    eligible item is acceptable, the best eligible one is given. ``control``
     comes from :func:`update_sympson_hetter` iterated over simulations, or
     from live exposure rates. ``randomesque_k`` > 1 adds randomesque on top.
     """
@@ -264,18 +290,22 @@ class SympsonHetter:
         if k.size and (np.any(~np.isfinite(k)) or np.any(k < 0) or np.any(k > 1)):
             raise ValueError("Sympson–Hetter control parameters must lie in [0, 1]")
 
-    def choose(self, criterion, eligible, rng):
+    def choose(self, criterion, eligible, rng, lottery):
         control = np.asarray(self.control, dtype=float)
         if control.size == 0:
             control = np.ones(criterion.shape[1])
         if control.shape != (criterion.shape[1],):
-            raise ValueError(f"Sympson–Hetter needs one control parameter per item ({criterion.shape[1]}), got {control.size}")
-        accepted = eligible & (rng.random(criterion.shape) < control[None, :])
+            raise ValueError(
+                f"Sympson–Hetter needs one control parameter per item ({criterion.shape[1]}), got {control.size}"
+            )
+        accepted = eligible & (lottery < control[None, :])
         use = np.where(accepted.any(axis=1)[:, None], accepted, eligible)
         return _randomesque(criterion, use, self.randomesque_k, rng)
 
 
-def update_sympson_hetter(control: np.ndarray, exposure_rate: np.ndarray, max_rate: float) -> np.ndarray:
+def update_sympson_hetter(
+    control: np.ndarray, exposure_rate: np.ndarray, max_rate: float
+) -> np.ndarray:
     """One Sympson–Hetter iteration: ``k <- k * min(1, r_max / P(selected))``.
 
     ``exposure_rate`` is each item's observed administration rate under the
@@ -283,12 +313,16 @@ def update_sympson_hetter(control: np.ndarray, exposure_rate: np.ndarray, max_ra
     """
     control = np.asarray(control, dtype=float)
     exposure_rate = np.asarray(exposure_rate, dtype=float)
-    selection_rate = np.divide(exposure_rate, control, out=np.zeros_like(control), where=control > 0)
+    selection_rate = np.divide(
+        exposure_rate, control, out=np.zeros_like(control), where=control > 0
+    )
     new = np.where(selection_rate > max_rate, max_rate / np.maximum(selection_rate, 1e-12), 1.0)
     return np.clip(new, 0.0, 1.0)
 
 
-def _randomesque(criterion: np.ndarray, eligible: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def _randomesque(
+    criterion: np.ndarray, eligible: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
     masked = np.where(eligible, criterion, -np.inf)
     if k == 1:
         return np.argmax(masked, axis=1)

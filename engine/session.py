@@ -123,7 +123,9 @@ def _check_bank(bank: ItemBank, state: TestState, config: TestConfig) -> None:
         raise ValueError(f"this test runs under config {state.config!r}, not {config.name!r}")
 
 
-def _state_from_batch(bank: ItemBank, config: TestConfig, seed: int, batch: cat.CatBatch) -> TestState:
+def _state_from_batch(
+    bank: ItemBank, config: TestConfig, seed: int, batch: cat.CatBatch
+) -> TestState:
     length = int(batch.length[0])
     items = batch.items[0, :length]
     nxt = int(batch.next_item[0])
@@ -144,7 +146,9 @@ def _state_from_batch(bank: ItemBank, config: TestConfig, seed: int, batch: cat.
 def replay(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBatch:
     """The batch (N = 1) of a state, rebuilt by replaying its responses."""
     batch = cat.start(bank, config, 1, _rng(state.seed, 0))
-    for step, (item_id, response) in enumerate(zip(state.administered, state.responses, strict=True)):
+    for step, (item_id, response) in enumerate(
+        zip(state.administered, state.responses, strict=True)
+    ):
         if batch.finished[0] or bank.item_ids[batch.next_item[0]] != item_id:
             raise ValueError("test state does not match a replay of its responses")
         batch = cat.advance(bank, config, batch, np.array([response]), _rng(state.seed, step + 1))
@@ -159,7 +163,9 @@ def start_test(bank: ItemBank, config: TestConfig, *, seed: int) -> TestState:
     return _state_from_batch(bank, config, int(seed), batch)
 
 
-def answer_item(bank: ItemBank, config: TestConfig, state: TestState, item_id: str, response: int) -> TestState:
+def answer_item(
+    bank: ItemBank, config: TestConfig, state: TestState, item_id: str, response: int
+) -> TestState:
     """Record ``response`` to the current item and choose the next one.
 
     Pure: the input state is unchanged. The step rebuilds the arrays from the
@@ -183,9 +189,13 @@ def answer_item(bank: ItemBank, config: TestConfig, state: TestState, item_id: s
     index = bank.index(item_id)
     n_cat = int(bank.n_categories[index])
     if not 0 <= response < n_cat:
-        raise ValueError(f"response {response} is out of range for item {item_id} (expected 0..{n_cat - 1})")
+        raise ValueError(
+            f"response {response} is out of range for item {item_id} (expected 0..{n_cat - 1})"
+        )
     batch = _batch_of(bank, config, state)
-    batch = cat.advance(bank, config, batch, np.array([int(response)]), _rng(state.seed, state.answered + 1))
+    batch = cat.advance(
+        bank, config, batch, np.array([int(response)]), _rng(state.seed, state.answered + 1)
+    )
     return _state_from_batch(bank, config, state.seed, batch)
 
 
@@ -206,7 +216,9 @@ def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBa
     loglik = np.zeros((1, bank.n_areas, tables.quadrature.size))
     area_counts = np.zeros((1, bank.n_areas), dtype=np.int32)
     if length:
-        np.add.at(loglik[0], bank.area[idx[is_scored]], tables.log_prob[idx[is_scored], resp[is_scored]])
+        np.add.at(
+            loglik[0], bank.area[idx[is_scored]], tables.log_prob[idx[is_scored], resp[is_scored]]
+        )
         np.add.at(area_counts[0], bank.area[idx[is_scored]], 1)
     items = np.full((1, width), -1, dtype=np.int32)
     responses = np.full((1, width), -1, dtype=np.int16)
@@ -229,6 +241,7 @@ def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBa
         next_item=np.array([bank.index(state.next_item)], dtype=np.int32),
         finished=np.array([False]),
         stop_reason=np.array([""], dtype=object),
+        lottery=_rng(state.seed, 0).random((1, bank.n_items)),
     )
 
 
@@ -305,4 +318,6 @@ def score_test(bank: ItemBank, state: TestState) -> TestResult:
         level=int(scores.overall_level[0]),
         decided=bool(scores.overall_decided[0]),
     )
-    return TestResult(overall=overall, areas=areas, answered=state.answered, finished=state.finished)
+    return TestResult(
+        overall=overall, areas=areas, answered=state.answered, finished=state.finished
+    )

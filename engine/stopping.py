@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy.stats import norm
 
 from engine.scoring import Z_95, Scores, level_of
 
@@ -100,10 +101,12 @@ class LevelDecided:
         if self.margin < 0:
             raise ValueError("margin must be >= 0")
 
-    def met(self, context):
-        from scipy.stats import norm
+    @property
+    def z(self) -> float:
+        return Z_95 if self.confidence == 0.95 else float(norm.ppf(0.5 + self.confidence / 2))
 
-        z = float(norm.ppf(0.5 + self.confidence / 2)) if self.confidence != 0.95 else Z_95
+    def met(self, context):
+        z = self.z
         score = context.scores.overall_score
         half = z * context.scores.overall_se
         level = level_of(score)

@@ -49,7 +49,9 @@ class BankTables:
         lower = np.minimum(position.astype(np.intp), self.fine.size - 2)
         return lower, position - lower
 
-    def interpolate(self, table: np.ndarray, theta: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+    def interpolate(
+        self, table: np.ndarray, theta: np.ndarray, columns: np.ndarray | None = None
+    ) -> np.ndarray:
         """Linear interpolation of ``table`` (G, C) at ``theta``.
 
         With ``columns`` (same shape as ``theta``) pick one column per theta;

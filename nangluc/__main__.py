@@ -1,0 +1,3 @@
+from nangluc.cli import main
+
+main()

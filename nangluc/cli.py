@@ -1,0 +1,56 @@
+"""The ``nangluc`` command: one entry point for the packages' commands.
+
+Each package owns its commands (``items.cli``, ``calibration.cli``,
+``simulations.cli``, ``service.cli``); they are imported only when used, so
+``nangluc --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from nangluc import __version__
+
+#: command name -> (module, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "bank": ("items.cli", "bank", "Validate, inspect, export and import item bank files."),
+    "calibrate": (
+        "calibration.cli",
+        "calibrate",
+        "Fit item parameters from response data into a new bank.",
+    ),
+    "simulate": (
+        "simulations.cli",
+        "simulate",
+        "Run simulated test takers through an adaptive test.",
+    ),
+    "serve": ("service.cli", "serve", "Run the HTTP service and the citizen pages."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="nangluc")
+def main() -> None:
+    """nangluc — adaptive assessment of citizens' digital competence.
+
+    Calibrate the criteria of the Đà Nẵng framework (QĐ 2242/QĐ-UBND) with
+    item response theory, run adaptive tests over HTTP, and simulate them.
+    """

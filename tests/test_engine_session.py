@@ -1,0 +1,153 @@
+"""One test in progress: immutable JSON state advanced by a pure step."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import make_bank
+from engine import cat
+from engine.config import CITIZEN_TEST, TestConfig
+from engine.estimation import MAP
+from engine.selection import MaximumInformation, Randomesque, SympsonHetter
+from engine.session import TestState, answer_item, replay, score_test, start_test
+from engine.stopping import OverallStandardError
+
+BANK = make_bank(n_items=80, seed=21, version="session-bank", pretest=4)
+CONFIG = replace(CITIZEN_TEST, pretest_positions=(3,))
+
+
+def play(state, choices, config=CONFIG, bank=BANK):
+    """Answer with choices[k] modulo the item's number of categories."""
+    for k, choice in enumerate(choices):
+        if state.finished:
+            break
+        n_cat = int(bank.n_categories[bank.index(state.next_item)])
+        state = answer_item(bank, config, state, state.next_item, choice % n_cat)
+        assert state.answered == k + 1
+    return state
+
+
+@given(seed=st.integers(0, 2**31 - 1), choices=st.lists(st.integers(0, 3), max_size=45))
+@settings(max_examples=40, deadline=None)
+def test_state_round_trips_through_json_and_replays(seed, choices):
+    state = play(start_test(BANK, CONFIG, seed=seed), choices)
+    text = json.dumps(state.to_json())
+    assert TestState.from_json(json.loads(text)) == state
+    rebuilt = replay(BANK, CONFIG, state)
+    assert [BANK.item_ids[i] for i in rebuilt.items[0, : rebuilt.length[0]]] == list(
+        state.administered
+    )
+    np.testing.assert_allclose(rebuilt.theta[0], state.theta, rtol=0, atol=1e-12)
+    assert len(set(state.administered)) == state.answered
+    assert sum(BANK.operational[BANK.index(i)] for i in state.administered) <= CONFIG.max_items
+
+
+def test_step_is_pure_and_deterministic():
+    state = play(start_test(BANK, CONFIG, seed=7), [1, 0, 2])
+    snapshot = state.to_json()
+    first = answer_item(BANK, CONFIG, state, state.next_item, 1)
+    second = answer_item(BANK, CONFIG, state, state.next_item, 1)
+    assert first == second
+    assert state.to_json() == snapshot
+
+
+def test_state_records_bank_version_and_refuses_another_bank():
+    state = start_test(BANK, CONFIG, seed=1)
+    assert state.bank_version == "session-bank"
+    other = make_bank(n_items=80, seed=21, version="another", pretest=4)
+    with pytest.raises(ValueError, match="runs on bank session-bank"):
+        answer_item(other, CONFIG, state, state.next_item, 0)
+
+
+def test_refusals_name_the_problem():
+    state = start_test(BANK, CONFIG, seed=3)
+    other_item = next(i for i in BANK.item_ids if i != state.next_item)
+    with pytest.raises(ValueError, match="not the current item"):
+        answer_item(BANK, CONFIG, state, other_item, 0)
+    with pytest.raises(ValueError, match="out of range"):
+        answer_item(BANK, CONFIG, state, state.next_item, 7)
+    with pytest.raises(ValueError, match="integer"):
+        answer_item(BANK, CONFIG, state, state.next_item, True)
+    finished = play(state, [1] * 60)
+    assert finished.finished and finished.next_item is None
+    with pytest.raises(ValueError, match="finished"):
+        answer_item(BANK, CONFIG, finished, "x", 0)
+
+
+def test_single_sessions_match_the_lockstep_batch():
+    # Without randomness in selection, the service path (one state at a time)
+    # and the simulator path (N rows in lockstep) must choose the same items.
+    config = TestConfig(
+        name="det",
+        selector=MaximumInformation(),
+        estimator=MAP(),
+        stopping=(OverallStandardError(3.0),),
+        max_items=15,
+    )
+    rng = np.random.default_rng(4)
+    choices = rng.integers(0, 4, size=(3, 15))
+    batch = cat.start(BANK, config, 3, rng)
+    states = [start_test(BANK, config, seed=s) for s in range(3)]
+    for step in range(15):
+        items = np.where(batch.finished, 0, batch.next_item)
+        responses = choices[:, step] % BANK.n_categories[items]
+        for row in range(3):
+            if not states[row].finished:
+                assert states[row].next_item == BANK.item_ids[batch.next_item[row]]
+                states[row] = answer_item(
+                    BANK, config, states[row], states[row].next_item, int(responses[row])
+                )
+        batch = cat.advance(BANK, config, batch, responses, rng)
+    for row in range(3):
+        assert states[row].finished == bool(batch.finished[row])
+        np.testing.assert_allclose(states[row].theta, batch.theta[row], atol=1e-12)
+
+
+def test_exposure_lottery_is_reproduced_from_the_seed():
+    config = TestConfig(
+        name="sh",
+        selector=MaximumInformation(),
+        exposure=SympsonHetter(control=tuple(np.full(BANK.n_items, 0.5))),
+        max_items=10,
+    )
+    a = play(start_test(BANK, config, seed=11), [1] * 10, config)
+    b = play(start_test(BANK, config, seed=11), [1] * 10, config)
+    c = play(start_test(BANK, config, seed=12), [1] * 10, config)
+    assert a.administered == b.administered
+    assert a.administered != c.administered
+
+
+def test_score_test_reports_every_area():
+    state = play(start_test(BANK, CONFIG, seed=5), [2, 1, 3, 0, 1, 2, 3, 1] * 5)
+    result = score_test(BANK, state)
+    assert len(result.areas) == BANK.n_areas
+    assert result.overall.score == pytest.approx(np.mean([a.score for a in result.areas]))
+    for area in result.areas:
+        assert 0 <= area.score <= 100 and area.se > 0
+        assert 0 <= area.level <= 4
+    assert result.answered == state.answered
+    assert sum(a.answered for a in result.areas) == sum(
+        BANK.operational[BANK.index(i)] for i in state.administered
+    )
+
+
+def test_from_json_rejects_malformed_states():
+    good = start_test(BANK, CONFIG, seed=1).to_json()
+    with pytest.raises(ValueError, match="lacks field"):
+        TestState.from_json({k: v for k, v in good.items() if k != "seed"})
+    with pytest.raises(ValueError, match="format"):
+        TestState.from_json({**good, "format": 99})
+    with pytest.raises(TypeError):
+        TestState.from_json([1, 2])
+
+
+def test_randomesque_sessions_vary_with_seed():
+    config = replace(CONFIG, exposure=Randomesque(k=4))
+    firsts = {start_test(BANK, config, seed=s).next_item for s in range(20)}
+    assert len(firsts) > 1
