@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.bank import ItemBank
+from engine.bank import KINDS, ItemBank
 from engine.config import TestConfig
 from engine.scoring import score
 from engine.selection import point_information
@@ -42,6 +42,7 @@ class CatBatch:
     scored: np.ndarray  # (N, L) bool
     length: np.ndarray  # (N,) items administered (scored and pretest)
     area_counts: np.ndarray  # (N, A) scored items per area
+    kind_counts: np.ndarray  # (N, 3) scored items per kind (knowledge, skill, attitude)
     loglik: np.ndarray  # (N, A, Q)
     theta: np.ndarray  # (N, A)
     se: np.ndarray  # (N, A)
@@ -65,11 +66,8 @@ def capacity(config: TestConfig) -> int:
 
 
 def _excluded_mask(bank: ItemBank, config: TestConfig) -> np.ndarray:
-    mask = np.zeros(bank.n_items, dtype=bool)
-    for item_id in config.excluded:
-        if item_id in bank._index:  # unknown ids in an exclusion list are harmless
-            mask[bank.index(item_id)] = True
-    return mask
+    # Unknown ids in an exclusion list are harmless (a shared list across banks).
+    return bank_tables(bank).item_mask(config.excluded, bank)
 
 
 def empty(
@@ -99,6 +97,7 @@ def empty(
         scored=np.zeros((n, width), dtype=bool),
         length=np.zeros(n, dtype=np.int32),
         area_counts=np.zeros((n, bank.n_areas), dtype=np.int32),
+        kind_counts=np.zeros((n, len(KINDS)), dtype=np.int32),
         loglik=loglik,
         theta=theta.reshape(n, bank.n_areas),
         se=se.reshape(n, bank.n_areas),
@@ -178,6 +177,8 @@ def advance(
     length[rows] += 1
     area_counts = batch.area_counts.copy()
     np.add.at(area_counts, (rows[is_scored], area[is_scored]), 1)
+    kind_counts = batch.kind_counts.copy()
+    np.add.at(kind_counts, (rows[is_scored], bank.kind[item[is_scored]]), 1)
     loglik = batch.loglik.copy()
     theta = batch.theta.copy()
     se = batch.se.copy()
@@ -204,6 +205,7 @@ def advance(
         scored=scored,
         length=length,
         area_counts=area_counts,
+        kind_counts=kind_counts,
         loglik=loglik,
         theta=theta,
         se=se,

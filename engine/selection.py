@@ -48,11 +48,10 @@ def posterior_information(
 ) -> np.ndarray:
     """Posterior-weighted information of every item, (N, I) (van der Linden, 1998)."""
     weights = posterior_weights(bank, loglik, prior_mean, prior_sd)
-    info_q = bank_tables(bank).quadrature_information
+    tables = bank_tables(bank)
     out = np.empty((loglik.shape[0], bank.n_items))
-    for area in range(bank.n_areas):
-        members = np.flatnonzero(bank.area == area)
-        out[:, members] = weights[:, area, :] @ info_q[:, members]
+    for area, members in enumerate(tables.area_members):
+        out[:, members] = weights[:, area, :] @ tables.quadrature_information[:, members]
     return out
 
 
@@ -141,22 +140,21 @@ class ContentRule(Protocol):
 
 def _kingsbury_zara(
     category: np.ndarray,
-    n_categories: int,
+    onehot: np.ndarray,
     targets: np.ndarray,
     counts: np.ndarray,
     eligible: np.ndarray,
 ) -> np.ndarray:
     """Restrict each row to the category furthest below its target share.
 
-    ``category`` (I,) of each item, ``counts`` (R, C) administered so far,
-    ``targets`` (C,) shares. Categories with no eligible item are skipped.
+    ``category`` (I,) of each item and its one-hot form ``onehot`` (I, C),
+    ``counts`` (R, C) administered so far, ``targets`` (C,) shares.
+    Categories with no eligible item are skipped.
     """
     total = counts.sum(axis=1, keepdims=True)
     shares = counts / np.maximum(total, 1)
     deficit = targets[None, :] - shares
-    available = np.zeros((eligible.shape[0], n_categories), dtype=bool)
-    for c in range(n_categories):
-        available[:, c] = eligible[:, category == c].any(axis=1)
+    available = (eligible @ onehot) > 0
     deficit = np.where(available & (targets[None, :] > 0), deficit, -np.inf)
     chosen = np.argmax(deficit, axis=1)
     has_choice = np.isfinite(deficit[np.arange(len(chosen)), chosen])
@@ -188,8 +186,8 @@ class KindBalance:
         else:
             targets = np.asarray(self.targets, dtype=float)
         targets = targets / targets.sum()
-        counts = _category_counts(batch, rows, bank.kind, len(KINDS))
-        return _kingsbury_zara(bank.kind, len(KINDS), targets, counts, eligible)
+        counts = batch.kind_counts[rows]
+        return _kingsbury_zara(bank.kind, bank_tables(bank).kind_onehot, targets, counts, eligible)
 
 
 @dataclass(frozen=True)
@@ -208,11 +206,7 @@ class AreaMinimum:
 
     def allowed(self, bank, batch, rows, eligible):
         counts = batch.area_counts[rows]  # (R, A)
-        short = counts < self.items_per_area
-        has_items = np.zeros_like(short)
-        for a in range(bank.n_areas):
-            has_items[:, a] = eligible[:, bank.area == a].any(axis=1)
-        short &= has_items
+        short = (counts < self.items_per_area) & ((eligible @ bank_tables(bank).area_onehot) > 0)
         narrowed = eligible & short[:, bank.area]
         return np.where(short.any(axis=1)[:, None], narrowed, eligible)
 
@@ -230,16 +224,9 @@ class AreaBalance:
         if targets.shape != (bank.n_areas,):
             raise ValueError(f"area targets need {bank.n_areas} shares, got {targets.shape[0]}")
         targets = targets / targets.sum()
-        return _kingsbury_zara(bank.area, bank.n_areas, targets, batch.area_counts[rows], eligible)
-
-
-def _category_counts(batch: CatBatch, rows: np.ndarray, category: np.ndarray, n: int) -> np.ndarray:
-    items = batch.items[rows]
-    valid = batch.scored[rows]
-    cats = np.where(valid, category[np.where(valid, items, 0)], n)
-    flat = (np.arange(len(rows))[:, None] * (n + 1) + cats).ravel()
-    counts = np.bincount(flat, minlength=len(rows) * (n + 1)).reshape(len(rows), n + 1)
-    return counts[:, :n]
+        return _kingsbury_zara(
+            bank.area, bank_tables(bank).area_onehot, targets, batch.area_counts[rows], eligible
+        )
 
 
 # ----------------------------------------------------------- exposure rules

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import cat
-from engine.bank import ItemBank
+from engine.bank import KINDS, ItemBank
 from engine.config import TestConfig
 from engine.scoring import LEVELS, level_decided, level_of, score
 
@@ -215,11 +215,13 @@ def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBa
     is_scored = bank.operational[idx]
     loglik = np.zeros((1, bank.n_areas, tables.quadrature.size))
     area_counts = np.zeros((1, bank.n_areas), dtype=np.int32)
+    kind_counts = np.zeros((1, len(KINDS)), dtype=np.int32)
     if length:
         np.add.at(
             loglik[0], bank.area[idx[is_scored]], tables.log_prob[idx[is_scored], resp[is_scored]]
         )
-        np.add.at(area_counts[0], bank.area[idx[is_scored]], 1)
+        area_counts[0] = np.bincount(bank.area[idx[is_scored]], minlength=bank.n_areas)
+        kind_counts[0] = np.bincount(bank.kind[idx[is_scored]], minlength=len(KINDS))
     items = np.full((1, width), -1, dtype=np.int32)
     responses = np.full((1, width), -1, dtype=np.int16)
     scored = np.zeros((1, width), dtype=bool)
@@ -235,6 +237,7 @@ def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBa
         scored=scored,
         length=np.array([length], dtype=np.int32),
         area_counts=area_counts,
+        kind_counts=kind_counts,
         loglik=loglik,
         theta=np.array([state.theta], dtype=float),
         se=np.array([state.se], dtype=float),

@@ -15,12 +15,12 @@ The tables are exact functions of the bank, built with :mod:`engine.irt`.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine import irt
-from engine.bank import ItemBank
+from engine.bank import KINDS, ItemBank
 
 THETA_MIN, THETA_MAX = -6.0, 6.0
 QUADRATURE_POINTS = 81
@@ -38,6 +38,22 @@ class BankTables:
     information: np.ndarray  # (G, I)
     area_score: np.ndarray  # (G, A) domain score 0..100 over operational items
     area_score_slope: np.ndarray  # (G, A) d score / d theta
+    area_members: tuple[np.ndarray, ...]  # item indices of each area
+    area_onehot: np.ndarray  # (I, A) float, for "any eligible item in area" as a matmul
+    kind_onehot: np.ndarray  # (I, 3) float
+    _masks: dict = field(default_factory=dict, repr=False)
+
+    def item_mask(self, item_ids: tuple[str, ...], bank: ItemBank) -> np.ndarray:
+        """Boolean mask of ``item_ids`` (unknown ids ignored), cached."""
+        mask = self._masks.get(item_ids)
+        if mask is None:
+            mask = np.zeros(bank.n_items, dtype=bool)
+            for item_id in item_ids:
+                if item_id in bank._index:
+                    mask[bank._index[item_id]] = True
+            mask.setflags(write=False)
+            self._masks[item_ids] = mask
+        return mask
 
     @property
     def fine_step(self) -> float:
@@ -95,7 +111,10 @@ def _build(bank: ItemBank) -> BankTables:
         total = bank.max_score[members].sum()
         score[:, area] = 100.0 * expected[:, members].sum(axis=1) / total
         score_slope[:, area] = 100.0 * slope[:, members].sum(axis=1) / total
+    members = tuple(np.flatnonzero(bank.area == a) for a in range(bank.n_areas))
+    area_onehot = (bank.area[:, None] == np.arange(bank.n_areas)[None, :]).astype(float)
+    kind_onehot = (bank.kind[:, None] == np.arange(len(KINDS))[None, :]).astype(float)
     tables = (quadrature, log_prob, quadrature_information, fine, information, score, score_slope)
-    for array in tables:
+    for array in (*tables, *members, area_onehot, kind_onehot):
         array.setflags(write=False)
-    return BankTables(*tables)
+    return BankTables(*tables, members, area_onehot, kind_onehot)
