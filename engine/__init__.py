@@ -8,7 +8,7 @@ time, :mod:`engine.session`) and the simulator (thousands in lockstep,
 from engine.bank import KINDS, MODELS, ItemBank
 from engine.cat import CatBatch, NoItemLeftError, advance, start
 from engine.config import CITIZEN_TEST, CONFIGS, TestConfig
-from engine.estimation import EAP, MAP, MLE, Estimator
+from engine.estimation import EAP, MAP, MLE, CorrelatedEAP, Estimator, estimate_areas
 from engine.scoring import LEVELS, Level, Scores, level_decided, level_of, score
 from engine.selection import (
     AreaBalance,
@@ -36,6 +36,7 @@ from engine.session import (
 from engine.stopping import (
     AreaStandardError,
     LevelDecided,
+    LevelProbability,
     OverallStandardError,
     StopRule,
     ThetaStandardError,
@@ -54,6 +55,8 @@ __all__ = [
     "AreaMinimum",
     "AreaScore",
     "AreaStandardError",
+    "CorrelatedEAP",
+    "estimate_areas",
     "CatBatch",
     "ContentRule",
     "Estimator",
@@ -62,6 +65,7 @@ __all__ = [
     "KindBalance",
     "Level",
     "LevelDecided",
+    "LevelProbability",
     "MaximumInformation",
     "NoItemLeftError",
     "OverallPrecision",

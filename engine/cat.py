@@ -13,6 +13,7 @@ import numpy as np
 
 from engine.bank import KINDS, ItemBank
 from engine.config import TestConfig
+from engine.estimation import estimate_areas
 from engine.scoring import score
 from engine.selection import point_information
 from engine.stopping import StopContext
@@ -46,6 +47,7 @@ class CatBatch:
     loglik: np.ndarray  # (N, A, Q)
     theta: np.ndarray  # (N, A)
     se: np.ndarray  # (N, A)
+    theta_corr: np.ndarray  # (N, A, A) posterior correlation of the areas (I if estimated apart)
     next_item: np.ndarray  # (N,)
     finished: np.ndarray  # (N,) bool
     stop_reason: np.ndarray  # (N,) object (str)
@@ -82,25 +84,25 @@ def empty(
     tables = bank_tables(bank)
     width = capacity(config)
     loglik = np.zeros((n, bank.n_areas, tables.quadrature.size))
-    theta, se = config.estimator.estimate(
-        bank,
-        loglik.reshape(-1, tables.quadrature.size),
-        np.full((n * bank.n_areas, 0), -1),
-        np.full((n * bank.n_areas, 0), -1),
-        np.zeros((n * bank.n_areas, 0), dtype=bool),
+    items = np.full((n, width), -1, dtype=np.int32)
+    responses = np.full((n, width), -1, dtype=np.int16)
+    scored = np.zeros((n, width), dtype=bool)
+    theta, se, correlation = estimate_areas(
+        bank, config.estimator, loglik, items, responses, scored
     )
     lottery = (rng if rng is not None else np.random.default_rng(0)).random((n, bank.n_items))
     return CatBatch(
         administered=np.zeros((n, bank.n_items), dtype=bool),
-        items=np.full((n, width), -1, dtype=np.int32),
-        responses=np.full((n, width), -1, dtype=np.int16),
-        scored=np.zeros((n, width), dtype=bool),
+        items=items,
+        responses=responses,
+        scored=scored,
         length=np.zeros(n, dtype=np.int32),
         area_counts=np.zeros((n, bank.n_areas), dtype=np.int32),
         kind_counts=np.zeros((n, len(KINDS)), dtype=np.int32),
         loglik=loglik,
-        theta=theta.reshape(n, bank.n_areas),
-        se=se.reshape(n, bank.n_areas),
+        theta=theta,
+        se=se,
+        theta_corr=correlation,
         next_item=np.full(n, -1, dtype=np.int32),
         finished=np.zeros(n, dtype=bool),
         stop_reason=np.full(n, "", dtype=object),
@@ -182,12 +184,19 @@ def advance(
     loglik = batch.loglik.copy()
     theta = batch.theta.copy()
     se = batch.se.copy()
+    theta_corr = batch.theta_corr
 
-    # Only the answered area of each row changes; pretest answers change nothing.
+    # Pretest answers change no estimate.
     upd = rows[is_scored]
     if upd.size:
         upd_area = area[is_scored]
         loglik[upd, upd_area] += tables.log_prob[item[is_scored], response[is_scored]]
+    if upd.size and hasattr(config.estimator, "estimate_joint"):
+        # Every area's estimate moves: the areas share information.
+        theta_corr = theta_corr.copy()
+        theta[upd], se[upd], theta_corr[upd] = config.estimator.estimate_joint(bank, loglik[upd])
+    elif upd.size:
+        # Only the answered area of each row changes.
         row_items = items[upd]
         member = scored[upd] & (row_items >= 0)
         member &= bank.area[np.where(member, row_items, 0)] == upd_area[:, None]
@@ -209,6 +218,7 @@ def advance(
         loglik=loglik,
         theta=theta,
         se=se,
+        theta_corr=theta_corr,
     )
     return _select_or_finish(bank, config, batch, rows, rng, selection_theta)
 
@@ -223,7 +233,7 @@ def stop_rules_met(
         area_counts=batch.area_counts[rows],
         theta=batch.theta[rows],
         se=batch.se[rows],
-        scores=score(bank, batch.theta[rows], batch.se[rows]),
+        scores=score(bank, batch.theta[rows], batch.se[rows], batch.theta_corr[rows]),
     )
     stop = np.zeros(rows.size, dtype=bool)
     reason = np.full(rows.size, "", dtype=object)

@@ -86,12 +86,16 @@ def area_scores(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
     return np.clip(tables.interpolate(tables.area_score, theta, columns), 0.0, 100.0)
 
 
-def score(bank: ItemBank, theta: np.ndarray, theta_se: np.ndarray) -> Scores:
+def score(
+    bank: ItemBank, theta: np.ndarray, theta_se: np.ndarray, correlation: np.ndarray | None = None
+) -> Scores:
     """Scores with standard errors from area estimates ``theta`` and ``theta_se`` (N, A).
 
-    Standard errors use the delta method, ``|d score / d theta| * SE(theta)``;
-    the overall SE treats the area estimates as independent (each area is
-    estimated from its own items).
+    Standard errors use the delta method, ``|d score / d theta| * SE(theta)``.
+    The overall score's variance is ``g' C g / A^2`` with ``g`` the area
+    score SEs and ``C`` the posterior correlation of the areas (N, A, A);
+    without it the areas are taken as independent (each estimated from its
+    own items only).
     """
     theta = np.atleast_2d(np.asarray(theta, dtype=float))
     theta_se = np.atleast_2d(np.asarray(theta_se, dtype=float))
@@ -102,7 +106,12 @@ def score(bank: ItemBank, theta: np.ndarray, theta_se: np.ndarray) -> Scores:
     area_se = np.abs(slope) * theta_se
     scored = _scored_areas(bank)
     overall = area[:, scored].mean(axis=1)
-    overall_se = np.sqrt((area_se[:, scored] ** 2).sum(axis=1)) / scored.sum()
+    if correlation is None:
+        overall_se = np.sqrt((area_se[:, scored] ** 2).sum(axis=1)) / scored.sum()
+    else:
+        g = np.where(scored[None, :], slope * theta_se, 0.0)
+        variance = np.einsum("na,nab,nb->n", g, np.asarray(correlation, dtype=float), g)
+        overall_se = np.sqrt(np.maximum(variance, 0.0)) / scored.sum()
     return Scores(area, area_se, overall, overall_se)
 
 

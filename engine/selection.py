@@ -55,6 +55,18 @@ def posterior_information(
     return out
 
 
+def normal_weighted_information(bank: ItemBank, theta: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """Information of every item averaged over ``N(theta_a, se_a^2)`` of its area, (N, I)."""
+    grid = bank_tables(bank).quadrature
+    log_w = -0.5 * ((grid[None, None, :] - theta[:, :, None]) / se[:, :, None]) ** 2
+    weights = normalized_exp(log_w)
+    tables = bank_tables(bank)
+    out = np.empty((theta.shape[0], bank.n_items))
+    for area, members in enumerate(tables.area_members):
+        out[:, members] = weights[:, area, :] @ tables.quadrature_information[:, members]
+    return out
+
+
 # ----------------------------------------------------------------- selectors
 class Selector(Protocol):
     """Scores every item for every taker; higher is better."""
@@ -94,12 +106,19 @@ class PosteriorWeightedInformation:
 class OverallPrecision:
     """Largest reduction of the overall score's error variance.
 
-    For item i of area a: ``slope_a^2 * (se_a^2 - 1 / (1 / se_a^2 + I_i))``,
-    with ``slope_a`` the derivative of the area's domain score at its estimate
-    and ``I_i`` the item's (posterior-weighted) information. It spends items
-    where they most sharpen the overall score, so it balances the areas by
-    itself and gives few items to an area whose score is already flat (very
-    low or very high ability).
+    The overall score's variance is ``g' C g / A^2`` (``g`` the derivatives of
+    the area scores at the estimates, ``C`` the posterior covariance of the
+    areas' thetas). An item of area a with information ``I`` adds ``I`` to
+    the posterior precision of that area, which lowers ``g' C g`` by
+    ``I (g' C e_a)^2 / (1 + I C_aa)`` (Sherman–Morrison). With independent
+    areas this is ``g_a^2 (C_aa - 1 / (1 / C_aa + I))``.
+
+    It spends items where they most sharpen the overall score, so it balances
+    the areas by itself and gives few items to an area whose score is already
+    flat (very low or very high ability). ``I`` is the information averaged
+    over a normal approximation of the area's posterior, ``N(theta, se^2)``
+    (``posterior_weighted=True``, better in the first items), or at the
+    estimate itself.
     """
 
     prior_mean: float = 0.0
@@ -108,18 +127,19 @@ class OverallPrecision:
     name: str = "overall"
 
     def criterion(self, bank, batch, rows):
+        theta, se = batch.theta[rows], batch.se[rows]
         if self.posterior_weighted:
-            info = posterior_information(bank, batch.loglik[rows], self.prior_mean, self.prior_sd)
+            info = normal_weighted_information(bank, theta, se)
         else:
-            info = point_information(bank, batch.theta[rows])
+            info = point_information(bank, theta)
         tables = bank_tables(bank)
-        theta = batch.theta[rows]
         columns = np.broadcast_to(np.arange(bank.n_areas), theta.shape)
         slope = tables.interpolate(tables.area_score_slope, theta, columns)  # (R, A)
-        variance = batch.se[rows] ** 2  # (R, A)
-        v_item = variance[:, bank.area]
-        reduction = v_item - 1.0 / (1.0 / v_item + info)
-        return (slope[:, bank.area] ** 2) * reduction
+        g_scaled = slope * se  # (R, A)
+        u = se * np.einsum("rab,rb->ra", batch.theta_corr[rows], g_scaled)  # C g
+        u_item = u[:, bank.area]
+        v_item = (se**2)[:, bank.area]
+        return info * u_item**2 / (1.0 + info * v_item)
 
 
 SELECTORS = {

@@ -58,6 +58,7 @@ class TestState:
     stop_reason: str | None
     theta: tuple[float, ...]
     se: tuple[float, ...]
+    correlation: tuple[tuple[float, ...], ...] = ()
 
     @property
     def answered(self) -> int:
@@ -77,6 +78,7 @@ class TestState:
             "stop_reason": self.stop_reason,
             "theta": [_finite_or_none(x) for x in self.theta],
             "se": [_finite_or_none(x) for x in self.se],
+            "correlation": [list(row) for row in self.correlation],
         }
 
     @classmethod
@@ -100,6 +102,9 @@ class TestState:
                 stop_reason=data["stop_reason"],
                 theta=tuple(math.inf if x is None else float(x) for x in data["theta"]),
                 se=tuple(math.inf if x is None else float(x) for x in data["se"]),
+                correlation=tuple(
+                    tuple(float(x) for x in row) for row in data.get("correlation", ())
+                ),
             )
         except KeyError as missing:
             raise ValueError(f"test state lacks field {missing.args[0]!r}") from None
@@ -140,6 +145,7 @@ def _state_from_batch(
         stop_reason=str(batch.stop_reason[0]) or None,
         theta=tuple(float(x) for x in batch.theta[0]),
         se=tuple(float(x) for x in batch.se[0]),
+        correlation=tuple(tuple(float(x) for x in row) for row in batch.theta_corr[0]),
     )
 
 
@@ -241,11 +247,21 @@ def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBa
         loglik=loglik,
         theta=np.array([state.theta], dtype=float),
         se=np.array([state.se], dtype=float),
+        theta_corr=_correlation_of(state, bank.n_areas)[None, :, :],
         next_item=np.array([bank.index(state.next_item)], dtype=np.int32),
         finished=np.array([False]),
         stop_reason=np.array([""], dtype=object),
         lottery=_rng(state.seed, 0).random((1, bank.n_items)),
     )
+
+
+def _correlation_of(state: TestState, n_areas: int) -> np.ndarray:
+    if not state.correlation:
+        return np.eye(n_areas)
+    matrix = np.asarray(state.correlation, dtype=float)
+    if matrix.shape != (n_areas, n_areas):
+        raise ValueError(f"test state has a {matrix.shape} correlation for {n_areas} areas")
+    return matrix
 
 
 @dataclass(frozen=True)
@@ -296,7 +312,7 @@ def score_test(bank: ItemBank, state: TestState) -> TestResult:
         raise ValueError(f"this test ran on bank {state.bank_version}, not {bank.version}")
     theta = np.array([state.theta], dtype=float)
     se = np.array([state.se], dtype=float)
-    scores = score(bank, theta, se)
+    scores = score(bank, theta, se, _correlation_of(state, bank.n_areas)[None, :, :])
     counts = np.zeros(bank.n_areas, dtype=int)
     if state.administered:
         idx = bank.indices(state.administered)

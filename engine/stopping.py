@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 from scipy.stats import norm
 
-from engine.scoring import Z_95, Scores, level_of
+from engine.scoring import LEVELS, Z_95, Scores, level_of
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,40 @@ class LevelDecided:
         low = level_of(score - half + self.margin)
         high = level_of(score + half - self.margin)
         return (low == level) & (high == level)
+
+
+@dataclass(frozen=True)
+class LevelProbability:
+    """The estimated overall level is right with probability >= ``threshold``.
+
+    The probability is that of the level band under ``N(score, se^2)``, the
+    normal approximation of the overall score's posterior. Looser than
+    :class:`LevelDecided` at the same nominal level (it needs the two tails
+    together, not each, below ``1 - threshold``), so it stops earlier near
+    the cuts.
+    """
+
+    threshold: float = 0.9
+    reason: str = "level_probable"
+
+    def __post_init__(self) -> None:
+        if not 0.5 < self.threshold < 1:
+            raise ValueError(f"threshold must lie in (0.5, 1), got {self.threshold}")
+
+    def met(self, context):
+        return (
+            level_probability(context.scores.overall_score, context.scores.overall_se)
+            >= self.threshold
+        )
+
+
+def level_probability(score: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """Probability that the true score lies in the band of ``score`` under ``N(score, se^2)``."""
+    score = np.asarray(score, dtype=float)
+    se = np.maximum(np.asarray(se, dtype=float), 1e-12)
+    level = level_of(score)
+    lower = np.array([band.lower for band in LEVELS])[level]
+    upper = np.array([band.upper for band in LEVELS])[level]
+    lower = np.where(level == 0, -np.inf, lower)
+    upper = np.where(level == len(LEVELS) - 1, np.inf, upper)
+    return norm.cdf((upper - score) / se) - norm.cdf((lower - score) / se)
