@@ -15,6 +15,7 @@ scoring on the items themselves.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -252,33 +253,28 @@ class CorrelatedEAP:
             mean / variance - prior_precision * self.prior_mean - precision * self.prior_mean
         )
         information = np.where(precision > 0, information, 0.0)
-        sigma = self.correlation_matrix(n_areas) * self.prior_sd**2
-        sigma_inv = np.linalg.inv(sigma)
-
-        theta = np.empty((n, n_areas))
-        se = np.empty((n, n_areas))
-        for area in range(n_areas):
-            others = precision.copy()
-            others[:, area] = 0.0
-            cov = np.linalg.inv(
-                sigma_inv[None, :, :] + others[:, :, None] * np.eye(n_areas)[None, :, :]
-            )
-            others_info = information.copy()
-            others_info[:, area] = 0.0
-            cond_mean = self.prior_mean + np.einsum("nj,nj->n", cov[:, area, :], others_info)
-            cond_sd = np.sqrt(cov[:, area, area])
-            log_post = (
-                loglik[:, area, :]
-                - 0.5 * ((grid[None, :] - cond_mean[:, None]) / cond_sd[:, None]) ** 2
-            )
-            w = normalized_exp(log_post)
-            theta[:, area] = w @ grid
-            se[:, area] = np.sqrt(np.maximum(w @ grid**2 - theta[:, area] ** 2, 1e-12))
-
+        sigma_inv = _prior_precision_matrix(self.correlation, self.prior_sd, n_areas)
+        # Posterior covariance with every area's Gaussian summary: J = (S^-1 + diag p)^-1.
         joint = np.linalg.inv(
             sigma_inv[None, :, :] + precision[:, :, None] * np.eye(n_areas)[None, :, :]
         )
-        scale = np.sqrt(np.einsum("nii->ni", joint))
+        diag = np.einsum("nii->ni", joint)
+        # Leaving out area a's own summary is a rank-one downdate of J
+        # (Sherman–Morrison): row a of the result is J[a] / (1 - p_a J_aa).
+        keep = 1.0 - precision * diag
+        cond_mean = (
+            self.prior_mean
+            + (np.einsum("nij,nj->ni", joint, information) - diag * information) / keep
+        )
+        cond_sd = np.sqrt(diag / keep)
+        log_post = (
+            loglik
+            - 0.5 * ((grid[None, None, :] - cond_mean[:, :, None]) / cond_sd[:, :, None]) ** 2
+        )
+        w = normalized_exp(log_post)
+        theta = w @ grid
+        se = np.sqrt(np.maximum(w @ grid**2 - theta**2, 1e-12))
+        scale = np.sqrt(diag)
         correlation = joint / (scale[:, :, None] * scale[:, None, :])
         return theta, se, correlation
 
@@ -312,3 +308,11 @@ def estimate_areas(
             bank, loglik[:, area, :], items, responses, item_area == area
         )
     return theta, se, np.broadcast_to(np.eye(n_areas), (n, n_areas, n_areas)).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _prior_precision_matrix(correlation, prior_sd: float, n_areas: int) -> np.ndarray:
+    matrix = CorrelatedEAP(correlation=correlation, prior_sd=prior_sd).correlation_matrix(n_areas)
+    inverse = np.linalg.inv(matrix * prior_sd**2)
+    inverse.setflags(write=False)
+    return inverse

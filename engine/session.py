@@ -17,6 +17,7 @@ from engine import cat
 from engine.bank import KINDS, ItemBank
 from engine.config import TestConfig
 from engine.scoring import LEVELS, level_decided, level_of, score
+from engine.selection import SympsonHetter
 
 STATE_FORMAT = 1
 
@@ -251,7 +252,12 @@ def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBa
         next_item=np.array([bank.index(state.next_item)], dtype=np.int32),
         finished=np.array([False]),
         stop_reason=np.array([""], dtype=object),
-        lottery=_rng(state.seed, 0).random((1, bank.n_items)),
+        # Only Sympson–Hetter reads the lottery; skip the draw otherwise.
+        lottery=(
+            _rng(state.seed, 0).random((1, bank.n_items))
+            if isinstance(config.exposure, SympsonHetter)
+            else np.ones((1, bank.n_items))
+        ),
     )
 
 

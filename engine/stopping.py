@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy.special import ndtr
 from scipy.stats import norm
 
 from engine.scoring import LEVELS, Z_95, Scores, level_of
@@ -149,4 +150,4 @@ def level_probability(score: np.ndarray, se: np.ndarray) -> np.ndarray:
     upper = np.array([band.upper for band in LEVELS])[level]
     lower = np.where(level == 0, -np.inf, lower)
     upper = np.where(level == len(LEVELS) - 1, np.inf, upper)
-    return norm.cdf((upper - score) / se) - norm.cdf((lower - score) / se)
+    return ndtr((upper - score) / se) - ndtr((lower - score) / se)
