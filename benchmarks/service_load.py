@@ -1,0 +1,266 @@
+"""Service load: answers per second and latency at 64 concurrent clients (DESIGN §5).
+
+Starts ``python -m service`` against a fresh PostgreSQL schema, then
+
+1. hits the plain ``/api/v1/health`` endpoint from the same number of clients
+   (no database: the framework's ceiling on this machine), and
+2. runs whole tests: each client starts a session and answers (a random
+   option) until the test finishes, then starts the next, for a fixed time.
+
+Prints answers per second, the p50/p99 latency of an answer, and the ratio to
+the health ceiling; the figure is the last line, e.g.::
+
+    service answers 812/s p50 21 ms p99 44 ms (health 2900/s, ratio 0.28)
+
+Run: ``python -m benchmarks.service_load [--clients 64] [--seconds 20]
+[--workers 2] [--database-url postgresql://postgres@127.0.0.1:5432/test]``.
+The load generator shares the machine with the server, as on a 2-core box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_POSTGRES = os.environ.get("NANGLUC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    clients: int
+    workers: int
+    seconds: float
+    answers: int
+    tests_finished: int
+    answers_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    health_per_second: float
+    health_p99_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.answers_per_second / self.health_per_second if self.health_per_second else float("nan")
+
+    def line(self) -> str:
+        return (
+            f"service answers {self.answers_per_second:.0f}/s p50 {self.p50_ms:.0f} ms p99 {self.p99_ms:.0f} ms "
+            f"(health {self.health_per_second:.0f}/s, ratio {self.ratio:.2f})"
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Schema:
+    """A PostgreSQL schema of its own, so the run starts empty and leaves nothing behind."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.base = url
+        self.name = f"nangluc_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE SCHEMA "{self.name}"')
+
+    @property
+    def url(self) -> str:
+        separator = "&" if "?" in self.base else "?"
+        return f"{self.base}{separator}options={quote(f'-csearch_path={self.name}')}"
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+
+
+def _start_server(database_url: str, port: int, workers: int, bank: str | None) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "service",
+        "--port",
+        str(port),
+        "--database-url",
+        database_url,
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    if bank:
+        command += ["--bank", bank]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    _stop_server(process)
+    raise RuntimeError("the server did not answer within 60 s")
+
+
+def _stop_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+async def _health_load(base: str, clients: int, seconds: float) -> tuple[float, float]:
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            reply = await client.get("/api/v1/health")
+            if reply.status_code == 200:
+                latencies.append(time.perf_counter() - t)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+    return len(latencies) / elapsed, float(np.percentile(latencies, 99) * 1000) if latencies else float("nan")
+
+
+async def _answer_load(base: str, clients: int, seconds: float, seed: int) -> tuple[list[float], int, int, float]:
+    latencies: list[float] = []
+    finished = 0
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient, rng: np.random.Generator) -> None:
+        nonlocal finished, errors
+        while time.perf_counter() < stop:
+            reply = await client.post("/api/v1/sessions", json={"ward": f"ward-{rng.integers(20)}"})
+            if reply.status_code != 201:
+                errors += 1
+                continue
+            body = reply.json()
+            session_id, item = body["session_id"], body["item"]
+            while item is not None and time.perf_counter() < stop:
+                answer = {"item_id": item["id"], "response": int(rng.integers(len(item["options"])))}
+                t = time.perf_counter()
+                reply = await client.post(f"/api/v1/sessions/{session_id}/answers", json=answer)
+                latency = time.perf_counter() - t
+                if reply.status_code != 200:
+                    errors += 1
+                    break
+                latencies.append(latency)
+                item = reply.json()["item"]
+            if item is None:
+                finished += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    rngs = [np.random.default_rng([seed, k]) for k in range(clients)]
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client, rng) for rng in rngs))
+        elapsed = time.perf_counter() - start
+    return latencies, finished, errors, elapsed
+
+
+def run(
+    *,
+    database_url: str = DEFAULT_POSTGRES,
+    clients: int = 64,
+    seconds: float = 20.0,
+    health_seconds: float = 5.0,
+    workers: int = 2,
+    bank: str | None = None,
+    seed: int = 0,
+) -> LoadResult:
+    """Start a server on a fresh schema, measure, stop it and drop the schema."""
+    schema = _Schema(database_url)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        server = _start_server(schema.url, port, workers, bank)
+        try:
+            asyncio.run(_answer_load(base, clients, 2.0, seed + 1))  # warm-up: pools, caches, prepared statements
+            health, health_p99 = asyncio.run(_health_load(base, clients, health_seconds))
+            latencies, finished, errors, elapsed = asyncio.run(_answer_load(base, clients, seconds, seed))
+        finally:
+            _stop_server(server)
+    finally:
+        schema.drop()
+    lat = np.asarray(latencies) * 1000
+    return LoadResult(
+        clients=clients,
+        workers=workers,
+        seconds=round(elapsed, 2),
+        answers=int(lat.size),
+        tests_finished=finished,
+        answers_per_second=lat.size / elapsed,
+        p50_ms=float(np.percentile(lat, 50)) if lat.size else float("nan"),
+        p99_ms=float(np.percentile(lat, 99)) if lat.size else float("nan"),
+        errors=errors,
+        health_per_second=health,
+        health_p99_ms=health_p99,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=DEFAULT_POSTGRES, help="PostgreSQL server (a fresh schema is used)")
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the answer phase")
+    parser.add_argument("--health-seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--bank", default=None, help="bank file (default: the shipped bank)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", dest="json_out", default=None, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.seconds <= 0 or args.workers < 1:
+        parser.error("--clients and --workers must be >= 1 and --seconds > 0")
+    result = run(
+        database_url=args.database_url,
+        clients=args.clients,
+        seconds=args.seconds,
+        health_seconds=args.health_seconds,
+        workers=args.workers,
+        bank=args.bank,
+        seed=args.seed,
+    )
+    summary = asdict(result) | {"ratio": result.ratio}
+    print(json.dumps(summary, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(result.line())
+
+
+if __name__ == "__main__":
+    main()

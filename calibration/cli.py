@@ -1,0 +1,123 @@
+"""``nangluc calibrate``: response CSV in, calibrated bank file out.
+
+Everything is validated and fitted before the output file is touched; the
+bank file is then written atomically by :func:`items.write_bank`. Bad input
+prints a clear message and exits with status 2 (1 for a failed fit).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from calibration.data import ResponseDataError, read_responses
+from calibration.linking import METHODS
+from calibration.run import MODEL_CHOICES, CalibrationRun, calibrate_bank, online_calibrate
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.command("calibrate")
+@click.argument("responses", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", type=click.Choice(MODEL_CHOICES), default="auto", show_default=True, help="Item model (auto: per item).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Bank file to write.")
+@click.option("--bank", "bank_path", type=click.Path(dir_okay=False, path_type=Path), help="Current bank: parent version and the scale to link to.")
+@click.option("--anchor", "anchors", multiple=True, help="Anchor item id for linking (repeatable; default: all operational items).")
+@click.option("--online", is_flag=True, help="Online calibration: estimate the bank's pretest items with the others fixed.")
+@click.option("--pretest", "pretest", multiple=True, help="With --online: pretest item id to estimate (repeatable).")
+@click.option("--linking", "linking_method", type=click.Choice(METHODS), default="stocking-lord", show_default=True)
+@click.option("--version", "version", default=None, help="Version id of the new bank (default: derived from the parent and the time).")
+@click.option("--quadrature", "n_quadrature", type=click.IntRange(5, 201), default=21, show_default=True, help="Quadrature points on [-6, 6].")
+@click.option("--progress/--no-progress", default=None, help="Show progress (default: when stderr is a terminal).")
+def calibrate(
+    responses: Path,
+    model: str,
+    out: Path,
+    bank_path: Path | None,
+    anchors: tuple[str, ...],
+    online: bool,
+    pretest: tuple[str, ...],
+    linking_method: str,
+    version: str | None,
+    n_quadrature: int,
+    progress: bool | None,
+) -> None:
+    """Fit item parameters from RESPONSES (long CSV: respondent_id,item_id,response) into a new bank."""
+    from items import BankError, load_bank, write_bank
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if (online or pretest) and bank_path is None:
+        _fail("--online needs the current bank (--bank)")
+    if pretest and not online:
+        _fail("--pretest is only used with --online")
+    if online and anchors:
+        _fail("--anchor is for linking; an online calibration fixes the operational items instead")
+    current = None
+    if bank_path is not None:
+        try:
+            current = load_bank(bank_path)
+        except BankError as exc:
+            _fail(str(exc))
+    try:
+        data = read_responses(responses, bank=current)
+    except ResponseDataError as exc:
+        _fail(f"{responses}: " + "\n  ".join(["cannot use the response data:", *exc.problems]))
+    if progress:
+        click.echo(
+            f"read {data.n_responses:,} responses of {data.n_respondents:,} respondents to {data.n_items} items",
+            err=True,
+        )
+    options = {
+        "model": model,
+        "progress": progress,
+        "version": version,
+        "linking_method": linking_method,
+        "n_quadrature": n_quadrature,
+    }
+    try:
+        if online:
+            run = online_calibrate(data, current, list(pretest) or None, **options)
+        else:
+            run = calibrate_bank(data, current=current, anchors=anchors or None, **options)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        written = write_bank(run.document, out)
+    except BankError as exc:
+        _fail(str(exc), code=1)
+    _summary(run, out, written.version)
+
+
+def _summary(run: CalibrationRun, out: Path, version: str) -> None:
+    doc = run.document
+    fit = run.fit
+    click.echo(f"wrote {out}: bank {version} (parent {doc.get('parent')}, status {doc['status']})")
+    click.echo(
+        f"fit: log-likelihood {fit.loglik:.3f}, {fit.iterations} E-steps, "
+        f"{'converged' if fit.converged else 'NOT converged'}"
+    )
+    for area, latent in run.latent.items():
+        click.echo(f"area {area}: latent mean {latent['mean']:.3f}, SD {latent['sd']:.3f} ({latent['scale']})")
+    for lk in run.linking:
+        click.echo(f"linking area {lk.area} ({lk.method}, {len(lk.anchors)} anchors): A = {lk.A:.4f}, B = {lk.B:.4f}")
+    if run.correlation is not None:
+        codes = run.correlation["areas"]
+        click.echo("inter-area correlation (corrected for unreliability):")
+        for code, row in zip(codes, run.correlation["matrix"], strict=True):
+            click.echo(f"  {code}: " + " ".join("  n/a" if v is None else f"{v:5.2f}" for v in row))
+    counts = {s: sum(1 for d in run.diagnostics if d.severity == s) for s in ("error", "warning", "info")}
+    click.echo(f"diagnostics: {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)")
+    for finding in run.diagnostics[:40]:
+        click.echo(f"  {finding}")
+    if len(run.diagnostics) > 40:
+        click.echo(f"  ... and {len(run.diagnostics) - 40} more (see metadata.calibration.diagnostics in {out})")
+
+
+if __name__ == "__main__":
+    calibrate()

@@ -1,0 +1,506 @@
+"""Marginal maximum likelihood (Bock-Aitkin EM over a quadrature grid) for one scale.
+
+One area of the framework is one latent scale: a person's responses in area A
+inform only their theta_A. :func:`fit_scale` calibrates the items of one scale
+from sparse long-format responses.
+
+Why it is fast on sparse adaptive data
+--------------------------------------
+Responses are kept as a sparse (units x codes) indicator matrix ``S`` where a
+unit is one person on this scale and a code is one (item, category) pair. Then
+
+* E-step: the log-likelihood of every unit at every quadrature point is
+  ``S @ log P`` (codes x points), one sparse product over the observed
+  responses only; the posterior over the grid follows row by row;
+* expected response counts per item x category x point are ``S.T @ posterior``,
+  so the M-step works on a (codes x points) table whose size does not depend
+  on the number of persons;
+* the M-step is one vectorised Fisher-scoring step per group of items with
+  the same model and number of categories.
+
+Nothing (persons x items x points) is ever built.
+
+Standard errors come from the empirical cross-product (XPD) information: the
+sum over units of the outer product of each unit's score vector (the
+posterior expectation of the complete-data gradient at the estimates, Louis
+1982, with the cross-product approximation), plus the negative Hessian of the
+prior on the guessing parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+from calibration import kernels
+
+# Bounds keep a diverging item (a Heywood case) finite; an estimate on a bound
+# is reported by the diagnostics, never silently accepted.
+SLOPE_BOUND = 8.0
+INTERCEPT_BOUND = 40.0
+GAMMA_BOUND = 7.0
+# Units used for the cross-product information (see _cross_product_covariance).
+XPD_MAX_UNITS = 200_000
+
+
+@dataclass(frozen=True)
+class ScaleItems:
+    """The items of one scale, in local order.
+
+    Attributes
+    ----------
+    family : tuple of str
+        ``"graded"`` or ``"3pl"`` per item (2PL is graded with 2 categories).
+    n_categories : ndarray of int, shape (n,)
+    fixed : ndarray of bool, shape (n,)
+        True for items whose parameters are held at ``start``.
+    start : list of ndarray
+        Starting (or fixed) slope-intercept parameters per item.
+    guessing_prior : ndarray, shape (n, 2)
+        Beta(alpha, beta) prior on the 3PL lower asymptote (ignored otherwise).
+    """
+
+    family: tuple[str, ...]
+    n_categories: np.ndarray
+    fixed: np.ndarray
+    start: list[np.ndarray]
+    guessing_prior: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScaleFit:
+    """Result of :func:`fit_scale` (slope-intercept parameters)."""
+
+    params: list[np.ndarray]
+    cov: list[np.ndarray | None]
+    loglik: float
+    iterations: int
+    converged: bool
+    latent_mean: float
+    latent_sd: float
+    eap: np.ndarray
+    psd: np.ndarray
+    expected_counts: list[np.ndarray]
+    theta: np.ndarray
+    latent_weights: np.ndarray
+
+
+def quadrature(n_points: int, bound: float = 6.0) -> np.ndarray:
+    """Equally spaced quadrature points on ``[-bound, bound]``."""
+    return np.linspace(-bound, bound, n_points)
+
+
+def _log_normal_weights(theta: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    log_w = -0.5 * ((theta - mean) / sd) ** 2
+    return log_w - np.log(np.exp(log_w - log_w.max()).sum()) - log_w.max()
+
+
+class _Scale:
+    """Sparse bookkeeping of one scale (kept private; built once per fit).
+
+    The E-step works in float32 (half the memory traffic of the dense
+    units x points arrays, which dominate the cost) and sums the expected
+    counts chunk by chunk into float64, so rounding does not build up over
+    a million units.
+    """
+
+    CHUNK = 1 << 17
+
+    def __init__(self, unit: np.ndarray, item: np.ndarray, response: np.ndarray, items: ScaleItems):
+        self.items = items
+        k = items.n_categories.astype(np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(k)[:-1]])
+        self.n_codes = int(k.sum())
+        self.n_units = int(unit.max()) + 1 if unit.size else 0
+        code = self.offsets[item] + response
+        ones = np.ones(unit.size, dtype=np.float32)
+        self.S = sp.csr_matrix((ones, (unit, code)), shape=(self.n_units, self.n_codes))
+        self.S.sum_duplicates()
+        self.row_sizes = np.diff(self.S.indptr)
+        self.unit, self.code = unit, code
+        # Row blocks of S; each block's transpose is a CSC view, whose product
+        # scatters each unit's posterior row into the small counts table while
+        # reading the posterior in order (much faster than a CSR transpose).
+        self.blocks = [
+            (a, min(a + self.CHUNK, self.n_units)) for a in range(0, self.n_units, self.CHUNK)
+        ]
+        # groups of items sharing the model and the number of categories
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, (fam, kk) in enumerate(zip(items.family, items.n_categories, strict=True)):
+            groups.setdefault((fam, int(kk)), []).append(i)
+        self.groups = [(fam, kk, np.array(ix)) for (fam, kk), ix in groups.items()]
+
+    def code_rows(self, index: np.ndarray, n_categories: int) -> np.ndarray:
+        return self.offsets[index][:, None] + np.arange(n_categories)[None, :]
+
+    def log_table(self, params: list[np.ndarray], theta: np.ndarray) -> np.ndarray:
+        table = np.zeros((self.n_codes, theta.size))
+        for fam, kk, index in self.groups:
+            block = kernels.log_probabilities(fam, np.stack([params[i] for i in index]), theta)
+            table[self.code_rows(index, kk).ravel()] = block.transpose(0, 2, 1).reshape(-1, theta.size)
+        return table
+
+    def likelihood(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``exp`` of each unit's log-likelihood on the grid (float32) and its log scale.
+
+        Log-likelihoods are <= 0, so exp() cannot overflow; only units with a
+        long, unlikely pattern can underflow, and only those are shifted by
+        their maximum (``shift``, added back in the log-likelihood).
+        """
+        like = self.S @ table.astype(np.float32)
+        np.exp(like, out=like)
+        shift = np.zeros(self.n_units)
+        low = np.flatnonzero(like.max(axis=1) < 1e-30) if self.row_sizes.max() > 20 else np.zeros(0, int)
+        if low.size:
+            redo = self.S[low] @ table
+            shift[low] = redo.max(axis=1)
+            like[low] = np.exp(redo - shift[low, None])
+        return like, shift
+
+    def e_step(
+        self, table: np.ndarray, log_prior: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
+        """One E-step.
+
+        Returns
+        -------
+        like : ndarray (U, Q) float32
+            Likelihood on the grid (posterior = like * weight / total).
+        total : ndarray (U,)
+            Marginal likelihood of each unit (up to ``exp(shift)``).
+        loglik : float
+        counts : ndarray (codes, Q)
+            Expected response counts per (item, category) and grid point.
+        mass : ndarray (Q,)
+            Posterior mass summed over units (for the latent distribution).
+        """
+        weight = np.exp(log_prior)
+        like, shift = self.likelihood(table)
+        total = (like @ weight.astype(np.float32)).astype(np.float64)
+        loglik = float(shift.sum() + np.log(total).sum())
+        inverse = 1.0 / total
+        # Scale the sparse matrix (R values) rather than the dense posterior
+        # (U x Q values): posterior weights factor out of every column.
+        scaled = self.S.copy()
+        scaled.data = np.repeat(inverse, self.row_sizes).astype(np.float32)
+        counts = np.zeros((self.n_codes, like.shape[1]))
+        mass = np.zeros(like.shape[1])
+        for a, b in self.blocks:
+            counts += scaled[a:b].T @ like[a:b]
+            mass += inverse[a:b].astype(np.float32) @ like[a:b]
+        counts *= weight[None, :]
+        mass *= weight
+        return like, total, loglik, counts, mass
+
+    def posterior(self, like: np.ndarray, total: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
+        """Normalised posterior over the grid, float64 (U, Q)."""
+        post = like.astype(np.float64)
+        post *= np.exp(log_prior)[None, :]
+        post /= total[:, None]
+        return post
+
+
+def _objective(fam: str, params: np.ndarray, r: np.ndarray, prior: np.ndarray, theta: np.ndarray):
+    prob, dprob = kernels.probabilities_and_derivatives(fam, params, theta)
+    safe = np.maximum(prob, 1e-300)
+    value = (r * np.log(safe)).sum(axis=(1, 2))
+    if fam == kernels.THREEPL:
+        c = expit(params[:, 2])
+        value += (prior[:, 0] - 1) * np.log(c) + (prior[:, 1] - 1) * np.log1p(-c)
+    return value, prob, dprob, safe
+
+
+def _valid(fam: str, params: np.ndarray) -> np.ndarray:
+    ok = np.all(np.isfinite(params), axis=1)
+    if fam == kernels.GRADED and params.shape[1] > 2:
+        ok &= np.all(np.diff(params[:, 1:], axis=1) < 0, axis=1)
+    return ok
+
+
+def fisher_scoring_step(
+    fam: str, params: np.ndarray, r: np.ndarray, prior: np.ndarray, theta: np.ndarray
+) -> np.ndarray:
+    """One safeguarded Fisher-scoring step for a group of items.
+
+    ``r`` holds the expected counts (n, Q, K). The step is capped at 1 per
+    parameter and halved until the expected complete-data log-likelihood does
+    not decrease (so each EM cycle still never lowers the likelihood).
+    """
+    value, prob, dprob, safe = _objective(fam, params, r, prior, theta)
+    ratio = r / safe
+    grad = np.einsum("nqk,nqkp->np", ratio, dprob)
+    weight = r.sum(axis=2)[:, :, None] / safe
+    info = np.einsum("nqk,nqkp,nqkm->npm", weight, dprob, dprob)
+    if fam == kernels.THREEPL:
+        c = expit(params[:, 2])
+        grad[:, 2] += (prior[:, 0] - 1) * (1 - c) - (prior[:, 1] - 1) * c
+        info[:, 2, 2] += (prior[:, 0] + prior[:, 1] - 2) * c * (1 - c)
+    p = params.shape[1]
+    info += 1e-8 * np.eye(p)[None]
+    step = np.linalg.solve(info, grad[:, :, None])[:, :, 0]
+    step /= np.maximum(1.0, np.abs(step).max(axis=1, keepdims=True))
+    new = params.copy()
+    pending = np.ones(params.shape[0], dtype=bool)
+    scale = 1.0
+    for _ in range(12):
+        trial = _clip(fam, params[pending] + scale * step[pending])
+        trial_value, *_ = _objective(fam, trial, r[pending], prior[pending], theta)
+        good = _valid(fam, trial) & (trial_value >= value[pending] - 1e-9 * np.abs(value[pending]))
+        rows = np.flatnonzero(pending)
+        new[rows[good]] = trial[good]
+        pending[rows[good]] = False
+        if not pending.any():
+            break
+        scale *= 0.5
+    return new
+
+
+def _clip(fam: str, params: np.ndarray) -> np.ndarray:
+    out = params.copy()
+    out[:, 0] = np.clip(out[:, 0], -SLOPE_BOUND, SLOPE_BOUND)
+    out[:, 1 : 2 if fam == kernels.THREEPL else None] = np.clip(
+        out[:, 1 : 2 if fam == kernels.THREEPL else None], -INTERCEPT_BOUND, INTERCEPT_BOUND
+    )
+    if fam == kernels.THREEPL:
+        out[:, 2] = np.clip(out[:, 2], -GAMMA_BOUND, GAMMA_BOUND)
+    return out
+
+
+class _EMState:
+    """The EM map on a packed vector of the free parameters (and latent mean/SD)."""
+
+    def __init__(self, scale, items, theta, params, free_groups, estimate_latent):
+        self.scale, self.items, self.theta = scale, items, theta
+        self.base = params
+        self.free_groups = free_groups
+        self.estimate_latent = estimate_latent
+        self.free_index = [i for _, _, ix in free_groups for i in ix]
+
+    def pack(self, params, mean, sd):
+        parts = [params[i] for i in self.free_index]
+        if self.estimate_latent:
+            parts.append(np.array([mean, np.log(sd)]))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def unpack(self, x):
+        params = list(self.base)
+        pos = 0
+        for i in self.free_index:
+            n = self.base[i].size
+            params[i] = x[pos : pos + n]
+            pos += n
+        mean, sd = (float(x[pos]), float(np.exp(x[pos + 1]))) if self.estimate_latent else (0.0, 1.0)
+        return params, mean, sd
+
+    def project(self, x):
+        """Clip an extrapolated point to the bounds; None if it is not a valid model."""
+        params, mean, sd = self.unpack(x)
+        for fam, _, index in self.free_groups:
+            block = _clip(fam, np.stack([params[i] for i in index]))
+            if not np.all(_valid(fam, block)):
+                return None
+            for j, i in enumerate(index):
+                params[i] = block[j]
+        if self.estimate_latent and not (abs(mean) < 4 and 0.05 < sd < 10):
+            return None
+        return self.pack(params, mean, sd)
+
+    def em_map(self, x):
+        """One EM cycle from ``x``: returns the updated vector and the log-likelihood at ``x``."""
+        params, mean, sd = self.unpack(x)
+        log_prior = _log_normal_weights(self.theta, mean, sd)
+        table = self.scale.log_table(params, self.theta)
+        _, _, loglik, counts, mass = self.scale.e_step(table, log_prior)
+        for fam, kk, index in self.free_groups:
+            r = counts[self.scale.code_rows(index, kk)].transpose(0, 2, 1)
+            old = np.stack([params[i] for i in index])
+            new = fisher_scoring_step(fam, old, r, self.items.guessing_prior[index], self.theta)
+            for j, i in enumerate(index):
+                params[i] = new[j]
+        if self.estimate_latent:
+            mean = float(mass @ self.theta / mass.sum())
+            sd = float(np.sqrt(mass @ (self.theta - mean) ** 2 / mass.sum()))
+        return self.pack(params, mean, sd), loglik
+
+
+def fit_scale(
+    unit: np.ndarray,
+    item: np.ndarray,
+    response: np.ndarray,
+    items: ScaleItems,
+    *,
+    estimate_latent: bool = False,
+    n_quadrature: int = 41,
+    max_iter: int = 500,
+    tol: float = 1e-4,
+    on_iteration: Callable[[int, float, float], None] | None = None,
+    standard_errors: bool = True,
+) -> ScaleFit:
+    """Calibrate the items of one scale by marginal maximum likelihood.
+
+    Parameters
+    ----------
+    unit, item, response : ndarray, shape (R,)
+        One entry per observed response: the unit (person on this scale,
+        0..U-1, every unit with at least one response), the local item index
+        and the scored category.
+    items : ScaleItems
+        Models, categories, fixed flags and starting values.
+    estimate_latent : bool
+        Estimate the latent mean and SD (only meaningful when fixed items set
+        the scale); otherwise the latent distribution is N(0, 1).
+    n_quadrature : int
+        Number of equally spaced points on [-6, 6].
+    max_iter, tol : int, float
+        EM stops when the largest change of a free slope-intercept parameter
+        (and of the latent mean/SD) is below ``tol``.
+    on_iteration : callable, optional
+        Called as ``on_iteration(iteration, loglik, change)`` (progress).
+    standard_errors : bool
+        Compute the cross-product covariance of the free parameters.
+
+    Returns
+    -------
+    ScaleFit
+    """
+    scale = _Scale(unit, item, response, items)
+    theta = quadrature(n_quadrature)
+    free_groups = [(fam, kk, ix[~items.fixed[ix]]) for fam, kk, ix in scale.groups]
+    free_groups = [g for g in free_groups if g[2].size]
+    params = [np.asarray(p, dtype=float).copy() for p in items.start]
+    state = _EMState(scale, items, theta, params, free_groups, estimate_latent)
+    x = state.pack(params, 0.0, 1.0)
+    converged = x.size == 0
+    iterations = 0
+    evaluations = 0
+    loglik = -np.inf
+    # SQUAREM (Varadhan & Roland 2008, scheme S3) around the EM map: EM on
+    # sparse adaptive data converges slowly (much of the information about
+    # theta is missing), and the squared extrapolation cuts the number of
+    # E-steps several-fold while keeping EM's monotone likelihood.
+    while not converged and evaluations < max_iter:
+        x1, loglik0 = state.em_map(x)
+        x2, _ = state.em_map(x1)
+        evaluations += 2
+        r = x1 - x
+        v = x2 - x1 - r
+        alpha = -np.sqrt((r @ r) / max(v @ v, 1e-300))
+        alpha = min(-1.0, alpha)
+        candidate = x2
+        if alpha < -1.0:
+            trial = state.project(x - 2 * alpha * r + alpha**2 * v)
+            if trial is not None:
+                stabilised, trial_loglik = state.em_map(trial)
+                evaluations += 1
+                if np.isfinite(trial_loglik) and trial_loglik >= loglik0 - 1e-8 * abs(loglik0):
+                    candidate = stabilised
+        change = float(np.abs(candidate - x).max()) if x.size else 0.0
+        iterations += 1
+        x = candidate
+        loglik = loglik0
+        if on_iteration is not None:
+            on_iteration(evaluations, loglik, change)
+        if change < tol:
+            converged = True
+    params, mean, sd = state.unpack(x)
+    log_prior = _log_normal_weights(theta, mean, sd)
+    # Final E-step at the estimates: log-likelihood, EAPs and the XPD.
+    table = scale.log_table(params, theta)
+    like, total, loglik, counts, _ = scale.e_step(table, log_prior)
+    weight = np.exp(log_prior)
+    eap = (like @ (weight * theta).astype(np.float32)) / total
+    psd = np.sqrt(np.maximum((like @ (weight * theta**2).astype(np.float32)) / total - eap**2, 0.0))
+    cov: list[np.ndarray | None] = [None] * len(params)
+    if standard_errors and free_groups:
+        cov = _cross_product_covariance(scale, params, like, total, log_prior, theta, free_groups)
+    expected = [counts[scale.offsets[i] + np.arange(k)] for i, k in enumerate(items.n_categories)]
+    return ScaleFit(
+        params=params,
+        cov=cov,
+        loglik=loglik,
+        iterations=evaluations,
+        converged=converged,
+        latent_mean=mean,
+        latent_sd=sd,
+        eap=eap,
+        psd=psd,
+        expected_counts=expected,
+        theta=theta,
+        latent_weights=np.exp(log_prior),
+    )
+
+
+def _cross_product_covariance(
+    scale: _Scale,
+    params: list[np.ndarray],
+    like: np.ndarray,
+    total: np.ndarray,
+    log_prior: np.ndarray,
+    theta: np.ndarray,
+    free_groups: list[tuple[str, int, np.ndarray]],
+) -> list[np.ndarray | None]:
+    """Covariance of the free parameters from the empirical cross-product information.
+
+    The information is a sum over units of outer products of their score
+    vectors. Beyond :data:`XPD_MAX_UNITS` units it is estimated from a
+    systematic sample of units (every k-th) and scaled to the full sample:
+    the relative error of the standard errors is then about
+    ``1 / sqrt(2 * responses per item in the sample)``, far below anything
+    that matters at that size.
+    """
+    items = scale.items
+    n_items = len(params)
+    width = np.zeros(n_items, dtype=np.int64)
+    for fam, kk, index in free_groups:
+        width[index] = kernels.n_params(fam, kk)
+    first = np.concatenate([[0], np.cumsum(width)[:-1]])
+    n_free = int(width.sum())
+    p_max = int(width.max())
+    # d log P / d params for every code, shape (codes, Q, p_max); zero for fixed items
+    dlog = np.zeros((scale.n_codes, theta.size, p_max))
+    col = np.full((scale.n_codes, p_max), -1, dtype=np.int64)
+    for fam, kk, index in free_groups:
+        prob, dprob = kernels.probabilities_and_derivatives(fam, np.stack([params[i] for i in index]), theta)
+        ratio = dprob / np.maximum(prob, 1e-300)[..., None]
+        rows = scale.code_rows(index, kk).ravel()
+        p = kernels.n_params(fam, kk)
+        dlog[rows, :, :p] = ratio.transpose(0, 2, 1, 3).reshape(-1, theta.size, p)
+        col[rows, :p] = (first[index][:, None, None] + np.arange(p)[None, None, :]).repeat(kk, axis=1).reshape(-1, p)
+    step = max(1, -(-scale.n_units // XPD_MAX_UNITS))
+    sample = np.arange(0, scale.n_units, step)
+    sub = scale.S[sample]
+    post = like[sample].astype(np.float64) * np.exp(log_prior)[None, :] / total[sample, None]
+    row_unit = np.repeat(np.arange(sample.size), np.diff(sub.indptr))
+    codes = sub.indices
+    post_rows = post[row_unit]
+    rows_ix, cols_ix, vals = [], [], []
+    for j in range(p_max):
+        score = np.einsum("rq,rq->r", post_rows, dlog[codes, :, j])
+        keep = col[codes, j] >= 0
+        rows_ix.append(row_unit[keep])
+        cols_ix.append(col[codes, j][keep])
+        vals.append(score[keep])
+    grad = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows_ix), np.concatenate(cols_ix))),
+        shape=(sample.size, n_free),
+    )
+    info = (grad.T @ grad).toarray() * (scale.n_units / sample.size)
+    for fam, _, index in free_groups:
+        if fam == kernels.THREEPL:
+            for i in index:
+                c = expit(params[i][2])
+                alpha, beta = items.guessing_prior[i]
+                info[first[i] + 2, first[i] + 2] += (alpha + beta - 2) * c * (1 - c)
+    try:
+        cov_all = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        cov_all = np.linalg.pinv(info)
+    out: list[np.ndarray | None] = [None] * n_items
+    for i in range(n_items):
+        if width[i]:
+            out[i] = cov_all[first[i] : first[i] + width[i], first[i] : first[i] + width[i]]
+    return out

@@ -1,0 +1,707 @@
+"""From response data to a new bank version: fit, link, diagnose, document.
+
+:func:`calibrate_bank` is the one entry point of the CLI, the service and
+researchers' scripts; :func:`online_calibrate` is its fixed-parameter form
+for pretest items seeded into live tests.
+
+Choices (documented for researchers)
+------------------------------------
+* Each area is its own latent scale (DESIGN §4): the areas are calibrated
+  separately; a person's responses in area A only inform their theta_A.
+* Free calibration fixes every area's latent distribution at N(0, 1). With a
+  current bank the new estimates are then linked to the live scale per area
+  (Stocking-Lord by default, Haebara on request) through the anchors; the
+  live-scale latent mean/SD of the calibration sample are then (B, A).
+* Fixed-parameter (online) calibration holds the named items at their live
+  values, so the scale needs no linking, and estimates each area's latent
+  mean and SD alongside the free items.
+* ``model="auto"``: items with more than two categories (in the bank or the
+  data) are graded; a dichotomous item is 3PL when the current bank says it
+  is 3PL, or it is a knowledge item with a keyed multiple-choice question;
+  otherwise 2PL. The 3PL lower asymptote has a Beta prior with mean
+  1 / number of options (0.2 when unknown) and weight 20 (BILOG-MG's
+  default), which keeps c estimable in sparse data.
+* Standard errors: empirical cross-product (XPD) information of the
+  marginal likelihood, carried to (a, b, c) by the delta method; linking
+  error is not included.
+* The inter-area correlation is the correlation of persons' EAP estimates
+  over the persons who answered both areas, divided by the square root of
+  the product of the two areas' empirical reliabilities
+  (var EAP / (var EAP + mean posterior variance)), i.e. corrected for
+  unreliability.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.special import logit
+
+from calibration import kernels, mml
+from calibration.data import ResponseData
+from calibration.diagnostics import Diagnostic, item_fit_rmsd
+from calibration.linking import METHODS, Linking, link
+
+if TYPE_CHECKING:
+    from items import BankDocument
+
+MODEL_CHOICES = ("auto", "2pl", "3pl", "grm")
+
+
+@dataclass(frozen=True)
+class FitInfo:
+    """Convergence summary: total log-likelihood and per-area details."""
+
+    loglik: float
+    iterations: int
+    converged: bool
+    areas: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"loglik": self.loglik, "iterations": self.iterations, "converged": self.converged, "areas": self.areas}
+
+
+@dataclass(frozen=True)
+class CalibrationRun:
+    """What a calibration produced.
+
+    Attributes
+    ----------
+    document : dict
+        The new bank document (DESIGN §3): status ``calibrated`` (or
+        ``draft`` when an item could not be estimated), ``parent`` = the
+        current version, per-item ``se``; ``metadata["calibration"]`` holds
+        the fit, linking, latent distribution and diagnostics.
+    linking : tuple of Linking
+        One entry per linked area (empty without a current bank or in a
+        fixed-parameter calibration).
+    diagnostics : tuple of Diagnostic
+    fit : FitInfo
+    latent : dict
+        Per area ``{"mean", "sd", "estimated"}`` on the output scale.
+    correlation : dict or None
+        ``{"areas": [...], "matrix": [[...]], "n": [[...]], "method": ...}``.
+    """
+
+    document: dict[str, Any]
+    linking: tuple[Linking, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    fit: FitInfo
+    latent: dict[str, dict[str, Any]]
+    correlation: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class _ItemPlan:
+    item_id: str
+    area: str
+    model: str  # bank model name: 2pl / 3pl / grm
+    family: str
+    n_categories: int
+    fixed: bool
+    start: np.ndarray
+    prior: tuple[float, float]
+
+
+def calibrate_bank(
+    data: ResponseData,
+    *,
+    model: str = "auto",
+    current: BankDocument | None = None,
+    anchors: Sequence[str] | None = None,
+    fixed: Sequence[str] | None = None,
+    progress: bool = False,
+    version: str | None = None,
+    linking_method: str = "stocking-lord",
+    n_quadrature: int = 21,
+    tol: float = 1e-3,
+    max_iter: int = 1000,
+    min_responses: int = 200,
+) -> CalibrationRun:
+    """Calibrate item parameters from response data into a new bank version.
+
+    Parameters
+    ----------
+    data : ResponseData
+        From :func:`calibration.read_responses` (validated).
+    model : {"auto", "2pl", "3pl", "grm"}
+        Item model; ``2pl``/``3pl`` apply to dichotomous items (graded items
+        are an error then), ``grm`` fits every item as graded.
+    current : BankDocument, optional
+        The live bank: the parent of the new version, the source of item
+        texts and keys, and the scale to link to.
+    anchors : sequence of str, optional
+        Anchor items for linking (default: every estimated item of an area
+        that is operational in ``current``).
+    fixed : sequence of str, optional
+        Items held at their ``current`` parameters (fixed-parameter / online
+        calibration); no linking is then needed.
+    progress : bool
+        Show a progress bar per area on stderr.
+    version : str, optional
+        The new version id (default: ``<parent>-cal<UTC timestamp>``).
+    linking_method : {"stocking-lord", "haebara"}
+    n_quadrature, tol, max_iter : int, float, int
+        EM settings: equally spaced points on [-6, 6]; stop when no free
+        parameter (slope-intercept form) changes by more than ``tol``.
+    min_responses : int
+        Items with fewer responses are reported (``few_responses``).
+
+    Returns
+    -------
+    CalibrationRun
+
+    Raises
+    ------
+    ValueError
+        Unknown model or linking method, anchors or fixed items that are not
+        in the data/current bank, items not in the current bank, an area
+        without anchors, or a dichotomous model asked for graded items.
+    """
+    if model not in MODEL_CHOICES:
+        raise ValueError(f"unknown model {model!r} (expected one of {', '.join(MODEL_CHOICES)})")
+    if linking_method not in METHODS:
+        raise ValueError(f"unknown linking method {linking_method!r} (expected one of {', '.join(METHODS)})")
+    if data.n_responses == 0:
+        raise ValueError("no responses to calibrate")
+    fixed_ids = tuple(dict.fromkeys(fixed or ()))
+    anchor_ids = tuple(dict.fromkeys(anchors or ()))
+    _check_ids(data, current, anchor_ids, fixed_ids)
+    diagnostics: list[Diagnostic] = []
+    plans = _plan_items(data, model, current, set(fixed_ids))
+    counts = data.category_counts()
+    n_responses = counts.sum(axis=1)
+
+    # Items whose parameters the data cannot identify (a category never used)
+    # are left out of the fit and reported; they keep their live values.
+    estimable = np.ones(data.n_items, dtype=bool)
+    for i, plan in enumerate(plans):
+        if plan.fixed:
+            continue
+        unused = [k for k in range(plan.n_categories) if counts[i, k] == 0] if plan.n_categories <= counts.shape[1] else []
+        unused += list(range(counts.shape[1], plan.n_categories))
+        if unused:
+            estimable[i] = False
+            kept = current is not None and plan.item_id in current
+            diagnostics.append(
+                Diagnostic(
+                    plan.item_id,
+                    "unused_category",
+                    "error",
+                    f"category {', '.join(map(str, unused))} never used in {int(n_responses[i])} responses: "
+                    "parameters not estimable; "
+                    + ("current parameters kept" if kept else "item left out of the new bank"),
+                )
+            )
+        elif n_responses[i] < min_responses:
+            diagnostics.append(
+                Diagnostic(
+                    plan.item_id,
+                    "few_responses",
+                    "warning",
+                    f"only {int(n_responses[i])} responses (fewer than {min_responses}); estimates are imprecise",
+                )
+            )
+
+    area_codes = sorted({p.area for p in plans}, key=_natural_key)
+    item_area = np.array([area_codes.index(p.area) for p in plans])
+    keep_row = estimable[data.item]
+    jobs = []
+    for position, code in enumerate(area_codes):
+        local = np.flatnonzero((item_area == position) & estimable)
+        if local.size == 0:
+            continue
+        rows = np.flatnonzero(keep_row & (item_area[data.item] == position))
+        if rows.size == 0:
+            continue
+        person = data.person[rows]
+        seen = np.zeros(data.n_respondents, dtype=bool)
+        seen[person] = True
+        unit_of_person = np.cumsum(seen) - 1
+        local_of_item = np.full(data.n_items, -1)
+        local_of_item[local] = np.arange(local.size)
+        items = mml.ScaleItems(
+            family=tuple(plans[i].family for i in local),
+            n_categories=np.array([plans[i].n_categories for i in local]),
+            fixed=np.array([plans[i].fixed for i in local]),
+            start=[plans[i].start for i in local],
+            guessing_prior=np.array([plans[i].prior for i in local], dtype=float),
+        )
+        jobs.append(
+            (
+                code,
+                local,
+                np.flatnonzero(seen),
+                unit_of_person[person],
+                local_of_item[data.item[rows]],
+                data.response[rows].astype(np.int64),
+                items,
+            )
+        )
+
+    def fit_area(job, slot):
+        code, local, persons, unit, item, response, items = job
+        callback, close = _progress(code, progress, slot)
+        try:
+            fit = mml.fit_scale(
+                unit, item, response, items,
+                estimate_latent=bool(items.fixed.any()),
+                n_quadrature=n_quadrature,
+                max_iter=max_iter,
+                tol=tol,
+                on_iteration=callback,
+            )
+        finally:
+            close()
+        return code, (local, fit, persons)
+
+    # The areas are independent scales: fit them side by side (numpy and
+    # scipy's sparse kernels release the GIL in their loops).
+    workers = max(1, min(len(jobs), os.cpu_count() or 1, 4))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = list(pool.map(fit_area, jobs, range(len(jobs))))
+    results: dict[str, tuple[np.ndarray, mml.ScaleFit, np.ndarray]] = dict(done)
+    for code, (_, fit, _) in results.items():
+        if not fit.converged:
+            diagnostics.append(
+                Diagnostic(None, "not_converged", "warning", f"area {code}: EM stopped after {fit.iterations} E-steps without converging")
+            )
+
+    # Per-item estimates on the calibration scale, then linking.
+    estimates: dict[int, dict[str, Any]] = {}
+    for code, (local, fit, _) in results.items():
+        for j, i in enumerate(local):
+            if plans[i].fixed:
+                continue
+            estimates[i] = _item_estimate(plans[i], fit.params[j], fit.cov[j])
+            estimates[i]["rmsd"] = item_fit_rmsd(plans[i].family, fit.params[j], fit.expected_counts[j], fit.theta)
+    linkings: list[Linking] = []
+    latent: dict[str, dict[str, Any]] = {}
+    for code, (local, fit, _) in results.items():
+        if any(plans[i].fixed for i in local):
+            latent[code] = {"mean": fit.latent_mean, "sd": fit.latent_sd, "estimated": True, "scale": "fixed items"}
+            continue
+        if current is None or fixed_ids:
+            latent[code] = {"mean": 0.0, "sd": 1.0, "estimated": False, "scale": "fixed at N(0, 1)"}
+            continue
+        chosen = [i for i in local if i in estimates and _is_anchor(plans[i], current, anchor_ids)]
+        if not chosen:
+            raise ValueError(
+                f"area {code} has no anchor items (items of the current bank estimated from these data); "
+                "name anchors with --anchor, or calibrate without --bank"
+            )
+        new = _stack([estimates[i] for i in chosen])
+        live = _stack([_live_params(current.item(plans[i].item_id)) for i in chosen])
+        result = link(code, tuple(plans[i].item_id for i in chosen), new, live, method=linking_method)
+        linkings.append(result)
+        for i in local:
+            if i in estimates:
+                _apply_linking(estimates[i], result.A, result.B)
+        latent[code] = {"mean": result.B, "sd": result.A, "estimated": True, "scale": f"linked ({linking_method})"}
+
+    for i, est in estimates.items():
+        diagnostics.extend(_item_findings(plans[i], est, int(n_responses[i])))
+    if current is not None:
+        absent = [r.id for r in current.items if r.id not in set(data.item_ids)]
+        if absent:
+            diagnostics.append(
+                Diagnostic(None, "no_responses", "info", f"{len(absent)} item(s) of the current bank had no responses; current parameters kept")
+            )
+
+    correlation = _area_correlation(results, data.n_respondents)
+    fit_info = FitInfo(
+        loglik=float(sum(f.loglik for _, f, _ in results.values())),
+        iterations=int(max((f.iterations for _, f, _ in results.values()), default=0)),
+        converged=all(f.converged for _, f, _ in results.values()),
+        areas={
+            code: {
+                "loglik": f.loglik,
+                "iterations": f.iterations,
+                "converged": f.converged,
+                "respondents": int(persons.size),
+                "items": int(sum(1 for i in local if not plans[i].fixed)),
+                "fixed_items": int(sum(1 for i in local if plans[i].fixed)),
+            }
+            for code, (local, f, persons) in results.items()
+        },
+    )
+    document = _document(
+        data, plans, estimates, current, version, diagnostics, fit_info, linkings, latent, correlation,
+        model=model, n_quadrature=n_quadrature,
+    )
+    return CalibrationRun(
+        document=document,
+        linking=tuple(linkings),
+        diagnostics=tuple(diagnostics),
+        fit=fit_info,
+        latent=latent,
+        correlation=correlation,
+    )
+
+
+def online_calibrate(
+    data: ResponseData,
+    current: BankDocument,
+    pretest_ids: Sequence[str] | None = None,
+    **options: Any,
+) -> CalibrationRun:
+    """Calibrate pretest items with the operational items fixed at their live values.
+
+    Parameters
+    ----------
+    data : ResponseData
+        Responses from live tests, including the (unscored) pretest items.
+    current : BankDocument
+        The live bank.
+    pretest_ids : sequence of str, optional
+        Items to estimate (default: the items with status ``pretest`` in
+        ``current`` that have responses).
+    **options
+        Passed to :func:`calibrate_bank` (``model``, ``progress``, ``version``...).
+
+    Returns
+    -------
+    CalibrationRun
+    """
+    present = set(data.item_ids)
+    if pretest_ids is None:
+        pretest_ids = [r.id for r in current.items if r.status == "pretest" and r.id in present]
+    pretest = set(pretest_ids)
+    unknown = sorted(pretest - {r.id for r in current.items})
+    if unknown:
+        raise ValueError(f"pretest item(s) not in bank {current.version}: {', '.join(unknown)}")
+    if not pretest & present:
+        raise ValueError("none of the pretest items has responses in the data")
+    fixed = [i for i in data.item_ids if i not in pretest]
+    if not fixed:
+        raise ValueError("online calibration needs operational items in the data to fix the scale")
+    return calibrate_bank(data, current=current, fixed=fixed, **options)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _natural_key(code: str) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in str(code).split("."))
+
+
+def _check_ids(data: ResponseData, current, anchors: tuple[str, ...], fixed: tuple[str, ...]) -> None:
+    present = set(data.item_ids)
+    if current is not None:
+        unknown = [i for i in data.item_ids if i not in current]
+        if unknown:
+            raise ValueError(f"{len(unknown)} item id(s) in the data are not in bank {current.version}: {', '.join(unknown[:20])}")
+    if (anchors or fixed) and current is None:
+        raise ValueError("anchors and fixed items need the current bank (--bank)")
+    for label, ids in (("anchor", anchors), ("fixed", fixed)):
+        missing = [i for i in ids if i not in current] if current is not None else []
+        if missing:
+            raise ValueError(f"{label} item(s) not in bank {current.version}: {', '.join(missing)}")
+    absent = [i for i in anchors if i not in present]
+    if absent:
+        raise ValueError(f"anchor item(s) without responses in the data: {', '.join(absent)}")
+    if anchors and fixed:
+        raise ValueError("give either anchors (linking) or fixed items (fixed-parameter calibration), not both")
+    if fixed and all(i in set(fixed) for i in present):
+        raise ValueError("every item is fixed: nothing to calibrate")
+
+
+def _guessing_prior(record) -> tuple[float, float]:
+    n_options = len(record.options) if record is not None and record.options else 5
+    g = 1.0 / max(n_options, 2)
+    return (20.0 * g + 1.0, 20.0 * (1.0 - g) + 1.0)
+
+
+def _plan_items(data: ResponseData, model: str, current, fixed: set[str]) -> list[_ItemPlan]:
+    counts = data.category_counts()
+    total = np.maximum(counts.sum(axis=1), 1)
+    plans = []
+    problems = []
+    for i, item_id in enumerate(data.item_ids):
+        record = current.item(item_id) if current is not None and item_id in current else None
+        k = int(data.n_categories[i])
+        if item_id in fixed:
+            name = record.model
+        elif model == "auto":
+            if k > 2:
+                name = "grm"
+            elif record is not None and (
+                record.model == "3pl" or (record.kind == "knowledge" and record.key is not None and len(record.options) >= 2)
+            ):
+                name = "3pl"
+            else:
+                name = "2pl"
+        elif model in ("2pl", "3pl") and k > 2:
+            problems.append(item_id)
+            continue
+        else:
+            name = model
+        family = kernels.THREEPL if name == "3pl" else kernels.GRADED
+        prior = _guessing_prior(record)
+        if item_id in fixed:
+            start = kernels.from_irt(family, np.array([record.a]), np.array([record.thresholds]), np.array([record.c or 0.0]))[0]
+        else:
+            start = _start_values(family, counts[i, :k] / total[i], prior)
+        plans.append(_ItemPlan(item_id, data.areas[i], name, family, k, item_id in fixed, start, prior))
+    if problems:
+        raise ValueError(
+            f"--model {model} fits dichotomous items only, but {len(problems)} item(s) have more than two "
+            f"categories: {', '.join(problems[:20])}; use --model grm or auto"
+        )
+    return plans
+
+
+def _start_values(family: str, proportions: np.ndarray, prior: tuple[float, float]) -> np.ndarray:
+    """Slope 1 and intercepts from the observed proportions (theta ~ N(0, 1))."""
+    at_least = np.clip(np.cumsum(proportions[::-1])[::-1][1:], 0.005, 0.995)
+    if family == kernels.THREEPL:
+        c = prior[0] / (prior[0] + prior[1])
+        p = np.clip((at_least[0] - c) / (1 - c), 0.02, 0.98)
+        return np.array([1.0, 1.2 * logit(p), logit(c)])
+    d = 1.2 * logit(at_least)
+    # strictly decreasing intercepts even when two proportions coincide
+    d = d - 1e-3 * np.arange(d.size)
+    return np.concatenate([[1.0], d])
+
+
+def _item_estimate(plan: _ItemPlan, params: np.ndarray, cov: np.ndarray | None) -> dict[str, Any]:
+    irt = kernels.to_irt(plan.family, params[None, :])
+    out: dict[str, Any] = {
+        "a": float(irt["a"][0]),
+        "thresholds": np.asarray(irt["b"][0], dtype=float),
+        "c": float(irt["c"][0]),
+        "params": params,
+        "se": None,
+    }
+    if cov is not None:
+        jac = kernels.irt_jacobian(plan.family, params[None, :])[0]
+        var = np.diag(jac @ cov @ jac.T)
+        se = np.sqrt(np.where(var > 0, var, np.nan))
+        n_b = out["thresholds"].size
+        out["se"] = {"a": se[0], "thresholds": se[1 : 1 + n_b], "c": se[2] if plan.family == kernels.THREEPL else None}
+    return out
+
+
+def _apply_linking(est: dict[str, Any], A: float, B: float) -> None:
+    est["a"] = est["a"] / A
+    est["thresholds"] = A * est["thresholds"] + B
+    if est["se"] is not None:
+        est["se"]["a"] = est["se"]["a"] / A
+        est["se"]["thresholds"] = A * est["se"]["thresholds"]
+
+
+def _is_anchor(plan: _ItemPlan, current, anchor_ids: tuple[str, ...]) -> bool:
+    if anchor_ids:
+        return plan.item_id in anchor_ids
+    return plan.item_id in current and current.item(plan.item_id).status == "operational"
+
+
+def _stack(params: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    width = max(np.asarray(p["thresholds"]).size for p in params)
+    table = np.full((len(params), width), np.inf)
+    for r, p in enumerate(params):
+        t = np.asarray(p["thresholds"], dtype=float)
+        table[r, : t.size] = t
+    return (
+        np.array([p["a"] for p in params], dtype=float),
+        table,
+        np.array([p["c"] or 0.0 for p in params], dtype=float),
+    )
+
+
+def _live_params(record) -> dict[str, Any]:
+    return {"a": record.a, "thresholds": np.array(record.thresholds, dtype=float), "c": record.c or 0.0}
+
+
+def _item_findings(plan: _ItemPlan, est: dict[str, Any], n: int) -> list[Diagnostic]:
+    out = []
+    a = est["a"]
+    if a <= 0:
+        out.append(
+            Diagnostic(plan.item_id, "negative_discrimination", "error",
+                       f"estimated discrimination a = {a:.3f} <= 0: the item does not measure the area; "
+                       "not written (current parameters kept if any)")
+        )
+    elif a < 0.2:
+        out.append(Diagnostic(plan.item_id, "low_discrimination", "warning", f"near-zero discrimination a = {a:.3f}"))
+    if abs(est["params"][0]) >= mml.SLOPE_BOUND - 1e-9 or np.any(np.abs(est["params"][1:]) >= mml.INTERCEPT_BOUND - 1e-9):
+        out.append(Diagnostic(plan.item_id, "at_bound", "warning", "an estimate reached its bound (the likelihood has no interior maximum)"))
+    if est["rmsd"] > 0.12:
+        out.append(Diagnostic(plan.item_id, "misfit", "warning", f"item fit RMSD = {est['rmsd']:.3f} (> 0.12)"))
+    return out
+
+
+def _area_correlation(results: dict[str, tuple[np.ndarray, mml.ScaleFit, np.ndarray]], n_persons: int):
+    codes = list(results)
+    if len(codes) < 2:
+        return None
+    k = len(codes)
+    eap = np.full((k, n_persons), np.nan)
+    var = np.full((k, n_persons), np.nan)
+    for j, code in enumerate(codes):
+        _, fit, persons = results[code]
+        eap[j, persons] = fit.eap
+        var[j, persons] = fit.psd**2
+    matrix = np.eye(k)
+    counts = np.zeros((k, k), dtype=np.int64)
+    for x in range(k):
+        counts[x, x] = int(np.isfinite(eap[x]).sum())
+        for y in range(x + 1, k):
+            both = np.isfinite(eap[x]) & np.isfinite(eap[y])
+            n = int(both.sum())
+            counts[x, y] = counts[y, x] = n
+            if n < 30:
+                matrix[x, y] = matrix[y, x] = np.nan
+                continue
+            ex, ey = eap[x, both], eap[y, both]
+            raw = np.corrcoef(ex, ey)[0, 1]
+            rel_x = ex.var() / (ex.var() + var[x, both].mean())
+            rel_y = ey.var() / (ey.var() + var[y, both].mean())
+            value = raw / np.sqrt(rel_x * rel_y) if rel_x > 0 and rel_y > 0 else np.nan
+            matrix[x, y] = matrix[y, x] = float(np.clip(value, -1.0, 1.0))
+    if np.all(counts[np.triu_indices(k, 1)] < 30):
+        return None
+    return {
+        "areas": codes,
+        "matrix": [[None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in matrix],
+        "n": counts.tolist(),
+        "method": "correlation of EAP estimates over persons who answered both areas, "
+        "divided by sqrt(reliability_A * reliability_B) (empirical reliabilities)",
+    }
+
+
+def _round(x: float | None, digits: int = 4) -> float | None:
+    if x is None or not np.isfinite(x):
+        return None
+    return round(float(x), digits)
+
+
+def _record_params(plan: _ItemPlan, est: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": plan.model, "a": _round(est["a"])}
+    t = [_round(v) for v in est["thresholds"]]
+    if plan.model == "grm":
+        out["thresholds"] = t
+    else:
+        out["b"] = t[0]
+    if plan.model == "3pl":
+        out["c"] = _round(est["c"])
+    se = est["se"]
+    if se is not None:
+        entry: dict[str, Any] = {"a": _round(se["a"])}
+        if plan.model == "grm":
+            entry["thresholds"] = [_round(v) for v in se["thresholds"]]
+        else:
+            entry["b"] = _round(se["thresholds"][0])
+        if plan.model == "3pl":
+            entry["c"] = _round(se["c"])
+        out["se"] = entry
+    return out
+
+
+def _writable(est: dict[str, Any]) -> bool:
+    t = np.asarray(est["thresholds"])
+    return est["a"] > 0 and np.all(np.isfinite(t)) and np.all(np.diff(t) > 0) and np.isfinite(est["a"])
+
+
+def _document(data, plans, estimates, current, version, diagnostics, fit_info, linkings, latent, correlation, *, model, n_quadrature):
+    now = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    by_id = {plan.item_id: (i, plan) for i, plan in enumerate(plans)}
+    items: list[dict[str, Any]] = []
+    if current is not None:
+        source = [r.to_dict() for r in current.items]
+    else:
+        source = []
+        for i, plan in enumerate(plans):
+            entry = {"id": plan.item_id, "area": plan.area}
+            if data.competences[i]:
+                entry["competence"] = data.competences[i]
+            source.append(entry)
+    for entry in source:
+        hit = by_id.get(entry["id"])
+        if hit is not None and hit[0] in estimates and _writable(estimates[hit[0]]):
+            i, plan = hit
+            for key in ("b", "c", "thresholds", "se"):
+                entry.pop(key, None)
+            entry.update(_record_params(plan, estimates[i]))
+            entry.setdefault("status", "operational")
+        elif "a" not in entry:
+            continue  # no current parameters and nothing estimable: left out (reported)
+        items.append(_ordered(entry))
+    if not items:
+        raise ValueError("no item could be estimated from these data (see the diagnostics)")
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    parent = current.version if current is not None else None
+    new_version = version or (f"{parent}-cal{stamp}"[-64:] if parent else f"cal{stamp}")
+    metadata: dict[str, Any] = {}
+    if current is not None:
+        metadata = {k: v for k, v in current.metadata.items() if k not in ("content_hash", "calibration")}
+    metadata["parameter_source"] = "calibrated: marginal maximum likelihood (EM) from response data"
+    metadata["calibration"] = {
+        "method": "MML-EM (Bock-Aitkin), SQUAREM-accelerated",
+        "model": model,
+        "quadrature": {"points": n_quadrature, "range": [-6.0, 6.0]},
+        "standard_errors": "empirical cross-product (XPD) information, delta method to (a, b, c)",
+        "respondents": data.n_respondents,
+        "responses": data.n_responses,
+        "fit": fit_info.to_dict(),
+        "latent": latent,
+        "correlation": correlation,
+        "linking": [lk.to_dict() for lk in linkings],
+        "diagnostics": [d.to_dict() for d in diagnostics],
+    }
+    doc: dict[str, Any] = {
+        "version": new_version,
+        "parent": parent,
+        "status": "draft" if errors else "calibrated",
+        "created": now.isoformat().replace("+00:00", "Z"),
+        "metadata": _jsonable(metadata),
+    }
+    if current is not None and current.framework is not None:
+        doc["framework"] = current.framework.to_dict()
+    doc["items"] = items
+    return doc
+
+
+_ORDER = ("id", "area", "competence", "ksa", "level", "model", "a", "b", "c", "thresholds", "se", "status")
+
+
+def _ordered(entry: dict[str, Any]) -> dict[str, Any]:
+    head = {k: entry[k] for k in _ORDER if k in entry}
+    return {**head, **{k: v for k, v in entry.items() if k not in head}}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _progress(area: str, enabled: bool, slot: int):
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, desc=f"area {area}", unit=" E-steps", leave=True, position=slot)
+
+    def update(evaluations: int, loglik: float, change: float) -> None:
+        bar.n = evaluations
+        bar.set_postfix(loglik=f"{loglik:.1f}", change=f"{change:.1e}", refresh=False)
+        bar.refresh()
+
+    return update, bar.close
+
+
+__all__ = ["CalibrationRun", "FitInfo", "calibrate_bank", "online_calibrate"]

@@ -1,0 +1,326 @@
+"""HTTP API under ``/api/v1``: one controller per resource, thin handlers.
+
+Handlers are synchronous and run in Litestar's thread pool
+(``sync_to_thread=True``): the database driver is blocking, and a handler
+that commits before it returns is what makes every acknowledged answer
+durable. The work itself lives in :mod:`service.sessions`,
+:mod:`service.research` and :mod:`service.reports`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.response import Stream
+
+from engine import LEVELS
+from service import reports, research, sessions
+from service.schemas import (
+    AGE_GROUPS,
+    AnswerIn,
+    AnswerOut,
+    BankOut,
+    CalibrationIn,
+    CalibrationOut,
+    ErrorBody,
+    FrameworkOut,
+    Health,
+    Language,
+    LevelReport,
+    ResultOut,
+    SessionOut,
+    StartSession,
+)
+from service.settings import hash_key
+from service.store import Database
+
+try:
+    VERSION = package_version("nangluc")
+except PackageNotFoundError:  # running from a source tree
+    VERSION = "0.1.0"
+
+API_KEY_HEADER = "X-API-Key"
+
+_DESCRIPTIONS = {
+    400: "Malformed request (body, path or query)",
+    401: f"No {API_KEY_HEADER} header",
+    403: f"Invalid {API_KEY_HEADER}",
+    404: "No such session or bank version",
+    409: "Conflicts with the stored state",
+    413: "Request body too large",
+    422: "Well-formed but not acceptable (for example a response out of range)",
+    503: "The database is unavailable",
+}
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error replies a handler may give."""
+    return {
+        code: ResponseSpec(
+            data_container=ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False
+        )
+        for code in codes
+    }
+
+
+DB = NamedDependency[Database]
+SessionId = Annotated[uuid.UUID, PathParameter(description="The session's id (a UUID)")]
+VersionPath = Annotated[str, PathParameter(description="A bank version id")]
+LanguageQuery = Annotated[
+    Language | None,
+    QueryParameter(description="vi or en (default: the language the session started with)"),
+]
+
+
+def _session_out(view: sessions.SessionView) -> SessionOut:
+    return SessionOut(
+        session_id=view.session_id,
+        status=view.status,  # type: ignore[arg-type]
+        answered=view.answered,
+        max_items=view.max_items,
+        language=view.language,  # type: ignore[arg-type]
+        item=view.item,  # type: ignore[arg-type]
+    )
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["service"]
+
+    @get("/", sync_to_thread=False, summary="Liveness: the process answers (no database call)")
+    def health(self) -> Health:
+        return Health(status="ok", version=VERSION)
+
+
+class FrameworkController(Controller):
+    path = "/framework"
+    tags = ["framework"]
+
+    @get(
+        "/",
+        sync_to_thread=True,
+        summary="Areas, competences and levels (vi/en) of the active bank",
+        responses=errors(503),
+    )
+    def framework(self, db: DB) -> FrameworkOut:
+        with db.engine.connect() as conn:
+            loaded = db.banks.get(db.banks.active_version(conn), conn)
+        framework = loaded.document.framework
+        if framework is None:  # a bare bank: area codes only, the engine's levels
+            areas = [
+                {"code": code, "name": {"vi": code, "en": code}} for code in loaded.bank.area_codes
+            ]
+            competences: list[dict[str, Any]] = []
+            levels = [
+                {
+                    "level": lv.index,
+                    "code": str(lv.index + 1),
+                    "name": {"vi": lv.name_vi, "en": lv.name_en},
+                    "lower": lv.lower,
+                    "upper": lv.upper,
+                }
+                for lv in LEVELS
+            ]
+        else:
+            areas = [{"code": a.code, "name": _text(a.name)} for a in framework.areas]
+            competences = [
+                {"code": c.code, "area": c.area, "name": _text(c.name)}
+                for c in framework.competences
+            ]
+            levels = [
+                {
+                    "level": i,
+                    "code": str(band.code),
+                    "name": _text(band.name),
+                    "lower": band.lower,
+                    "upper": band.upper,
+                }
+                for i, band in enumerate(framework.levels)
+            ]
+        return FrameworkOut(
+            bank_version=loaded.version,
+            areas=areas,  # type: ignore[arg-type]
+            competences=competences,  # type: ignore[arg-type]
+            levels=levels,  # type: ignore[arg-type]
+            age_groups=list(AGE_GROUPS),
+        )
+
+
+def _text(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        vi = str(value.get("vi") or value.get("en") or "")
+        return {"vi": vi, "en": str(value.get("en") or vi)}
+    return {"vi": str(value), "en": str(value)}
+
+
+class SessionController(Controller):
+    path = "/sessions"
+    tags = ["sessions"]
+
+    @post("/", sync_to_thread=True, summary="Start a test", responses=errors(400, 409, 413, 503))
+    def start(self, db: DB, data: JSONBody[StartSession | None] = None) -> SessionOut:
+        data = data or StartSession()
+        view = sessions.start_session(
+            db, language=data.language, ward=data.ward, age_group=data.age_group
+        )
+        return _session_out(view)
+
+    @get(
+        "/{session_id:uuid}",
+        sync_to_thread=True,
+        summary="Status, progress and the current item",
+        responses=errors(400, 404, 503),
+    )
+    def read(self, db: DB, session_id: SessionId, language: LanguageQuery = None) -> SessionOut:
+        return _session_out(sessions.get_session(db, session_id, language=language))
+
+    @post(
+        "/{session_id:uuid}/answers",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Answer the current item (idempotent for a retry)",
+        responses=errors(400, 404, 409, 413, 422, 503),
+    )
+    def answer(
+        self,
+        db: DB,
+        session_id: SessionId,
+        data: JSONBody[AnswerIn],
+        language: LanguageQuery = None,
+    ) -> AnswerOut:
+        view = sessions.answer(db, session_id, data.item_id, data.response, language=language)
+        return AnswerOut(
+            session_id=view.session_id,
+            status=view.status,
+            answered=view.answered,  # type: ignore[arg-type]
+            max_items=view.max_items,
+            item=view.item,
+        )  # type: ignore[arg-type]
+
+    @get(
+        "/{session_id:uuid}/result",
+        sync_to_thread=True,
+        summary="Scores of a finished test",
+        responses=errors(400, 404, 409, 503),
+    )
+    def result(self, db: DB, session_id: SessionId, language: LanguageQuery = None) -> ResultOut:
+        view = sessions.get_result(db, session_id, language=language)
+        return ResultOut(
+            session_id=view.session_id,
+            overall=view.overall,
+            areas=view.areas,  # type: ignore[arg-type]
+            answered=view.answered,
+        )
+
+
+class ReportController(Controller):
+    path = "/reports"
+    tags = ["reports"]
+
+    @get(
+        "/levels",
+        sync_to_thread=True,
+        summary="Level distribution of finished tests by ward or age group",
+        responses=errors(400, 503),
+    )
+    def levels(
+        self,
+        db: DB,
+        group_by: Annotated[
+            Literal["ward", "age_group"] | None,
+            QueryParameter(
+                description="ward or age_group; absent: all finished tests as one group"
+            ),
+        ] = None,
+        language: Annotated[Language, QueryParameter(description="vi or en")] = "vi",
+    ) -> LevelReport:
+        return reports.level_report(db, group_by=group_by, language=language)  # type: ignore[return-value]
+
+
+def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Let through only requests with a valid ``X-API-Key`` (compared as SHA-256 digests)."""
+    key = connection.headers.get(API_KEY_HEADER)
+    if not key:
+        raise NotAuthorizedException(f"this endpoint needs an {API_KEY_HEADER} header")
+    digest = hash_key(key)
+    hashes: tuple[str, ...] = connection.app.state.settings.admin_key_hashes
+    # Compare against every configured digest so timing does not tell which matched.
+    valid = False
+    for stored in hashes:
+        valid |= hmac.compare_digest(digest, stored)
+    if not valid:
+        raise PermissionDeniedException(f"the {API_KEY_HEADER} is not valid")
+
+
+class AdminController(Controller):
+    path = "/admin"
+    tags = ["admin"]
+    guards = [admin_guard]
+    security = [{"apiKey": []}]
+
+    @get(
+        "/responses.csv",
+        sync_to_thread=False,
+        media_type="text/csv",
+        summary="Every stored answer in the calibration input format (CSV)",
+        responses=errors(401, 403),
+    )
+    def responses(self, db: DB) -> Stream:
+        return Stream(
+            research.responses_csv(db),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="responses.csv"'},
+        )
+
+    @post(
+        "/calibrations",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Calibrate on stored responses -> a new draft bank version",
+        responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
+    )
+    def calibrate(self, db: DB, data: JSONBody[CalibrationIn | None] = None) -> CalibrationOut:
+        data = data or CalibrationIn()
+        out = research.calibrate(
+            db, model=data.model, base_version=data.base_version, version=data.version
+        )
+        return CalibrationOut(**out)
+
+    @get(
+        "/banks",
+        sync_to_thread=True,
+        summary="Stored bank versions, newest first",
+        responses=errors(401, 403, 503),
+    )
+    def banks(self, db: DB) -> list[BankOut]:
+        return [BankOut(**info) for info in research.list_banks(db)]
+
+    @get(
+        "/banks/{version:str}",
+        sync_to_thread=True,
+        summary="A stored bank document",
+        responses=errors(401, 403, 404, 503),
+    )
+    def bank(self, db: DB, version: VersionPath) -> dict[str, Any]:
+        return research.bank_document(db, version)
+
+    @post(
+        "/banks/{version:str}/activate",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Make a version the one new tests start on (tests in progress keep theirs)",
+        responses=errors(401, 403, 404, 409, 503),
+    )
+    def activate(self, db: DB, version: VersionPath) -> BankOut:
+        return BankOut(**research.activate_bank(db, version))

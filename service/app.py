@@ -1,0 +1,178 @@
+"""The Litestar application: API, error replies, OpenAPI, citizen pages."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from typing import Any
+
+from litestar import Litestar, Request, Response, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import OperationalError
+
+from service import schemas
+from service.api import (
+    API_KEY_HEADER,
+    VERSION,
+    AdminController,
+    FrameworkController,
+    HealthController,
+    ReportController,
+    SessionController,
+)
+from service.banks import ConflictError, InvalidAnswerError, NotFoundError
+from service.settings import Settings
+from service.store import Database
+
+logger = logging.getLogger("nangluc.service")
+
+API_PREFIX = "/api/v1"
+
+
+def _error(
+    status_code: int, detail: str, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    return Response(
+        content={"detail": detail, "status_code": status_code},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _not_found(_: Request, exc: NotFoundError) -> Response:
+    return _error(404, str(exc.args[0]) if exc.args else "not found")
+
+
+def _conflict(_: Request, exc: ConflictError) -> Response:
+    return _error(409, str(exc))
+
+
+def _unprocessable(_: Request, exc: InvalidAnswerError) -> Response:
+    return _error(422, str(exc))
+
+
+def _database_unavailable(request: Request, exc: Exception) -> Response:
+    logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    return _error(
+        503, "the database is unavailable; try again shortly", headers={"Retry-After": "1"}
+    )
+
+
+def _http_error(_: Request, exc: HTTPException) -> Response:
+    """Litestar's own errors (validation, 404 route, 405, 413) in our error shape."""
+    body: dict[str, Any] = {"detail": exc.detail, "status_code": exc.status_code}
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(content=body, status_code=exc.status_code, headers=exc.headers)
+
+
+def _internal_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
+
+
+def _page_handlers() -> list[Any]:
+    """Route handlers of the citizen pages (``service.pages``), when present."""
+    if importlib.util.find_spec("service.pages") is None:
+        return []
+    pages = importlib.import_module("service.pages")
+    handlers = getattr(pages, "route_handlers", None)
+    if callable(handlers):
+        handlers = handlers()
+    return list(handlers or [])
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Litestar:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to :meth:`Settings.from_env` (``DATABASE_URL`` etc.).
+    database : Database, optional
+        An existing handle to share (tests); by default one is made from
+        ``settings``. Tables and the configured bank are set up at once.
+    """
+    settings = settings or Settings.from_env()
+    db = database or Database(settings)
+    db.setup()
+
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[
+            HealthController,
+            FrameworkController,
+            SessionController,
+            ReportController,
+            AdminController,
+        ],
+    )
+
+    def provide_db() -> Database:
+        return db
+
+    def dispose() -> None:
+        if database is None:
+            db.dispose()
+
+    app = Litestar(
+        route_handlers=[api, *_page_handlers()],
+        dependencies={"db": Provide(provide_db, sync_to_thread=False)},
+        state=State({"settings": settings, "db": db}),
+        exception_handlers={
+            NotFoundError: _not_found,
+            ConflictError: _conflict,
+            InvalidAnswerError: _unprocessable,
+            OperationalError: _database_unavailable,
+            HTTPException: _http_error,
+            HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
+        },
+        request_max_body_size=settings.max_body_size,
+        openapi_config=OpenAPIConfig(
+            title="nangluc",
+            version=VERSION,
+            description="Adaptive assessment of citizens' digital competence (Khung năng lực số, Đà Nẵng).",
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="apiKey", name=API_KEY_HEADER, security_scheme_in="header"
+                    )
+                }
+            ),
+        ),
+        on_shutdown=[dispose],
+        debug=False,
+    )
+    _fix_openapi(app)
+    return app
+
+
+#: Operations whose JSON body may be left out (every field has a default).
+OPTIONAL_BODIES = (("post", f"{API_PREFIX}/sessions"), ("post", f"{API_PREFIX}/admin/calibrations"))
+
+
+def _fix_openapi(app: Litestar) -> None:
+    """Make the OpenAPI document say what the handlers do.
+
+    Litestar's schema generation does not carry msgspec's
+    ``forbid_unknown_fields`` over (we add ``additionalProperties: false``),
+    and marks an optional body as required; clients (and schemathesis)
+    would otherwise expect what the server refuses, or refuse what it takes.
+    """
+    openapi = app.openapi_schema
+    for method, path in OPTIONAL_BODIES:
+        operation = getattr(openapi.paths[path], method) if path in (openapi.paths or {}) else None
+        if operation is not None and operation.request_body is not None:
+            operation.request_body.required = False
+    components = openapi.components.schemas or {}
+    for name, schema in components.items():
+        struct = getattr(schemas, name, None)
+        config = getattr(struct, "__struct_config__", None)
+        if config is not None and config.forbid_unknown_fields:
+            schema.additional_properties = False

@@ -1,0 +1,111 @@
+"""Planner reports: how finished tests spread over the levels, by ward or age group."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from engine import LEVELS
+from service.banks import NotFoundError
+from service.db import SESSION
+from service.sessions import FINISHED, level_name
+from service.store import Database
+
+GROUP_COLUMNS = {"ward": SESSION.c.ward, "age_group": SESSION.c.age_group}
+
+
+@dataclass
+class _Group:
+    sessions: int = 0
+    level_counts: np.ndarray | None = None
+    overall_sum: float = 0.0
+    area_sums: dict[str, float] | None = None
+    area_counts: dict[str, int] | None = None
+
+
+def level_report(
+    db: Database, *, group_by: str | None = None, language: str = "vi"
+) -> dict[str, Any]:
+    """Count and share of finished sessions per level, with the areas' mean scores.
+
+    Parameters
+    ----------
+    group_by : {"ward", "age_group"} or None
+        One group per distinct value (sessions without the attribute form the
+        group ``None``); None reports all finished sessions as one group.
+    language : {"vi", "en"}
+        Language of level and area names.
+    """
+    if group_by is not None and group_by not in GROUP_COLUMNS:
+        raise ValueError(f"group_by must be one of {', '.join(GROUP_COLUMNS)}, got {group_by!r}")
+    column = GROUP_COLUMNS[group_by] if group_by else sa.null()
+    query = sa.select(
+        column.label("grp"), SESSION.c.overall_level, SESSION.c.overall_score, SESSION.c.area_scores
+    ).where(SESSION.c.status == FINISHED)
+    groups: dict[str | None, _Group] = defaultdict(_Group)
+    with db.engine.connect() as conn:
+        for row in conn.execution_options(yield_per=2000).execute(query):
+            group = groups[row.grp]
+            if group.level_counts is None:
+                group.level_counts = np.zeros(len(LEVELS), dtype=int)
+                group.area_sums, group.area_counts = defaultdict(float), defaultdict(int)
+            group.sessions += 1
+            group.level_counts[row.overall_level] += 1
+            group.overall_sum += row.overall_score
+            for area in row.area_scores or ():
+                group.area_sums[area["area"]] += area["score"]
+                group.area_counts[area["area"]] += 1
+        try:
+            loaded = db.banks.get(db.banks.active_version(conn), conn)
+            area_name = loaded.area_name
+        except (NotFoundError, LookupError, RuntimeError):
+            area_name = lambda code, _language: code  # noqa: E731 - no active bank: codes only
+
+    def sort_key(name: str | None) -> tuple[bool, str]:
+        return (name is None, name or "")
+
+    out_groups = []
+    for name in sorted(groups, key=sort_key):
+        group = groups[name]
+        out_groups.append(
+            {
+                "group": name,
+                "sessions": group.sessions,
+                "levels": [
+                    {
+                        "level": level.index,
+                        "name": level_name(level.index, language),
+                        "count": int(group.level_counts[level.index]),
+                        "share": float(group.level_counts[level.index] / group.sessions),
+                    }
+                    for level in LEVELS
+                ],
+                "overall_mean": group.overall_sum / group.sessions,
+                "areas": [
+                    {
+                        "area": code,
+                        "name": area_name(code, language),
+                        "mean_score": group.area_sums[code] / group.area_counts[code],
+                    }
+                    for code in sorted(group.area_sums)
+                ],
+            }
+        )
+    return {
+        "group_by": group_by,
+        "sessions": sum(g.sessions for g in groups.values()),
+        "levels": [
+            {
+                "level": level.index,
+                "name": level_name(level.index, language),
+                "lower": level.lower,
+                "upper": level.upper,
+            }
+            for level in LEVELS
+        ],
+        "groups": out_groups,
+    }

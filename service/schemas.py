@@ -1,0 +1,196 @@
+"""Request and response bodies of the HTTP API (separate from the tables)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Language = Literal["vi", "en"]
+SessionStatus = Literal["in_progress", "finished"]
+BankStatus = Literal["draft", "active", "retired"]
+#: Age groups a planner reports by; a band, never a birth date.
+AGE_GROUPS: tuple[str, ...] = ("under-15", "15-24", "25-34", "35-44", "45-54", "55-64", "65+")
+AgeGroup = Literal["under-15", "15-24", "25-34", "35-44", "45-54", "55-64", "65+"]
+#: Printable text only: no control characters (PostgreSQL refuses NUL, and
+#: nothing a planner groups by needs them).
+Ward = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+ItemId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+CalibrationModel = Literal["auto", "2pl", "3pl", "grm"]
+BankVersionId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")]
+
+
+class ErrorBody(msgspec.Struct):
+    """Every error reply: a clear message and the HTTP status code."""
+
+    detail: str
+    status_code: int
+
+
+class Health(msgspec.Struct):
+    status: str
+    version: str
+
+
+class StartSession(msgspec.Struct, forbid_unknown_fields=True):
+    """Optional body of ``POST /sessions``: no name or ID number is taken."""
+
+    language: Language = "vi"
+    ward: Ward | None = None
+    age_group: AgeGroup | None = None
+
+
+class Item(msgspec.Struct):
+    """An item as clients see it: never its key or parameters."""
+
+    id: str
+    area: str
+    competence: str | None
+    kind: str
+    text: str
+    options: list[str]
+
+
+class SessionOut(msgspec.Struct):
+    session_id: uuid.UUID
+    status: SessionStatus
+    answered: int
+    max_items: int
+    language: Language
+    item: Item | None
+
+
+class AnswerIn(msgspec.Struct, forbid_unknown_fields=True):
+    """An answer: the current item's id and the chosen option index (0-based)."""
+
+    item_id: ItemId
+    response: int
+
+
+class AnswerOut(msgspec.Struct):
+    session_id: uuid.UUID
+    status: SessionStatus
+    answered: int
+    max_items: int
+    item: Item | None
+
+
+class OverallOut(msgspec.Struct):
+    score: float
+    level: int
+    level_name: str
+    se: float
+    decided: bool
+
+
+class AreaOut(msgspec.Struct):
+    area: str
+    name: str
+    score: float
+    level: int
+    level_name: str
+    se: float
+    decided: bool
+    answered: int
+
+
+class ResultOut(msgspec.Struct):
+    session_id: uuid.UUID
+    overall: OverallOut
+    areas: list[AreaOut]
+    answered: int
+
+
+class Text(msgspec.Struct):
+    vi: str
+    en: str
+
+
+class FrameworkArea(msgspec.Struct):
+    code: str
+    name: Text
+
+
+class FrameworkCompetence(msgspec.Struct):
+    code: str
+    area: str
+    name: Text
+
+
+class FrameworkLevel(msgspec.Struct):
+    level: int
+    code: str
+    name: Text
+    lower: float
+    upper: float
+
+
+class FrameworkOut(msgspec.Struct):
+    bank_version: str
+    areas: list[FrameworkArea]
+    competences: list[FrameworkCompetence]
+    levels: list[FrameworkLevel]
+    age_groups: list[str]
+
+
+class ReportLevel(msgspec.Struct):
+    level: int
+    name: str
+    count: int
+    share: float
+
+
+class ReportArea(msgspec.Struct):
+    area: str
+    name: str
+    mean_score: float
+
+
+class ReportGroup(msgspec.Struct):
+    group: str | None
+    sessions: int
+    levels: list[ReportLevel]
+    overall_mean: float
+    areas: list[ReportArea]
+
+
+class LevelBand(msgspec.Struct):
+    level: int
+    name: str
+    lower: float
+    upper: float
+
+
+class LevelReport(msgspec.Struct):
+    group_by: str | None
+    sessions: int
+    levels: list[LevelBand]
+    groups: list[ReportGroup]
+
+
+class BankOut(msgspec.Struct):
+    version: str
+    parent: str | None
+    status: BankStatus
+    document_status: str | None
+    items: int
+    created: datetime
+    activated: datetime | None
+
+
+class CalibrationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Calibrate on the stored responses; the result is a new draft bank version."""
+
+    model: CalibrationModel = "auto"
+    base_version: BankVersionId | None = None
+    version: BankVersionId | None = None
+
+
+class CalibrationOut(msgspec.Struct):
+    bank: BankOut
+    respondents: int
+    responses: int
+    model: str
+    summary: dict[str, Any]

@@ -1,0 +1,350 @@
+"""Test sessions: start, resume, answer, result — the units of work behind the API.
+
+Each function runs one short transaction and commits before it returns, so
+whatever a caller acknowledges to a client is on disk. They are plain
+functions of a :class:`~service.store.Database`, usable from the HTTP
+handlers and the citizen pages alike.
+
+Answers are checked before anything is written: the item must be the
+session's current item (else 409), the response one of its options (else
+422). Re-sending the last answer unchanged (a client retry) returns the same
+reply and stores nothing. Two answers racing on one session both read lock
+version ``x``; only one ``UPDATE ... WHERE lock_version = x`` matches a row,
+the other gets 409.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine import (
+    CITIZEN_TEST,
+    CONFIGS,
+    LEVELS,
+    TestConfig,
+    TestState,
+    answer_item,
+    score_test,
+    start_test,
+)
+from service.banks import LANGUAGES, ConflictError, LoadedBank, NotFoundError
+from service.db import RESPONSE, SESSION, utcnow
+from service.store import Database
+
+IN_PROGRESS = "in_progress"
+FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """What a client sees of a session: status, progress and the current item."""
+
+    session_id: uuid.UUID
+    status: str
+    answered: int
+    item: dict[str, Any] | None
+    language: str
+    max_items: int
+
+
+def _language(language: str | None, default: str) -> str:
+    if language is None:
+        return default
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}")
+    return language
+
+
+def _config(name: str) -> TestConfig:
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConflictError(
+            f"this session runs under test rules {name!r}, which this server does not know"
+        ) from None
+
+
+def _view(
+    session_id: uuid.UUID, loaded: LoadedBank, state: TestState, language: str
+) -> SessionView:
+    config = CONFIGS.get(state.config)
+    return SessionView(
+        session_id=session_id,
+        status=FINISHED if state.finished else IN_PROGRESS,
+        answered=state.answered,
+        item=loaded.item_payload(state.next_item, language),
+        language=language,
+        max_items=config.max_items if config is not None else state.answered,
+    )
+
+
+def start_session(
+    db: Database,
+    *,
+    language: str = "vi",
+    ward: str | None = None,
+    age_group: str | None = None,
+    config: TestConfig = CITIZEN_TEST,
+    seed: int | None = None,
+) -> SessionView:
+    """Start a test on the active bank version and return its first item.
+
+    Only attributes a planner groups by are stored (ward, age group); the
+    service never asks for a name or an ID number.
+    """
+    language = _language(language, "vi")
+    if config.name not in CONFIGS:
+        raise ValueError(f"test rules {config.name!r} are not registered in engine.CONFIGS")
+    seed = secrets.randbits(62) if seed is None else seed
+    session_id = uuid.uuid4()
+    with db.transaction() as conn:
+        version = db.banks.active_version(conn)
+        loaded = db.banks.get(version, conn)
+        state = start_test(loaded.bank, config, seed=seed)
+        now = utcnow()
+        # A bank with nothing to ask finishes at once; it still gets a result.
+        result = _result_columns(loaded, state) | {"finished": now} if state.finished else {}
+        conn.execute(
+            SESSION.insert().values(
+                **result,
+                id=session_id,
+                bank_version=version,
+                config=config.name,
+                language=language,
+                ward=ward,
+                age_group=age_group,
+                status=FINISHED if state.finished else IN_PROGRESS,
+                state=state.to_json(),
+                answered=0,
+                lock_version=0,
+                created=now,
+                updated=now,
+            )
+        )
+    return _view(session_id, loaded, state, language)
+
+
+# The answer path runs these on every request: built once, so SQLAlchemy only
+# binds values (building statements was a large share of an answer's CPU time).
+_SELECT_SESSION = sa.select(
+    SESSION.c.bank_version,
+    SESSION.c.language,
+    SESSION.c.state,
+    SESSION.c.lock_version,
+    SESSION.c.config,
+).where(SESSION.c.id == sa.bindparam("sid"))
+_UPDATE_STATE = (
+    SESSION.update()
+    .where(
+        SESSION.c.id == sa.bindparam("sid"), SESSION.c.lock_version == sa.bindparam("expected_lock")
+    )
+    .values(
+        state=sa.bindparam("new_state"),
+        answered=sa.bindparam("new_answered"),
+        lock_version=sa.bindparam("new_lock"),
+        updated=sa.bindparam("now"),
+    )
+)
+_INSERT_RESPONSE = RESPONSE.insert()
+_LAST_RESPONSE = sa.select(RESPONSE.c.response).where(
+    RESPONSE.c.session_id == sa.bindparam("sid"), RESPONSE.c.seq == sa.bindparam("seq")
+)
+
+
+def _load(
+    db: Database, conn: sa.Connection, session_id: uuid.UUID
+) -> tuple[sa.Row, LoadedBank, TestState]:
+    row = conn.execute(_SELECT_SESSION, {"sid": session_id}).one_or_none()
+    if row is None:
+        raise NotFoundError(f"session {session_id} does not exist")
+    loaded = db.banks.get(row.bank_version, conn)
+    return row, loaded, TestState.from_json(row.state)
+
+
+def get_session(db: Database, session_id: uuid.UUID, *, language: str | None = None) -> SessionView:
+    """The session's status, progress and current item (None when finished)."""
+    with db.engine.connect() as conn:
+        row, loaded, state = _load(db, conn, session_id)
+    return _view(session_id, loaded, state, _language(language, row.language))
+
+
+def answer(
+    db: Database, session_id: uuid.UUID, item_id: str, response: int, *, language: str | None = None
+) -> SessionView:
+    """Record ``response`` (an option index) to the current item ``item_id``.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown session (404).
+    ConflictError
+        ``item_id`` is not the current item, the test is finished, the last
+        item is re-sent with another response, or another answer to this
+        session won a race (409).
+    InvalidAnswerError
+        The response is not one of the item's options (422).
+    """
+    with db.transaction() as conn:
+        row, loaded, state = _load(db, conn, session_id)
+        language = _language(language, row.language)
+        if state.next_item is not None and item_id == state.next_item:
+            score = loaded.score(item_id, response)
+            new_state = answer_item(loaded.bank, _config(row.config), state, item_id, score)
+            now = utcnow()
+            if new_state.finished:  # once per test: store the result columns too
+                statement = (
+                    SESSION.update()
+                    .where(SESSION.c.id == session_id, SESSION.c.lock_version == row.lock_version)
+                    .values(
+                        state=new_state.to_json(),
+                        answered=new_state.answered,
+                        lock_version=row.lock_version + 1,
+                        updated=now,
+                        status=FINISHED,
+                        finished=now,
+                        **_result_columns(loaded, new_state),
+                    )
+                )
+                updated = conn.execute(statement)
+            else:
+                updated = conn.execute(
+                    _UPDATE_STATE,
+                    {
+                        "sid": session_id,
+                        "expected_lock": row.lock_version,
+                        "new_state": new_state.to_json(),
+                        "new_answered": new_state.answered,
+                        "new_lock": row.lock_version + 1,
+                        "now": now,
+                    },
+                )
+            if updated.rowcount != 1:
+                raise ConflictError(
+                    "another answer to this session was recorded at the same time; reload the session"
+                )
+            conn.execute(
+                _INSERT_RESPONSE,
+                {
+                    "session_id": session_id,
+                    "seq": new_state.answered,
+                    "item_id": item_id,
+                    "response": response,
+                    "score": score,
+                    "created": now,
+                },
+            )
+            return _view(session_id, loaded, new_state, language)
+        if state.administered and item_id == state.administered[-1]:
+            last = conn.execute(
+                _LAST_RESPONSE, {"sid": session_id, "seq": state.answered}
+            ).scalar_one_or_none()
+            if last is not None and last == response and not isinstance(response, bool):
+                # A retry: the same reply, nothing stored.
+                return _view(session_id, loaded, state, language)
+            raise ConflictError(f"item {item_id!r} was already answered with another response")
+        if state.finished:
+            raise ConflictError("the test is finished; no more answers are taken")
+        raise ConflictError(
+            f"item {item_id!r} is not the current item (expected {state.next_item!r})"
+        )
+
+
+def _result_columns(loaded: LoadedBank, state: TestState) -> dict[str, Any]:
+    result = score_test(loaded.bank, state)
+    return {
+        "overall_score": result.overall.score,
+        "overall_se": result.overall.se,
+        "overall_level": result.overall.level,
+        "overall_decided": result.overall.decided,
+        "area_scores": [
+            {
+                "area": a.area,
+                "score": a.score,
+                "se": a.se,
+                "level": a.level,
+                "decided": a.decided,
+                "answered": a.answered,
+            }
+            for a in result.areas
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """A finished session's scores in the asked language."""
+
+    session_id: uuid.UUID
+    overall: dict[str, Any]
+    areas: list[dict[str, Any]]
+    answered: int
+    language: str
+
+
+def level_name(level: int, language: str) -> str:
+    band = LEVELS[level]
+    return band.name_en if language == "en" else band.name_vi
+
+
+def get_result(db: Database, session_id: uuid.UUID, *, language: str | None = None) -> ResultView:
+    """Overall and per-area scores of a finished session.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown session.
+    ConflictError
+        The test is not finished yet.
+    """
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(
+                SESSION.c.bank_version,
+                SESSION.c.language,
+                SESSION.c.status,
+                SESSION.c.answered,
+                SESSION.c.overall_score,
+                SESSION.c.overall_se,
+                SESSION.c.overall_level,
+                SESSION.c.overall_decided,
+                SESSION.c.area_scores,
+            ).where(SESSION.c.id == session_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"session {session_id} does not exist")
+        if row.status != FINISHED:
+            raise ConflictError("the test is not finished yet; answer the current item first")
+        loaded = db.banks.get(row.bank_version, conn)
+    language = _language(language, row.language)
+    overall = {
+        "score": row.overall_score,
+        "level": row.overall_level,
+        "level_name": level_name(row.overall_level, language),
+        "se": row.overall_se,
+        "decided": row.overall_decided,
+    }
+    areas = [
+        {
+            "area": a["area"],
+            "name": loaded.area_name(a["area"], language),
+            "score": a["score"],
+            "level": a["level"],
+            "level_name": level_name(a["level"], language),
+            "se": a["se"],
+            "decided": a["decided"],
+            "answered": a["answered"],
+        }
+        for a in row.area_scores
+    ]
+    return ResultView(
+        session_id=session_id,
+        overall=overall,
+        areas=areas,
+        answered=row.answered,
+        language=language,
+    )

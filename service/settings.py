@@ -1,0 +1,163 @@
+"""Service settings: one frozen object, read from the environment or the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///nangluc.db"
+DEFAULT_MAX_BODY_SIZE = 64 * 1024
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 hex digest of an admin API key (only digests are kept)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Map a plain database URL to the SQLAlchemy URL with the driver we ship.
+
+    ``sqlite:///path.db`` stays as it is (the standard library driver);
+    ``postgresql://...`` and ``postgres://...`` use psycopg 3. A URL that
+    already names a driver (``postgresql+psycopg://``) is kept.
+
+    Raises
+    ------
+    ValueError
+        If the URL is empty or names a database we do not support.
+    """
+    url = url.strip()
+    if not url:
+        raise ValueError("database URL is empty")
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(
+            f"database URL {url!r} has no scheme (expected sqlite:///... or postgresql://...)"
+        )
+    scheme = scheme.lower()
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme.startswith("postgresql+") or scheme == "sqlite" or scheme.startswith("sqlite+"):
+        return f"{scheme}://{rest}"
+    raise ValueError(
+        f"unsupported database {scheme!r} in {url!r} (expected sqlite:///... or postgresql://...)"
+    )
+
+
+def _parse_hashes(values: Iterable[str]) -> tuple[str, ...]:
+    hashes = []
+    for value in values:
+        value = value.strip().lower()
+        if not value:
+            continue
+        if not _SHA256_HEX.match(value):
+            raise ValueError(
+                "admin key hashes must be SHA-256 hex digests (64 hex characters); "
+                "use NANGLUC_ADMIN_KEY for a plain key"
+            )
+        hashes.append(value)
+    return tuple(dict.fromkeys(hashes))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the service runs.
+
+    Parameters
+    ----------
+    database_url : str
+        Plain or SQLAlchemy URL; ``sqlite:///nangluc.db`` (in the working
+        directory) by default.
+    admin_key_hashes : tuple of str
+        SHA-256 hex digests of the researcher API keys. Plain keys are hashed
+        at start (:meth:`with_admin_keys`) and never kept.
+    bank_path : str or None
+        Bank file inserted (and activated if no bank is active) on first
+        start; None is the shipped default bank.
+    max_body_size : int
+        Largest accepted request body in bytes; larger bodies get 413.
+    pool_size : int
+        Database connections kept open per worker process.
+    """
+
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_key_hashes: tuple[str, ...] = field(default=(), repr=False)
+    bank_path: str | None = None
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    pool_size: int = 16
+
+    def __post_init__(self) -> None:
+        sqlalchemy_url(self.database_url)  # fail early with a clear message
+        object.__setattr__(self, "admin_key_hashes", _parse_hashes(self.admin_key_hashes))
+        if self.max_body_size < 1024:
+            raise ValueError(f"max_body_size must be at least 1024 bytes, got {self.max_body_size}")
+        if self.pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1, got {self.pool_size}")
+        if self.bank_path is not None:
+            object.__setattr__(self, "bank_path", str(self.bank_path))
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return sqlalchemy_url(self.database_url)
+
+    def with_admin_keys(self, *keys: str) -> Settings:
+        """A copy that also accepts the given plain keys (stored as hashes)."""
+        extra = tuple(hash_key(k) for k in keys if k)
+        return Settings(
+            database_url=self.database_url,
+            admin_key_hashes=self.admin_key_hashes + extra,
+            bank_path=self.bank_path,
+            max_body_size=self.max_body_size,
+            pool_size=self.pool_size,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from environment variables.
+
+        ``DATABASE_URL``; ``NANGLUC_ADMIN_KEYS`` (comma-separated SHA-256 hex
+        digests); ``NANGLUC_ADMIN_KEY`` (comma-separated plain keys, hashed
+        here); ``NANGLUC_BANK`` (bank file); ``NANGLUC_MAX_BODY_SIZE``
+        (bytes); ``NANGLUC_DB_POOL_SIZE``.
+        """
+        env = os.environ if environ is None else environ
+        max_body = env.get("NANGLUC_MAX_BODY_SIZE", "").strip()
+        pool = env.get("NANGLUC_DB_POOL_SIZE", "").strip()
+        bank = env.get("NANGLUC_BANK", "").strip()
+        try:
+            max_body_size = int(max_body) if max_body else DEFAULT_MAX_BODY_SIZE
+            pool_size = int(pool) if pool else 16
+        except ValueError:
+            raise ValueError(
+                "NANGLUC_MAX_BODY_SIZE and NANGLUC_DB_POOL_SIZE must be integers"
+            ) from None
+        settings = cls(
+            database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            admin_key_hashes=tuple(env.get("NANGLUC_ADMIN_KEYS", "").split(",")),
+            bank_path=str(Path(bank)) if bank else None,
+            max_body_size=max_body_size,
+            pool_size=pool_size,
+        )
+        plain = [k.strip() for k in env.get("NANGLUC_ADMIN_KEY", "").split(",") if k.strip()]
+        return settings.with_admin_keys(*plain) if plain else settings
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that make :meth:`from_env` rebuild these settings.
+
+        Used to hand settings to uvicorn worker processes; carries only hashes.
+        """
+        env = {
+            "DATABASE_URL": self.database_url,
+            "NANGLUC_ADMIN_KEYS": ",".join(self.admin_key_hashes),
+            "NANGLUC_MAX_BODY_SIZE": str(self.max_body_size),
+            "NANGLUC_DB_POOL_SIZE": str(self.pool_size),
+            "NANGLUC_ADMIN_KEY": "",
+        }
+        env["NANGLUC_BANK"] = self.bank_path or ""
+        return env

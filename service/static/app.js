@@ -1,0 +1,809 @@
+// The citizen self-assessment page: welcome -> one question a screen -> result.
+// Plain ES module, no framework and no build step. All text comes from
+// messages.js; everything the server sends is inserted as text, never as HTML.
+
+import { LANGUAGES, MESSAGES, t } from "./messages.js";
+
+const API = "/api/v1";
+const STORE_SESSION = "nangluc.session";
+const STORE_LANG = "nangluc.lang";
+// The test is adaptive, so its length is not known in advance; the bar is
+// drawn against the length most citizens get and never reaches the end early.
+const EXPECTED_LENGTH = 25;
+const REQUEST_TIMEOUT_MS = 15000;
+const RESULT_PATH = "/ket-qua";
+const FINISHED_STATUSES = new Set(["finished", "completed", "complete", "done"]);
+
+const app = document.getElementById("app");
+const announcer = document.getElementById("announcer");
+const langSwitch = document.getElementById("lang-switch");
+
+const state = {
+  lang: initialLanguage(),
+  sessionId: storageGet(STORE_SESSION),
+  framework: null,
+  item: null,
+  answered: 0,
+  maxItems: null, // the test's upper limit, from the API
+  selected: null,
+  busy: false,
+  notice: null, // {kind: "info"|"error", key, params, retry}
+  confirmRestart: false,
+  result: null,
+  screen: "loading",
+  wards: [],
+};
+
+// ---------------------------------------------------------------- storage --
+
+function storageGet(key) {
+  try {
+    return window.localStorage.getItem(key);
+  } catch {
+    return null; // private mode or storage disabled: the page still works
+  }
+}
+
+function storageSet(key, value) {
+  try {
+    if (value === null) {
+      window.localStorage.removeItem(key);
+    } else {
+      window.localStorage.setItem(key, value);
+    }
+  } catch {
+    // Without storage the test cannot be resumed, but it can still be taken.
+  }
+}
+
+function initialLanguage() {
+  const fromUrl = new URLSearchParams(window.location.search).get("lang");
+  if (fromUrl && LANGUAGES.includes(fromUrl)) {
+    storageSet(STORE_LANG, fromUrl);
+    return fromUrl;
+  }
+  const stored = storageGet(STORE_LANG);
+  return stored && LANGUAGES.includes(stored) ? stored : "vi";
+}
+
+// -------------------------------------------------------------------- api --
+
+class NetworkError extends Error {}
+
+async function api(method, path, body) {
+  const controller = new AbortController();
+  const timer = window.setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  const options = { method, headers: { Accept: "application/json" }, signal: controller.signal };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(API + path, options);
+  } catch (error) {
+    throw new NetworkError(String(error));
+  } finally {
+    window.clearTimeout(timer);
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  return { status: response.status, data };
+}
+
+function sessionPath(suffix = "") {
+  return `/sessions/${encodeURIComponent(state.sessionId)}${suffix}?language=${state.lang}`;
+}
+
+// ---------------------------------------------------------------- helpers --
+
+/** Create an element: h("p", {class: "x"}, "text", child, ...). */
+function h(tag, attrs = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) {
+      continue;
+    }
+    if (name.startsWith("on")) {
+      element.addEventListener(name.slice(2), value);
+    } else if (value === true) {
+      element.setAttribute(name, "");
+    } else {
+      element.setAttribute(name, String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) {
+      continue;
+    }
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+function msg(key, params) {
+  return t(state.lang, key, params);
+}
+
+/** A name given as {"vi": .., "en": ..}, as a plain string, or missing. */
+function localName(name, fallback) {
+  if (typeof name === "string" && name) {
+    return name;
+  }
+  if (name && typeof name === "object") {
+    return name[state.lang] || name.vi || name.en || fallback;
+  }
+  return fallback;
+}
+
+function isFinished(payload) {
+  return FINISHED_STATUSES.has(String(payload.status)) || payload.item === null;
+}
+
+function announce(text) {
+  // Clear first so the same words are announced again when repeated.
+  announcer.textContent = "";
+  window.setTimeout(() => {
+    announcer.textContent = text;
+  }, 50);
+}
+
+function focusHeading() {
+  const heading = app.querySelector("[data-focus]");
+  if (heading) {
+    heading.focus({ preventScroll: false });
+  }
+  window.scrollTo(0, 0);
+}
+
+function setPath(path) {
+  const url = new URL(window.location.href);
+  if (url.pathname !== path) {
+    url.pathname = path;
+    window.history.replaceState(null, "", url);
+  }
+}
+
+// -------------------------------------------------------------- framework --
+
+function areaName(code, fromResult) {
+  const areas = (state.framework && state.framework.areas) || [];
+  const area = areas.find((a) => String(a.code ?? a.area ?? a.id) === String(code));
+  return localName(area && area.name, localName(fromResult, msg("areaFallback", { code })));
+}
+
+function levelIndex(level) {
+  if (typeof level === "number") {
+    return level;
+  }
+  if (level && typeof level === "object" && typeof level.index === "number") {
+    return level.index;
+  }
+  const levels = (state.framework && state.framework.levels) || [];
+  const found = levels.findIndex((band) => String(band.code) === String(level));
+  return found >= 0 ? found : null;
+}
+
+function levelName(level) {
+  const index = levelIndex(level);
+  const levels = (state.framework && state.framework.levels) || [];
+  if (index !== null && levels[index]) {
+    return localName(levels[index].name, MESSAGES[state.lang].levels[index]);
+  }
+  if (index !== null && MESSAGES[state.lang].levels[index]) {
+    return MESSAGES[state.lang].levels[index];
+  }
+  return localName(level && level.name, String(level));
+}
+
+async function loadFramework() {
+  try {
+    const { status, data } = await api("GET", "/framework");
+    if (status === 200 && data) {
+      state.framework = data;
+    }
+  } catch {
+    // Built-in level names and "Area n" labels are used instead.
+  }
+}
+
+async function loadWards() {
+  try {
+    const response = await fetch("/static/wards.json");
+    if (response.ok) {
+      const data = await response.json();
+      state.wards = Array.isArray(data.wards) ? data.wards : [];
+    }
+  } catch {
+    state.wards = [];
+  }
+}
+
+// ---------------------------------------------------------------- actions --
+
+async function resume({ greet = false } = {}) {
+  if (!state.sessionId) {
+    showWelcome();
+    return;
+  }
+  state.screen = "loading";
+  render();
+  let reply;
+  try {
+    reply = await api("GET", sessionPath());
+  } catch {
+    showNotice("error", "errorNetwork", {}, resume);
+    return;
+  }
+  if (reply.status === 404 || reply.status === 400 || reply.status === 422) {
+    forgetSession();
+    state.notice = { kind: "info", key: "errorGone" };
+    showWelcome();
+    return;
+  }
+  if (reply.status !== 200 || !reply.data) {
+    showNotice("error", "errorServer", {}, resume);
+    return;
+  }
+  state.answered = Number(reply.data.answered) || 0;
+  state.maxItems = Number(reply.data.max_items) || null;
+  if (isFinished(reply.data)) {
+    await showResult();
+    return;
+  }
+  const sameItem = state.item && reply.data.item && state.item.id === reply.data.item.id;
+  if (!sameItem) {
+    state.selected = null;
+  }
+  state.item = reply.data.item;
+  if (greet && state.answered > 0 && !state.notice) {
+    state.notice = { kind: "info", key: "welcomeBack", params: { n: state.answered + 1 } };
+  }
+  showQuestion();
+}
+
+async function startTest(event) {
+  event.preventDefault();
+  if (state.busy) {
+    return;
+  }
+  const form = event.currentTarget;
+  const ward = form.elements.ward.value.trim().normalize("NFC");
+  const ageGroup = form.elements.age_group.value;
+  const body = { language: state.lang };
+  if (ward) {
+    body.ward = ward;
+  }
+  if (ageGroup) {
+    body.age_group = ageGroup;
+  }
+  state.busy = true;
+  state.notice = null;
+  render();
+  let reply;
+  try {
+    reply = await api("POST", "/sessions", body);
+  } catch {
+    reply = null;
+  }
+  state.busy = false;
+  if (!reply || reply.status !== 201 || !reply.data || !reply.data.session_id) {
+    // "Try again" sends the same form again (what was typed is kept).
+    const again = () => app.querySelector("form.start-form").requestSubmit();
+    showNotice("error", "errorStart", {}, again);
+    return;
+  }
+  state.sessionId = String(reply.data.session_id);
+  storageSet(STORE_SESSION, state.sessionId);
+  state.answered = 0;
+  state.maxItems = Number(reply.data.max_items) || null;
+  state.selected = null;
+  state.item = reply.data.item;
+  if (isFinished(reply.data)) {
+    await showResult();
+    return;
+  }
+  showQuestion();
+}
+
+async function submitAnswer() {
+  if (state.busy || state.selected === null || !state.item) {
+    return;
+  }
+  const answer = { item_id: state.item.id, response: state.selected };
+  state.busy = true;
+  state.notice = null;
+  render();
+  let reply;
+  try {
+    reply = await api("POST", sessionPath("/answers"), answer);
+  } catch {
+    state.busy = false;
+    // Retrying the same answer is safe: the server records it only once.
+    showNotice("error", "errorNetwork", {}, submitAnswer);
+    return;
+  }
+  state.busy = false;
+  if (reply.status === 200 && reply.data) {
+    state.answered = Number(reply.data.answered) || state.answered + 1;
+    state.maxItems = Number(reply.data.max_items) || state.maxItems;
+    state.selected = null;
+    if (isFinished(reply.data)) {
+      await showResult();
+      return;
+    }
+    state.item = reply.data.item;
+    showQuestion();
+    return;
+  }
+  if (reply.status === 409 || reply.status === 422) {
+    // A double tap or a second tab moved the test on: show where it is now.
+    const before = state.item.id;
+    await resume();
+    if (state.item && state.item.id !== before && state.screen === "question") {
+      state.notice = { kind: "info", key: "alreadyRecorded" };
+      render();
+    }
+    return;
+  }
+  if (reply.status === 404) {
+    forgetSession();
+    state.notice = { kind: "info", key: "errorGone" };
+    showWelcome();
+    return;
+  }
+  showNotice("error", "errorServer", {}, submitAnswer);
+}
+
+async function showResult() {
+  state.screen = "loading";
+  render();
+  let reply;
+  try {
+    reply = await api("GET", sessionPath("/result"));
+  } catch {
+    showNotice("error", "errorNetwork", {}, showResult);
+    return;
+  }
+  if (reply.status === 404) {
+    forgetSession();
+    state.notice = { kind: "info", key: "errorGone" };
+    showWelcome();
+    return;
+  }
+  if (reply.status !== 200 || !reply.data) {
+    showNotice("error", "errorServer", {}, showResult);
+    return;
+  }
+  state.result = reply.data;
+  state.item = null;
+  state.screen = "result";
+  setPath(RESULT_PATH);
+  render();
+  announce(msg("resultHeading"));
+  focusHeading();
+}
+
+function forgetSession() {
+  state.sessionId = null;
+  state.item = null;
+  state.answered = 0;
+  state.selected = null;
+  state.result = null;
+  storageSet(STORE_SESSION, null);
+}
+
+function restart() {
+  forgetSession();
+  state.confirmRestart = false;
+  state.notice = null;
+  showWelcome();
+}
+
+function showWelcome() {
+  state.screen = "welcome";
+  setPath("/");
+  render();
+  focusHeading();
+}
+
+function showQuestion() {
+  state.screen = "question";
+  state.confirmRestart = false;
+  setPath("/");
+  render();
+  announce(msg("questionCounter", { n: state.answered + 1 }));
+  focusHeading();
+}
+
+function showNotice(kind, key, params, retry) {
+  state.notice = { kind, key, params, retry };
+  if (state.screen === "loading") {
+    state.screen = "problem";
+  }
+  render();
+  const notice = app.querySelector(".notice");
+  if (notice) {
+    notice.focus();
+  }
+}
+
+async function switchLanguage() {
+  const next = state.lang === "vi" ? "en" : "vi";
+  state.lang = next;
+  storageSet(STORE_LANG, next);
+  const url = new URL(window.location.href);
+  if (next === "vi") {
+    url.searchParams.delete("lang");
+  } else {
+    url.searchParams.set("lang", next);
+  }
+  window.history.replaceState(null, "", url);
+  applyLanguage();
+  if (state.screen === "question") {
+    // The current question is fetched again in the new language; the
+    // chosen option stays chosen because it is the same item.
+    await resume();
+  } else if (state.screen === "result") {
+    await showResult();
+  } else {
+    render();
+  }
+}
+
+function applyLanguage() {
+  document.documentElement.lang = state.lang;
+  document.title = msg("pageTitle");
+  document.getElementById("brand").textContent = msg("brand");
+  const other = state.lang === "vi" ? "en" : "vi";
+  langSwitch.textContent = msg("switchTo");
+  langSwitch.setAttribute("lang", other);
+  langSwitch.setAttribute("aria-label", msg("switchToLabel"));
+  document.getElementById("footer-text").textContent = msg("footer");
+}
+
+// --------------------------------------------------------------- screens --
+
+function noticeView() {
+  const notice = state.notice;
+  if (!notice) {
+    return null;
+  }
+  const role = notice.kind === "error" ? "alert" : "status";
+  return h(
+    "div",
+    { class: `notice notice-${notice.kind}`, role, tabindex: "-1" },
+    h("p", {}, msg(notice.key, notice.params || {})),
+    notice.retry
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "button button-primary",
+            onclick: () => {
+              const retry = notice.retry;
+              state.notice = null;
+              retry();
+            },
+          },
+          msg("retry"),
+        )
+      : null,
+  );
+}
+
+function welcomeView() {
+  const ageOptions = [h("option", { value: "" }, msg("ageNone"))];
+  // The API says which age groups it accepts; our labels name the known ones.
+  const labels = MESSAGES[state.lang].ageGroups;
+  const codes = (state.framework && state.framework.age_groups) || Object.keys(labels);
+  for (const code of codes) {
+    ageOptions.push(h("option", { value: code }, labels[code] || code));
+  }
+  const wardOptions = state.wards.map((ward) => h("option", { value: ward }));
+  return h(
+    "section",
+    { class: "screen welcome", "aria-labelledby": "welcome-heading" },
+    noticeView(),
+    h("h1", { id: "welcome-heading", tabindex: "-1", "data-focus": true }, msg("welcomeHeading")),
+    h("p", { class: "lead" }, msg("welcomeIntro")),
+    h(
+      "ul",
+      { class: "points" },
+      MESSAGES[state.lang].welcomePoints.map((point) => h("li", {}, point)),
+    ),
+    h(
+      "form",
+      { class: "start-form", onsubmit: startTest, novalidate: true },
+      h(
+        "fieldset",
+        { class: "optional" },
+        h("legend", {}, msg("optionalHeading")),
+        h("p", { class: "help" }, msg("optionalHelp")),
+        h("label", { for: "ward" }, msg("wardLabel")),
+        h("input", {
+          id: "ward",
+          name: "ward",
+          type: "text",
+          list: "ward-list",
+          autocomplete: "off",
+          maxlength: "100",
+          "aria-describedby": "ward-hint",
+        }),
+        h("p", { id: "ward-hint", class: "help" }, msg("wardHint")),
+        h("datalist", { id: "ward-list" }, wardOptions),
+        h("label", { for: "age_group" }, msg("ageLabel")),
+        h("select", { id: "age_group", name: "age_group" }, ageOptions),
+      ),
+      h(
+        "button",
+        {
+          type: "submit",
+          class: "button button-primary button-big",
+          disabled: state.busy,
+          "aria-busy": state.busy ? "true" : null,
+        },
+        state.busy ? msg("starting") : msg("start"),
+      ),
+    ),
+  );
+}
+
+function progressView() {
+  const number = state.answered + 1;
+  // Grows with each answer but stays short of full until the test ends.
+  const fraction = Math.min(state.answered / EXPECTED_LENGTH, 0.95);
+  const percent = Math.round(fraction * 100);
+  // Past the usual length, say honestly how many questions may still come.
+  const left = state.maxItems ? state.maxItems - state.answered : null;
+  const about =
+    number > EXPECTED_LENGTH && left !== null && left > 0
+      ? msg("progressLeft", { k: left })
+      : msg("progressAbout");
+  const fill = h("div", { class: "progress-fill" });
+  fill.style.width = `${percent}%`;
+  return h(
+    "div",
+    { class: "progress" },
+    h(
+      "p",
+      { class: "progress-text" },
+      h("strong", { class: "counter" }, msg("questionCounter", { n: number })),
+      h("span", { class: "progress-about" }, about),
+    ),
+    h(
+      "div",
+      {
+        class: "progress-track",
+        role: "progressbar",
+        "aria-label": msg("progressLabel"),
+        "aria-valuemin": "0",
+        "aria-valuemax": "100",
+        "aria-valuenow": String(percent),
+        "aria-valuetext": msg("progressValue", { n: number }),
+      },
+      fill,
+    ),
+  );
+}
+
+function questionView() {
+  const item = state.item;
+  const options = (item.options || []).map((text, index) => {
+    const chosen = state.selected === index;
+    return h(
+      "li",
+      {},
+      h(
+        "button",
+        {
+          type: "button",
+          class: chosen ? "option option-chosen" : "option",
+          "aria-pressed": chosen ? "true" : "false",
+          "data-index": String(index),
+          disabled: state.busy,
+          onclick: () => {
+            state.selected = index;
+            state.notice = null;
+            render();
+            const again = app.querySelector(`.option[data-index="${index}"]`);
+            if (again) {
+              again.focus();
+            }
+          },
+        },
+        h("span", { class: "option-mark", "aria-hidden": "true" }, chosen ? "✓" : ""),
+        h("span", { class: "option-text" }, String(text)),
+      ),
+    );
+  });
+  const restartArea = state.confirmRestart
+    ? h(
+        "div",
+        { class: "confirm", role: "alertdialog", "aria-labelledby": "confirm-text" },
+        h("p", { id: "confirm-text" }, msg("restartQuestion")),
+        h(
+          "div",
+          { class: "confirm-buttons" },
+          h("button", { type: "button", class: "button button-danger", onclick: restart }, msg("restartYes")),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "button button-secondary",
+              onclick: () => {
+                state.confirmRestart = false;
+                render();
+              },
+            },
+            msg("restartNo"),
+          ),
+        ),
+      )
+    : h(
+        "button",
+        {
+          type: "button",
+          class: "button button-link",
+          onclick: () => {
+            state.confirmRestart = true;
+            render();
+            const yes = app.querySelector(".confirm .button-danger");
+            if (yes) {
+              yes.focus();
+            }
+          },
+        },
+        msg("restart"),
+      );
+  return h(
+    "section",
+    { class: "screen question", "aria-labelledby": "question-text", "data-item-id": String(item.id) },
+    progressView(),
+    noticeView(),
+    h(
+      "h1",
+      { id: "question-text", class: "question-text", tabindex: "-1", "data-focus": true },
+      String(item.text),
+    ),
+    h(
+      "p",
+      { class: "help", id: "choose-hint" },
+      state.selected === null ? msg("chooseHint") : msg("chosenHint"),
+    ),
+    h("ul", { class: "options", "aria-labelledby": "question-text" }, options),
+    h(
+      "div",
+      { class: "actions" },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "button button-primary button-big continue",
+          disabled: state.selected === null || state.busy,
+          "aria-busy": state.busy ? "true" : null,
+          onclick: submitAnswer,
+        },
+        state.busy ? msg("sending") : msg("continue"),
+      ),
+    ),
+    h("div", { class: "restart" }, restartArea),
+  );
+}
+
+function barView(area) {
+  const score = Math.max(0, Math.min(100, Number(area.score)));
+  const fill = h("div", { class: `bar-fill level-${levelIndex(area.level) ?? 0}` });
+  fill.style.width = `${score}%`;
+  const ticks = [20, 40, 60, 80].map((at) => {
+    const tick = h("span", { class: "bar-tick" });
+    tick.style.left = `${at}%`;
+    return tick;
+  });
+  const value = msg("areaScore", { level: area.level_name || levelName(area.level), score: Math.round(score) });
+  return h(
+    "li",
+    { class: "bar-row", "data-area": String(area.area) },
+    h(
+      "div",
+      { class: "bar-label" },
+      h("span", { class: "bar-name" }, areaName(area.area, area.name)),
+      h("span", { class: "bar-value" }, value),
+    ),
+    h("div", { class: "bar-track", "aria-hidden": "true" }, fill, ticks),
+  );
+}
+
+function resultView() {
+  const result = state.result;
+  const overall = result.overall || {};
+  const areas = Array.isArray(result.areas) ? result.areas : [];
+  const index = levelIndex(overall.level);
+  const meaning = index !== null ? MESSAGES[state.lang].levelMeaning[index] : null;
+  // 1.96 standard errors: the half-width of a 95% interval, in points.
+  const margin = Math.round(1.96 * Number(overall.se));
+  const lowest = areas.reduce(
+    (low, area) => (low === null || Number(area.score) < Number(low.score) ? area : low),
+    null,
+  );
+  const suggestions = MESSAGES[state.lang].suggestions;
+  return h(
+    "section",
+    { class: "screen result", "aria-labelledby": "result-heading" },
+    noticeView(),
+    h("h1", { id: "result-heading", tabindex: "-1", "data-focus": true }, msg("resultHeading")),
+    h(
+      "div",
+      { class: "overall" },
+      h("p", { class: "overall-label" }, msg("overallLabel")),
+      h("p", { class: "overall-level", "data-level": index ?? "" }, overall.level_name || levelName(overall.level)),
+      h("p", { class: "overall-score" }, msg("scoreOutOf", { score: Math.round(Number(overall.score)) })),
+      meaning ? h("p", { class: "overall-meaning" }, meaning) : null,
+      Number.isFinite(margin) && margin > 0 ? h("p", { class: "help" }, msg("margin", { m: margin })) : null,
+      overall.decided === false ? h("p", { class: "note", role: "note" }, msg("notDecided")) : null,
+      result.answered ? h("p", { class: "help" }, msg("answeredCount", { n: result.answered })) : null,
+    ),
+    h("h2", {}, areas.length === 5 ? msg("areasHeading") : msg("areasHeadingAny")),
+    h("ul", { class: "chart" }, areas.map(barView)),
+    h("p", { class: "help" }, msg("chartCaption")),
+    lowest
+      ? h(
+          "div",
+          { class: "next" },
+          h("h2", {}, msg("nextHeading")),
+          h("p", { class: "next-area" }, msg("nextIntro", { area: areaName(lowest.area, lowest.name) })),
+          h("p", {}, suggestions[String(lowest.area)] || msg("suggestionAny")),
+          h("p", { class: "help" }, msg("nextHelp")),
+        )
+      : null,
+    h("button", { type: "button", class: "button button-secondary button-big", onclick: restart }, msg("newTest")),
+  );
+}
+
+function loadingView() {
+  return h("p", { class: "loading", role: "status" }, msg("loading"));
+}
+
+function problemView() {
+  return h("section", { class: "screen problem" }, noticeView());
+}
+
+function render() {
+  let view;
+  if (state.screen === "welcome") {
+    view = welcomeView();
+  } else if (state.screen === "question" && state.item) {
+    view = questionView();
+  } else if (state.screen === "result" && state.result) {
+    view = resultView();
+  } else if (state.screen === "problem") {
+    view = problemView();
+  } else {
+    view = loadingView();
+  }
+  // Keep what the citizen typed on the welcome form across re-renders.
+  const ward = app.querySelector("#ward");
+  const age = app.querySelector("#age_group");
+  const kept = ward && age ? { ward: ward.value, age: age.value } : null;
+  app.replaceChildren(view);
+  if (kept && state.screen === "welcome") {
+    app.querySelector("#ward").value = kept.ward;
+    app.querySelector("#age_group").value = kept.age;
+  }
+  // Hooks for the end-to-end tests (and harmless for everyone else).
+  app.dataset.screen = state.screen;
+  app.dataset.answered = String(state.answered);
+  app.dataset.busy = state.busy ? "true" : "false";
+}
+
+// ------------------------------------------------------------------- main --
+
+langSwitch.addEventListener("click", switchLanguage);
+applyLanguage();
+render();
+await Promise.all([loadFramework(), loadWards()]);
+await resume({ greet: true });

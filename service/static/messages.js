@@ -1,0 +1,215 @@
+// Every word the citizen page shows, in Vietnamese (default) and English.
+// Written for an older person who is new to the internet: short sentences,
+// everyday words, no jargon. Keep the Vietnamese in NFC (a test checks it).
+
+export const MESSAGES = {
+  vi: {
+    pageTitle: "Tự kiểm tra kỹ năng số",
+    brand: "Kỹ năng số của tôi",
+    switchTo: "English",
+    switchToLabel: "Switch to English",
+    loading: "Đang tải, xin chờ một chút…",
+    welcomeHeading: "Tự kiểm tra kỹ năng số",
+    welcomeIntro:
+      "Bài kiểm tra này giúp bạn biết mình dùng điện thoại, máy tính và Internet ở mức nào, và nên học thêm điều gì.",
+    welcomePoints: [
+      "Mất khoảng 10–15 phút.",
+      "Có khoảng 20–25 câu hỏi. Mỗi màn hình chỉ có một câu.",
+      "Câu hỏi sẽ dễ hơn hoặc khó hơn tùy theo câu trả lời của bạn. Nếu chưa biết, bạn cứ chọn câu mình thấy đúng nhất.",
+      "Không cần họ tên, số điện thoại hay số căn cước. Chúng tôi không thu thập thông tin cá nhân.",
+      "Nếu phải dừng giữa chừng, bạn chỉ cần mở lại trang này để làm tiếp.",
+    ],
+    optionalHeading: "Thông tin thêm (không bắt buộc)",
+    optionalHelp:
+      "Giúp thành phố biết nơi nào cần mở thêm lớp hướng dẫn. Bạn có thể bỏ qua phần này.",
+    wardLabel: "Phường hoặc xã nơi bạn sống",
+    wardHint: "Ví dụ: Hải Châu. Có thể để trống.",
+    ageLabel: "Độ tuổi của bạn",
+    ageNone: "Không muốn trả lời",
+    ageGroups: {
+      "under-15": "Dưới 15 tuổi",
+      "15-24": "Từ 15 đến 24 tuổi",
+      "25-34": "Từ 25 đến 34 tuổi",
+      "35-44": "Từ 35 đến 44 tuổi",
+      "45-54": "Từ 45 đến 54 tuổi",
+      "55-64": "Từ 55 đến 64 tuổi",
+      "65+": "Từ 65 tuổi trở lên",
+    },
+    start: "Bắt đầu làm bài",
+    starting: "Đang chuẩn bị câu hỏi…",
+    questionCounter: "Câu {n}",
+    progressAbout: "Bài có khoảng 20–25 câu",
+    progressLeft: "Còn nhiều nhất {k} câu nữa",
+    progressLabel: "Tiến độ làm bài",
+    progressValue: "Câu {n}, bài có khoảng 20–25 câu",
+    chooseHint: "Chọn một câu trả lời, rồi bấm “Tiếp tục”.",
+    chosenHint: "Bạn đã chọn. Bấm “Tiếp tục” để sang câu sau.",
+    continue: "Tiếp tục",
+    sending: "Đang gửi…",
+    welcomeBack: "Chào mừng bạn quay lại! Mời bạn làm tiếp từ câu {n}.",
+    alreadyRecorded: "Câu trước đã được ghi nhận. Mời bạn làm tiếp.",
+    restart: "Làm lại từ đầu",
+    restartQuestion:
+      "Bạn muốn làm lại từ đầu? Những câu đã trả lời sẽ không được tính nữa.",
+    restartYes: "Có, làm lại",
+    restartNo: "Không, làm tiếp",
+    errorNetwork:
+      "Chưa gửi được vì mạng đang chập chờn. Câu trả lời của bạn vẫn còn. Hãy kiểm tra mạng rồi bấm “Thử lại”.",
+    errorServer:
+      "Hệ thống đang bận. Câu trả lời của bạn vẫn còn. Xin đợi một lát rồi bấm “Thử lại”.",
+    errorStart:
+      "Chưa bắt đầu được vì mạng hoặc hệ thống đang trục trặc. Xin đợi một lát rồi bấm “Thử lại”.",
+    errorGone:
+      "Không tìm thấy bài làm trước của bạn. Mời bạn bắt đầu một bài mới.",
+    retry: "Thử lại",
+    resultHeading: "Kết quả của bạn",
+    overallLabel: "Mức kỹ năng số chung",
+    scoreOutOf: "{score} / 100 điểm",
+    margin: "Điểm thật của bạn có thể cao hơn hoặc thấp hơn khoảng {m} điểm.",
+    notDecided:
+      "Điểm của bạn nằm gần ranh giới giữa hai mức, nên mức này chưa thật chắc chắn. Làm lại bài vào dịp khác sẽ cho kết quả rõ hơn.",
+    answeredCount: "Bạn đã trả lời {n} câu.",
+    areasHeading: "Điểm theo 5 lĩnh vực",
+    areasHeadingAny: "Điểm theo từng lĩnh vực",
+    areaScore: "{level} · {score} điểm",
+    areaNotDecided: "chưa chắc chắn",
+    chartCaption: "Thanh càng dài, điểm càng cao. Điểm tối đa là 100.",
+    nextHeading: "Nên học gì tiếp theo?",
+    nextIntro: "Bạn nên học thêm trước về: {area}.",
+    nextHelp:
+      "Bạn có thể nhờ Tổ công nghệ số cộng đồng ở phường, xã hoặc con cháu trong nhà hướng dẫn.",
+    newTest: "Làm bài mới",
+    areaFallback: "Lĩnh vực {code}",
+    levels: ["Bắt đầu", "Cơ bản", "Khá", "Cao", "Nâng cao"],
+    levelMeaning: [
+      "Bạn đang bắt đầu làm quen với thiết bị số. Hãy học từng bước nhỏ, có người bên cạnh hướng dẫn.",
+      "Bạn làm được những việc cơ bản như nhắn tin, gọi điện video.",
+      "Bạn tự làm được nhiều việc hằng ngày trên mạng.",
+      "Bạn dùng công nghệ số thành thạo và biết giữ an toàn.",
+      "Bạn rất thành thạo và có thể hướng dẫn người khác.",
+    ],
+    suggestions: {
+      1: "Tập tìm thông tin trên mạng, và kiểm tra tin đó có từ nguồn đáng tin không trước khi tin hay chia sẻ.",
+      2: "Tập nhắn tin, gọi video, gửi ảnh và giấy tờ cho người thân qua Zalo, và trò chuyện lịch sự trên mạng.",
+      3: "Tập chụp ảnh, soạn một đoạn văn bản hay một bài đăng ngắn, và chỉ dùng ảnh, nhạc của người khác khi được phép.",
+      4: "Tập đặt mật khẩu khó đoán, không bao giờ đưa mã OTP cho ai, và cảnh giác với tin nhắn, cuộc gọi lạ đòi chuyển tiền.",
+      5: "Tập dùng ứng dụng VNeID và Cổng dịch vụ công, mua hàng và trả tiền qua mạng an toàn, và tự học thêm trên mạng.",
+    },
+    suggestionAny: "Hãy học thêm về lĩnh vực này, từng bước một.",
+    footer:
+      "Không thu thập thông tin cá nhân. Dựa trên Khung năng lực số cho công dân của thành phố Đà Nẵng.",
+  },
+  en: {
+    pageTitle: "Check your digital skills",
+    brand: "My digital skills",
+    switchTo: "Tiếng Việt",
+    switchToLabel: "Chuyển sang tiếng Việt",
+    loading: "Loading, please wait…",
+    welcomeHeading: "Check your digital skills",
+    welcomeIntro:
+      "This test shows how well you use phones, computers and the internet, and what to learn next.",
+    welcomePoints: [
+      "It takes about 10–15 minutes.",
+      "There are about 20–25 questions, one on each screen.",
+      "Questions get easier or harder depending on your answers. If you are not sure, choose the answer that seems best.",
+      "No name, phone number or ID number is needed. We do not collect personal data.",
+      "If you have to stop, just open this page again to continue.",
+    ],
+    optionalHeading: "A little more about you (optional)",
+    optionalHelp:
+      "This helps the city see where more classes are needed. You can skip it.",
+    wardLabel: "Ward or commune where you live",
+    wardHint: "For example: Hải Châu. You can leave it empty.",
+    ageLabel: "Your age",
+    ageNone: "I prefer not to say",
+    ageGroups: {
+      "under-15": "Under 15",
+      "15-24": "15 to 24",
+      "25-34": "25 to 34",
+      "35-44": "35 to 44",
+      "45-54": "45 to 54",
+      "55-64": "55 to 64",
+      "65+": "65 or older",
+    },
+    start: "Start the test",
+    starting: "Getting your first question…",
+    questionCounter: "Question {n}",
+    progressAbout: "About 20–25 questions in all",
+    progressLeft: "At most {k} more questions",
+    progressLabel: "Progress",
+    progressValue: "Question {n} of about 20–25",
+    chooseHint: "Choose one answer, then press “Continue”.",
+    chosenHint: "Answer chosen. Press “Continue” for the next question.",
+    continue: "Continue",
+    sending: "Sending…",
+    welcomeBack: "Welcome back! Please continue from question {n}.",
+    alreadyRecorded: "Your last answer was saved. Please continue.",
+    restart: "Start again",
+    restartQuestion: "Start again from the beginning? Your answers so far will not count.",
+    restartYes: "Yes, start again",
+    restartNo: "No, continue",
+    errorNetwork:
+      "Could not send: the connection is unstable. Your answer is kept. Check your connection, then press “Try again”.",
+    errorServer:
+      "The system is busy. Your answer is kept. Please wait a moment, then press “Try again”.",
+    errorStart:
+      "Could not start: the connection or the system has a problem. Please wait a moment, then press “Try again”.",
+    errorGone: "Your earlier test could not be found. Please start a new one.",
+    retry: "Try again",
+    resultHeading: "Your result",
+    overallLabel: "Overall digital skill level",
+    scoreOutOf: "{score} / 100 points",
+    margin: "Your true score may be about {m} points higher or lower.",
+    notDecided:
+      "Your score is close to the line between two levels, so this level is not certain yet. Taking the test again another time will make it clearer.",
+    answeredCount: "You answered {n} questions.",
+    areasHeading: "Scores in the 5 areas",
+    areasHeadingAny: "Scores by area",
+    areaScore: "{level} · {score} points",
+    areaNotDecided: "not certain",
+    chartCaption: "A longer bar means a higher score. The top score is 100.",
+    nextHeading: "What to learn next?",
+    nextIntro: "Learn more about this first: {area}.",
+    nextHelp:
+      "The community digital technology team in your ward or commune, or your family, can help you.",
+    newTest: "Take a new test",
+    areaFallback: "Area {code}",
+    levels: ["Beginner", "Basic", "Intermediate", "High", "Advanced"],
+    levelMeaning: [
+      "You are starting to get to know digital devices. Learn in small steps, with someone to help you.",
+      "You can do basic things such as sending messages and making video calls.",
+      "You can do many everyday things online on your own.",
+      "You use digital technology well and know how to stay safe.",
+      "You are very skilled and could teach others.",
+    ],
+    suggestions: {
+      1: "Practise searching for information online, and check that it comes from a trustworthy source before you believe or share it.",
+      2: "Practise messaging, video calls and sending photos and documents to family on Zalo, and be polite online.",
+      3: "Practise taking photos and writing a short text or post, and use other people's photos or music only with permission.",
+      4: "Practise making hard-to-guess passwords, never give your OTP code to anyone, and be wary of strange messages or calls asking for money.",
+      5: "Practise using the VNeID app and the public service portal, shopping and paying online safely, and learning new things online.",
+    },
+    suggestionAny: "Learn more about this area, one step at a time.",
+    footer:
+      "No personal data is collected. Based on Đà Nẵng's digital competence framework for citizens.",
+  },
+};
+
+export const LANGUAGES = Object.keys(MESSAGES);
+
+/**
+ * Look up a message and fill in {placeholders}.
+ *
+ * @param {string} lang - "vi" or "en".
+ * @param {string} key - message name.
+ * @param {Object<string, string|number>} [params] - values for placeholders.
+ * @returns {string}
+ */
+export function t(lang, key, params = {}) {
+  const table = MESSAGES[lang] || MESSAGES.vi;
+  const text = key in table ? table[key] : MESSAGES.vi[key];
+  if (typeof text !== "string") {
+    return text;
+  }
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}

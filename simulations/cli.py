@@ -1,0 +1,254 @@
+"""``nangluc simulate``: accuracy simulations of an adaptive test from the shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from simulations.designs import (
+    DESIGN_KEYS,
+    ESTIMATOR_CHOICES,
+    SELECTOR_CHOICES,
+    build_design,
+    read_grid,
+)
+from simulations.population import DEFAULT_CORRELATION, draw_population, read_population
+from simulations.study import DEFAULT_REFERENCE_EXAMINEES, population_stream, run_designs
+
+DEFAULT_EXAMINEES = 10_000
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@click.command(
+    "simulate",
+    epilog="Grid files (--grid) are TOML or JSON: a [designs.NAME] table per design with the settings "
+    + ", ".join(DESIGN_KEYS)
+    + " (same meaning as the flags), and an optional [defaults] table applied to every design.",
+)
+@click.option(
+    "--bank",
+    "bank_path",
+    type=click.Path(dir_okay=False),
+    help="Bank file (default: the shipped bank).",
+)
+@click.option(
+    "--config",
+    "config_name",
+    default=None,
+    help="Start from this named test config (default: citizen-v1).",
+)
+@click.option(
+    "--examinees",
+    type=click.IntRange(min=1),
+    default=DEFAULT_EXAMINEES,
+    show_default=True,
+    help="Simulees drawn from the population.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of every random draw; the same seed gives the same numbers.",
+)
+@click.option("--selector", type=click.Choice(SELECTOR_CHOICES), help=DESIGN_KEYS["selector"])
+@click.option("--estimator", type=click.Choice(ESTIMATOR_CHOICES), help=DESIGN_KEYS["estimator"])
+@click.option(
+    "--stop-se",
+    type=float,
+    help=DESIGN_KEYS["stop_se"] + " (replaces the config's stopping rules).",
+)
+@click.option(
+    "--stop-overall-se", type=float, help=DESIGN_KEYS["stop_overall_se"] + " (replaces them too)."
+)
+@click.option("--stop-level", type=float, help=DESIGN_KEYS["stop_level"] + " (replaces them too).")
+@click.option("--min-items", type=int, help=DESIGN_KEYS["min_items"])
+@click.option("--max-items", type=int, help=DESIGN_KEYS["max_items"])
+@click.option("--exposure", help=DESIGN_KEYS["exposure"])
+@click.option(
+    "--correlation",
+    type=float,
+    default=DEFAULT_CORRELATION,
+    show_default=True,
+    help="Correlation of the simulees' abilities between areas (mean 0, SD 1).",
+)
+@click.option(
+    "--population",
+    "population_path",
+    type=click.Path(dir_okay=False),
+    help="CSV of true abilities, one row per simulee: columns named by area code or "
+    "theta_1..theta_A (replaces --examinees and --correlation).",
+)
+@click.option(
+    "--grid",
+    "grid_path",
+    type=click.Path(dir_okay=False),
+    help="TOML/JSON file of named designs to compare on the same simulees (the flags above set "
+    "their common base).",
+)
+@click.option(
+    "--references/--no-references",
+    default=True,
+    show_default=True,
+    help="Also compute the full-bank accuracy and the oracle CAT's length.",
+)
+@click.option(
+    "--reference-examinees",
+    type=click.IntRange(min=1),
+    default=DEFAULT_REFERENCE_EXAMINEES,
+    show_default=True,
+    help="Simulees (the first ones) used for the references.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes to use (default: all available cores).",
+)
+@click.option(
+    "--dask", "use_dask", is_flag=True, help="Run the designs of a grid as tasks on a Dask cluster."
+)
+@click.option("--scheduler", help="Dask scheduler address (default with --dask: a local cluster).")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Also write the JSON summary here."
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False),
+    help="Write a readable report (Markdown with PNG plots) into this directory.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bars (default: when stderr is a terminal).",
+)
+def simulate(
+    bank_path, config_name, examinees, seed, selector, estimator, stop_se, stop_overall_se, stop_level,
+    min_items, max_items, exposure, correlation, population_path, grid_path, references, reference_examinees,
+    workers, use_dask, scheduler, json_path, report_dir, progress,
+):  # fmt: skip
+    """Run simulated test takers through an adaptive test and report its accuracy.
+
+    Starts from the default citizen test (or --config) and changes what the
+    flags give. Prints a JSON summary: examinees, mean_items, rmse and bias
+    of the overall score (0-100), level_accuracy (share whose overall level
+    is right), seconds, per-area theta_rmse, length distribution, level
+    confusion matrix, item exposure and test overlap, and reference points
+    (full-bank accuracy, oracle CAT length).
+    """
+    started = time.perf_counter()
+    if progress is None:
+        progress = sys.stderr.isatty()
+    workers = workers or _cores()
+    try:
+        if scheduler and not use_dask:
+            raise ValueError("--scheduler needs --dask")
+        if use_dask and not grid_path:
+            raise ValueError("--dask runs the designs of a grid; give --grid FILE")
+        if json_path and Path(json_path).parent and not Path(json_path).resolve().parent.is_dir():
+            raise ValueError(
+                f"cannot write {json_path}: directory {Path(json_path).parent} does not exist"
+            )
+        if report_dir and Path(report_dir).exists() and not Path(report_dir).is_dir():
+            raise ValueError(f"report directory {report_dir} is a file")
+        document, bank = _load_bank(bank_path)
+        spec = {
+            "config": config_name, "selector": selector, "estimator": estimator, "stop_se": stop_se,
+            "stop_overall_se": stop_overall_se, "stop_level": stop_level, "min_items": min_items,
+            "max_items": max_items, "exposure": exposure,
+        }  # fmt: skip
+        base = build_design(spec)
+        designs = read_grid(grid_path, base=base.config) if grid_path else (base,)
+        if population_path:
+            true_theta = read_population(population_path, bank.area_codes)
+            population = {"source": str(population_path), "examinees": int(true_theta.shape[0])}
+        else:
+            true_theta = draw_population(
+                examinees, bank.n_areas, correlation, population_stream(seed)
+            )
+            population = {"source": "normal", "examinees": examinees, "mean": 0.0, "sd": 1.0,
+                          "correlation": correlation}  # fmt: skip
+        results = run_designs(
+            bank, designs, true_theta, seed, references=references, reference_examinees=reference_examinees,
+            workers=workers, progress=progress, dask=use_dask, scheduler=scheduler,
+        )  # fmt: skip
+        context = {
+            "bank": {
+                "version": bank.version, "path": str(bank_path) if bank_path else "shipped default",
+                "status": getattr(document, "status", None), "items": bank.n_items,
+                "operational": int(bank.operational.sum()), "areas": list(bank.area_codes),
+            },
+            "population": population, "seed": seed, "workers": workers,
+        }  # fmt: skip
+        if grid_path:
+            output = {"designs": [r.summary for r in results], **context}
+        else:
+            output = {**results[0].summary, **context}
+        output["process_seconds"] = round(time.perf_counter() - started, 3)
+        text = json.dumps(_jsonable(output), ensure_ascii=False, indent=2, allow_nan=False)
+        if report_dir:
+            from simulations.report import write_report
+
+            write_report(report_dir, bank, results, context, grid=bool(grid_path))
+        if json_path:
+            _write_atomic(Path(json_path), text + "\n")
+    except (ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(text)
+
+
+def _load_bank(path):
+    """The bank document and its engine form; clear errors for bad files."""
+    import items
+
+    if path is not None and not Path(path).is_file():
+        raise ValueError(f"bank file {path} does not exist")
+    try:
+        document = items.load_bank(path)
+    except FileNotFoundError:
+        raise ValueError("the shipped item bank is missing; give one with --bank FILE") from None
+    return document, document.item_bank
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (no partial file)."""
+    handle, temporary = tempfile.mkstemp(
+        dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value):
+    """Plain JSON types: numpy scalars and tuples converted, non-finite floats as null."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return value if np.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)

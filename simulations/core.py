@@ -1,0 +1,595 @@
+"""Vectorized CAT simulation through the engine's own step functions.
+
+All simulees of a chunk advance in lockstep as one :class:`engine.cat.CatBatch`
+with :func:`engine.cat.start` and :func:`engine.cat.advance` — the functions
+the service calls for one test — so selection, estimation and stopping have a
+single implementation. This module only draws responses from the true
+abilities, drops finished rows to keep the arrays small, and measures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine import cat, irt
+from engine.bank import ItemBank
+from engine.config import TestConfig
+from engine.scoring import LEVELS, Scores, level_of, score
+from engine.selection import MaximumInformation, OverallPrecision, PosteriorWeightedInformation
+from engine.tables import bank_tables
+
+#: Simulees per chunk. Fixed (not derived from the number of workers) so that
+#: the same seed gives the same numbers however many processes run; about a
+#: thousand rows keep the engine's (rows x items) arrays in cache.
+DEFAULT_CHUNK_SIZE = 1024
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult:
+    """What happened to every simulee of one simulated design.
+
+    Arrays have one row per simulee (N) in the order of ``true_theta``.
+
+    Attributes
+    ----------
+    name : str
+        Name of the design (the config's name, ``+oracle`` for an oracle CAT).
+    config : TestConfig
+        The rules that were run.
+    true_theta, theta, theta_se : ndarray, shape (N, A)
+        True abilities, final estimates and their standard errors.
+    true_scores, scores : engine.scoring.Scores
+        Area and overall scores at the true abilities (SE 0) and at the
+        estimates.
+    length : ndarray of int, shape (N,)
+        Scored items answered.
+    administered : ndarray of int, shape (N,)
+        Items answered including unscored pretest items.
+    area_counts : ndarray of int, shape (N, A)
+        Scored items answered per area.
+    items, responses : ndarray, shape (N, L)
+        Administered items (bank indices, -1 padding) and responses.
+    stop_reason : ndarray of str, shape (N,)
+    exposure : ndarray of float, shape (n_items,)
+        Share of simulees who were given each item.
+    seconds : float
+        Wall-clock time of the simulation (not of the summary).
+    summary : dict
+        JSON-ready figures (see :func:`summarize`).
+    """
+
+    name: str
+    config: TestConfig
+    area_codes: tuple[str, ...]
+    true_theta: np.ndarray
+    theta: np.ndarray
+    theta_se: np.ndarray
+    true_scores: Scores
+    scores: Scores
+    length: np.ndarray
+    administered: np.ndarray
+    area_counts: np.ndarray
+    items: np.ndarray
+    responses: np.ndarray
+    stop_reason: np.ndarray
+    exposure: np.ndarray
+    seconds: float
+    summary: dict = field(repr=False)
+
+    @property
+    def examinees(self) -> int:
+        return int(self.true_theta.shape[0])
+
+    @property
+    def true_level(self) -> np.ndarray:
+        return self.true_scores.overall_level
+
+    @property
+    def level(self) -> np.ndarray:
+        return self.scores.overall_level
+
+
+@dataclass(frozen=True, eq=False)
+class FullBankResult:
+    """Scores from answering every operational item (the reference accuracy).
+
+    Attributes
+    ----------
+    theta, theta_se : ndarray, shape (N, A)
+    true_scores, scores : engine.scoring.Scores
+    seconds : float
+    summary : dict
+        ``level_accuracy``, ``rmse``, ``bias`` of the overall score,
+        ``theta_rmse`` per area, ``items`` (the number answered).
+    """
+
+    theta: np.ndarray
+    theta_se: np.ndarray
+    true_scores: Scores
+    scores: Scores
+    seconds: float
+    summary: dict = field(repr=False)
+
+
+# ------------------------------------------------------------------ checks
+def check_true_theta(bank: ItemBank, true_theta: np.ndarray) -> np.ndarray:
+    """Validate true abilities against a bank: finite, shape (N, n_areas), N >= 1."""
+    theta = np.asarray(true_theta, dtype=float)
+    if theta.ndim == 1 and bank.n_areas == 1:
+        theta = theta[:, None]
+    if theta.ndim != 2 or theta.shape[1] != bank.n_areas:
+        raise ValueError(
+            f"true theta must have shape (simulees, {bank.n_areas}) for a bank with "
+            f"{bank.n_areas} area(s), got {theta.shape}"
+        )
+    if theta.shape[0] < 1:
+        raise ValueError("need at least one simulee")
+    if not np.all(np.isfinite(theta)):
+        raise ValueError("true theta must be finite")
+    return theta
+
+
+def oracle_config(config: TestConfig) -> TestConfig:
+    """The rules of an oracle CAT for ``config``.
+
+    The oracle chooses items with the true theta (``selection_theta``), so
+    selectors that average over the posterior are replaced by their
+    point-information form, and exposure control is dropped (the oracle gives
+    the best item). Content rules, length limits and stopping rules — which
+    act on the estimates — are unchanged.
+    """
+    selector = config.selector
+    if isinstance(selector, PosteriorWeightedInformation):
+        selector = MaximumInformation()
+    elif isinstance(selector, OverallPrecision) and selector.posterior_weighted:
+        selector = dataclasses.replace(selector, posterior_weighted=False)
+    return dataclasses.replace(
+        config, name=f"{config.name}+oracle", selector=selector, exposure=None
+    )
+
+
+# --------------------------------------------------------------------- run
+def run(
+    bank: ItemBank,
+    config: TestConfig,
+    true_theta: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    oracle: bool = False,
+    progress: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    workers: int = 1,
+) -> SimulationResult:
+    """Run simulees with abilities ``true_theta`` through an adaptive test.
+
+    Parameters
+    ----------
+    bank : ItemBank
+    config : TestConfig
+        The rules of the test (selection, estimation, stopping, ...).
+    true_theta : ndarray, shape (N, n_areas)
+        True ability of each simulee in each area.
+    rng : numpy.random.Generator
+        Seeds one independent stream per chunk of simulees; the same
+        generator state gives the same result for any ``workers``.
+    oracle : bool
+        Choose items with the true theta (see :func:`oracle_config`): the
+        shortest test the stopping rule allows with this bank.
+    progress : bool
+        Show a progress bar of finished simulees (tqdm, on stderr).
+    chunk_size : int
+        Simulees advanced together; smaller chunks use less memory.
+    workers : int
+        Processes for the chunks (1 runs in this process).
+
+    Returns
+    -------
+    SimulationResult
+    """
+    theta_true = check_true_theta(bank, true_theta)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    run_config = oracle_config(config) if oracle else config
+    n = theta_true.shape[0]
+    bounds = [(lo, min(lo + chunk_size, n)) for lo in range(0, n, chunk_size)]
+    seeds = rng.integers(0, 2**63 - 1, size=len(bounds))
+
+    started = time.perf_counter()
+    bar = _progress_bar(n, progress, run_config.name)
+    parts: list[dict | None] = [None] * len(bounds)
+    try:
+        if workers == 1 or len(bounds) == 1:
+            with _single_threaded_blas():
+                for k, (lo, hi) in enumerate(bounds):
+                    parts[k] = simulate_chunk(
+                        bank,
+                        run_config,
+                        theta_true[lo:hi],
+                        int(seeds[k]),
+                        oracle,
+                        bar.update if bar else None,
+                    )
+        else:
+            # Fresh (spawned) workers with one BLAS thread each: the engine's
+            # small matrix products gain nothing from threads, and threads of
+            # several processes fighting over the cores cost a lot.
+            context = multiprocessing.get_context("spawn")
+            with (
+                _environment(**{name: "1" for name in _BLAS_THREAD_VARIABLES}),
+                ProcessPoolExecutor(
+                    max_workers=min(workers, len(bounds)), mp_context=context
+                ) as pool,
+            ):
+                futures = {
+                    pool.submit(
+                        simulate_chunk, bank, run_config, theta_true[lo:hi], int(seeds[k]), oracle
+                    ): k
+                    for k, (lo, hi) in enumerate(bounds)
+                }
+                for future in as_completed(futures):
+                    k = futures[future]
+                    parts[k] = future.result()
+                    if bar:
+                        bar.update(bounds[k][1] - bounds[k][0])
+    finally:
+        if bar:
+            bar.close()
+    seconds = time.perf_counter() - started
+    return _assemble(bank, run_config, theta_true, parts, seconds)
+
+
+def simulate_chunk(
+    bank: ItemBank,
+    config: TestConfig,
+    true_theta: np.ndarray,
+    seed: int,
+    oracle: bool = False,
+    on_finished: Callable[[int], object] | None = None,
+) -> dict:
+    """Advance one chunk of simulees to the end of their tests.
+
+    Returns the final arrays of every row (a plain dict, cheap to send
+    between processes). ``on_finished(k)`` is called as k more rows finish.
+    """
+    rng = np.random.default_rng(seed)
+    n = true_theta.shape[0]
+    selection = true_theta if oracle else None
+    batch = cat.start(bank, config, n, rng, selection_theta=selection)
+    rows = np.arange(n)  # chunk row of each batch row
+    out = _empty_outputs(bank, config, n)
+    width = out["items"].shape[1]
+    done = 0
+    while True:
+        finished = batch.finished
+        n_finished = int(finished.sum())
+        if n_finished == rows.size or n_finished * 2 >= rows.size:
+            # Collect the finished rows and drop them: the engine copies its
+            # arrays at every step, so a batch of live rows only is cheaper.
+            _collect(out, batch, rows, finished, width)
+            if on_finished and n_finished:
+                on_finished(n_finished)
+            done += n_finished
+            if n_finished == rows.size:
+                break
+            keep = ~finished
+            batch = _take_rows(batch, keep)
+            rows = rows[keep]
+            if selection is not None:
+                selection = true_theta[rows]
+        going = np.flatnonzero(~batch.finished)
+        item = batch.next_item[going]
+        responses = np.zeros(batch.n, dtype=np.int16)
+        responses[going] = irt.simulate_responses(
+            bank, true_theta[rows[going], bank.area[item]], item, rng
+        )
+        batch = cat.advance(bank, config, batch, responses, rng, selection_theta=selection)
+    return out
+
+
+def _empty_outputs(bank: ItemBank, config: TestConfig, n: int) -> dict:
+    width = cat.capacity(config)
+    return {
+        "theta": np.zeros((n, bank.n_areas)),
+        "theta_se": np.zeros((n, bank.n_areas)),
+        "items": np.full((n, width), -1, dtype=np.int32),
+        "responses": np.full((n, width), -1, dtype=np.int16),
+        "administered": np.zeros(n, dtype=np.int32),
+        "area_counts": np.zeros((n, bank.n_areas), dtype=np.int32),
+        "stop_reason": np.full(n, "", dtype=object),
+    }
+
+
+def _collect(
+    out: dict, batch: cat.CatBatch, rows: np.ndarray, finished: np.ndarray, width: int
+) -> None:
+    target = rows[finished]
+    out["theta"][target] = batch.theta[finished]
+    out["theta_se"][target] = batch.se[finished]
+    out["items"][target] = batch.items[finished, :width]
+    out["responses"][target] = batch.responses[finished, :width]
+    out["administered"][target] = batch.length[finished]
+    out["area_counts"][target] = batch.area_counts[finished]
+    out["stop_reason"][target] = batch.stop_reason[finished]
+
+
+def _take_rows(batch: cat.CatBatch, keep: np.ndarray) -> cat.CatBatch:
+    """The batch restricted to the rows where ``keep`` is true (rows are independent)."""
+    n = batch.n
+    changes = {}
+    for f in dataclasses.fields(batch):
+        value = getattr(batch, f.name)
+        if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
+            changes[f.name] = value[keep]
+    return dataclasses.replace(batch, **changes)
+
+
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Set environment variables for child processes started inside the block."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _single_threaded_blas():
+    """Limit BLAS to one thread in this process if threadpoolctl is available."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: only a speed-up
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _progress_bar(total: int, enabled: bool, name: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"simulate {name}", unit="simulee", unit_scale=True, leave=False)
+
+
+def _assemble(
+    bank: ItemBank, config: TestConfig, true_theta: np.ndarray, parts: list, seconds: float
+) -> SimulationResult:
+    merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    true_scores = score(bank, true_theta, np.zeros_like(true_theta))
+    scores = score(bank, merged["theta"], merged["theta_se"])
+    items = merged["items"]
+    given = items >= 0
+    counts = np.bincount(items[given], minlength=bank.n_items)
+    exposure = counts / true_theta.shape[0]
+    length = merged["area_counts"].sum(axis=1)
+    result = SimulationResult(
+        name=config.name,
+        config=config,
+        area_codes=bank.area_codes,
+        true_theta=true_theta,
+        theta=merged["theta"],
+        theta_se=merged["theta_se"],
+        true_scores=true_scores,
+        scores=scores,
+        length=length,
+        administered=merged["administered"],
+        area_counts=merged["area_counts"],
+        items=items,
+        responses=merged["responses"],
+        stop_reason=merged["stop_reason"],
+        exposure=exposure,
+        seconds=seconds,
+        summary={},
+    )
+    object.__setattr__(result, "summary", summarize(result, bank))
+    return result
+
+
+# ---------------------------------------------------------------- summary
+def summarize(result: SimulationResult, bank: ItemBank) -> dict:
+    """JSON-ready accuracy, length and exposure figures of a simulation.
+
+    ``rmse``/``bias`` are of the overall score (0–100 scale); ``theta_rmse``
+    and ``theta_bias`` are per area on the theta scale; ``level_accuracy`` is
+    the share of simulees whose estimated overall level is their true level.
+    """
+    n = result.examinees
+    codes = result.area_codes
+    error = result.scores.overall_score - result.true_scores.overall_score
+    theta_error = result.theta - result.true_theta
+    area_error = result.scores.area_score - result.true_scores.area_score
+    length = result.length
+    true_level, level = result.true_level, result.level
+    n_levels = len(LEVELS)
+    confusion = np.bincount(true_level * n_levels + level, minlength=n_levels**2).reshape(
+        n_levels, n_levels
+    )
+    reasons, reason_counts = np.unique(result.stop_reason.astype(str), return_counts=True)
+    values, value_counts = np.unique(length, return_counts=True)
+    exposure = result.exposure
+    operational = bank.operational
+    return {
+        "name": result.name,
+        "examinees": n,
+        "mean_items": _round(length.mean()),
+        "rmse": _round(math.sqrt(float(np.mean(error**2)))),
+        "bias": _round(error.mean()),
+        "level_accuracy": _round(np.mean(level == true_level)),
+        "seconds": _round(result.seconds, 3),
+        "seconds_per_simulee": _round(result.seconds / n, 8),
+        "mae": _round(np.mean(np.abs(error))),
+        "mean_score_se": _round(result.scores.overall_se.mean()),
+        "level_decided": _round(np.mean(result.scores.overall_decided)),
+        "score_correlation": _correlation(
+            result.scores.overall_score, result.true_scores.overall_score
+        ),
+        "length": {
+            "mean": _round(length.mean()),
+            "sd": _round(length.std()),
+            "min": int(length.min()),
+            "p10": _round(np.percentile(length, 10)),
+            "median": _round(np.median(length)),
+            "p90": _round(np.percentile(length, 90)),
+            "max": int(length.max()),
+            "counts": {str(int(v)): int(c) for v, c in zip(values, value_counts, strict=True)},
+        },
+        "mean_administered": _round(result.administered.mean()),
+        "area_items": {c: _round(result.area_counts[:, a].mean()) for a, c in enumerate(codes)},
+        "theta_rmse": {
+            c: _round(math.sqrt(float(np.mean(theta_error[:, a] ** 2))))
+            for a, c in enumerate(codes)
+        },
+        "theta_bias": {c: _round(theta_error[:, a].mean()) for a, c in enumerate(codes)},
+        "area_rmse": {
+            c: _round(math.sqrt(float(np.mean(area_error[:, a] ** 2)))) for a, c in enumerate(codes)
+        },
+        "area_level_accuracy": {
+            c: _round(
+                np.mean(result.scores.area_level[:, a] == result.true_scores.area_level[:, a])
+            )
+            for a, c in enumerate(codes)
+        },
+        "level_confusion": {
+            "levels": [lv.name_vi for lv in LEVELS],
+            "rows": "true level",
+            "columns": "estimated level",
+            "counts": confusion.tolist(),
+        },
+        "true_level_shares": [_round(x) for x in confusion.sum(axis=1) / n],
+        "stop_reasons": {str(r): int(c) for r, c in zip(reasons, reason_counts, strict=True)},
+        "exposure_max": _round(exposure.max()),
+        "exposure_mean": _round(
+            exposure[operational].mean() if operational.any() else exposure.mean()
+        ),
+        "exposure_sd": _round(exposure[operational].std() if operational.any() else exposure.std()),
+        "unused_items": int(np.sum((exposure == 0) & operational)),
+        "overlap": _overlap(result.items, bank.n_items, result.administered),
+        "config": result.config.describe(),
+    }
+
+
+def _overlap(items: np.ndarray, n_items: int, administered: np.ndarray) -> float | None:
+    """Mean test overlap rate: items two random simulees share / mean test length.
+
+    Exact over all pairs: with ``c_i`` simulees given item i, the mean number
+    of shared items is ``sum c_i (c_i - 1) / (N (N - 1))`` (for fixed-length
+    tests this is Chen, Ankenmann & Spray's overlap rate).
+    """
+    n = items.shape[0]
+    mean_length = float(administered.mean())
+    if n < 2 or mean_length == 0:
+        return None
+    counts = np.bincount(items[items >= 0], minlength=n_items).astype(float)
+    shared = float(np.sum(counts * (counts - 1))) / (n * (n - 1))
+    return _round(shared / mean_length)
+
+
+def _correlation(x: np.ndarray, y: np.ndarray) -> float | None:
+    if x.size < 2 or np.std(x) == 0 or np.std(y) == 0:
+        return None
+    return _round(np.corrcoef(x, y)[0, 1])
+
+
+def _round(value, digits: int = 4):
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+# --------------------------------------------------------- full-bank reference
+def full_bank_scores(
+    bank: ItemBank,
+    config: TestConfig,
+    true_theta: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    chunk_size: int = 20_000,
+) -> FullBankResult:
+    """Accuracy of answering every operational item of the bank.
+
+    Each simulee answers all operational items (responses drawn from the true
+    abilities); theta is estimated per area with ``config.estimator`` from the
+    whole response pattern and scored like a test. This is the best accuracy
+    any test built from this bank can reach with that estimator.
+
+    Parameters
+    ----------
+    bank, config, true_theta, rng
+        As for :func:`run`.
+    chunk_size : int
+        Simulees estimated at once (bounds memory).
+
+    Returns
+    -------
+    FullBankResult
+    """
+    theta_true = check_true_theta(bank, true_theta)
+    started = time.perf_counter()
+    tables = bank_tables(bank)
+    n = theta_true.shape[0]
+    theta = np.zeros_like(theta_true)
+    theta_se = np.zeros_like(theta_true)
+    operational = np.flatnonzero(bank.operational)
+    area_of = bank.area[operational]
+    for lo in range(0, n, chunk_size):
+        hi = min(lo + chunk_size, n)
+        m = hi - lo
+        # Responses of every simulee to every operational item, (m, items).
+        thetas = theta_true[lo:hi][:, area_of]
+        responses = irt.simulate_responses(
+            bank, thetas.ravel(), np.tile(operational, m), rng
+        ).reshape(m, operational.size)
+        for a in range(bank.n_areas):
+            columns = np.flatnonzero(area_of == a)
+            items = operational[columns]
+            answers = responses[:, columns].astype(np.intp)
+            # loglik = sum over items of log P(X = response): one matmul per category.
+            loglik = np.zeros((m, tables.quadrature.size))
+            for k in range(bank.max_categories):
+                loglik += (answers == k).astype(float) @ tables.log_prob[items, k, :]
+            item_matrix = np.broadcast_to(items, (m, items.size))
+            member = np.ones((m, items.size), dtype=bool)
+            est, se = config.estimator.estimate(bank, loglik, item_matrix, answers, member)
+            theta[lo:hi, a] = est
+            theta_se[lo:hi, a] = se
+    seconds = time.perf_counter() - started
+    true_scores = score(bank, theta_true, np.zeros_like(theta_true))
+    scores = score(bank, theta, theta_se)
+    error = scores.overall_score - true_scores.overall_score
+    theta_error = theta - theta_true
+    summary = {
+        "items": int(operational.size),
+        "level_accuracy": _round(np.mean(scores.overall_level == true_scores.overall_level)),
+        "rmse": _round(math.sqrt(float(np.mean(error**2)))),
+        "bias": _round(error.mean()),
+        "theta_rmse": {
+            c: _round(math.sqrt(float(np.mean(theta_error[:, a] ** 2))))
+            for a, c in enumerate(bank.area_codes)
+        },
+        "seconds": _round(seconds, 3),
+    }
+    return FullBankResult(theta, theta_se, true_scores, scores, seconds, summary)
+
+
+def true_levels(bank: ItemBank, true_theta: np.ndarray) -> np.ndarray:
+    """Overall level (0..4) of each simulee at its true abilities."""
+    theta = check_true_theta(bank, true_theta)
+    return level_of(score(bank, theta, np.zeros_like(theta)).overall_score)

@@ -1,0 +1,454 @@
+"""A readable simulation report: Markdown with PNG plots.
+
+``write_report(directory, bank, results, context)`` writes ``report.md``,
+``summary.json`` and for each design the plots
+
+* ``conditional``: bias and standard error of the overall score across the
+  true score, and of each area's theta across the true theta;
+* ``length``: the distribution of test length (and the oracle CAT's);
+* ``confusion``: true against estimated overall level;
+* ``exposure``: how often each item is given, by area;
+
+plus, for several designs, ``comparison.png`` (mean length against level
+accuracy). Files are built in a temporary directory and moved into place, so
+an interrupted run leaves no half-written report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.bank import ItemBank
+from engine.scoring import LEVELS
+from simulations.study import DesignResult
+
+
+def write_report(
+    directory: str | Path,
+    bank: ItemBank,
+    results: Sequence[DesignResult],
+    context: dict,
+    *,
+    grid: bool = False,
+) -> Path:
+    """Write the report of a study into ``directory`` (created if needed).
+
+    Parameters
+    ----------
+    directory : str or Path
+    bank : ItemBank
+    results : sequence of DesignResult
+        One per design, in the order to show.
+    context : dict
+        ``bank``, ``population``, ``seed`` descriptions (as in the JSON output).
+    grid : bool
+        Show the designs side by side first.
+
+    Returns
+    -------
+    Path
+        The written ``report.md``.
+    """
+    if not results:
+        raise ValueError("nothing to report: no designs were run")
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"report directory {target} is a file")
+    parent = target.resolve().parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot write the report: directory {parent} does not exist")
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a report is for reading
+        lines = _markdown(staging, bank, results, context, grid)
+        (staging / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        summary = (
+            {"designs": [r.summary for r in results], **context}
+            if grid
+            else {**results[0].summary, **context}
+        )
+        (staging / "summary.json").write_text(
+            json.dumps(_plain(summary), ensure_ascii=False, indent=2, allow_nan=False) + "\n",
+            encoding="utf-8",
+        )
+        if not target.exists():
+            os.rename(staging, target)
+        else:
+            for path in staging.iterdir():
+                os.replace(path, target / path.name)
+            staging.rmdir()
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target / "report.md"
+
+
+# ------------------------------------------------------------------ markdown
+def _markdown(
+    out: Path, bank: ItemBank, results: Sequence[DesignResult], context: dict, grid: bool
+) -> list[str]:
+    b, pop = context.get("bank", {}), context.get("population", {})
+    when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Simulation report"
+        + (" — design comparison" if grid else f" — {results[0].design.name}"),
+        "",
+        f"*Generated {when} by `nangluc simulate` (seed {context.get('seed')}).*",
+        "",
+        f"- **Bank**: version {b.get('version', bank.version)} ({b.get('status') or 'status unknown'}), "
+        f"{bank.n_items} items ({int(bank.operational.sum())} operational) in {bank.n_areas} area(s); "
+        f"{b.get('path', '')}",
+        f"- **Simulees**: {_population_text(pop)}",
+        "- **Scores**: overall score 0–100 (mean of the area domain scores); levels "
+        + ", ".join(f"{lv.name_vi} ({lv.name_en}) {_band(lv)}" for lv in LEVELS)
+        + ".",
+        "- **How to read**: *RMSE* and *bias* are of the overall score in points; *level accuracy* is the "
+        "share of simulees whose estimated overall level is their true level; *full bank* is the accuracy of "
+        "answering every operational item; the *oracle* CAT chooses items with the true ability under the "
+        "same stopping rules (the shortest test these rules allow).",
+        "",
+    ]
+    if len(results) > 1:
+        lines += _comparison_section(out, results)
+    for number, result in enumerate(results, start=1):
+        prefix = f"{number}-{_slug(result.design.name)}-" if len(results) > 1 else ""
+        lines += _design_section(out, bank, result, prefix=prefix)
+    return lines
+
+
+def _comparison_section(out: Path, results: Sequence[DesignResult]) -> list[str]:
+    head = ["design", "mean items", "p90 items", "max items", "level accuracy", "RMSE", "bias",
+            "vs oracle length", "vs full-bank accuracy", "max exposure", "overlap", "seconds"]  # fmt: skip
+    rows = []
+    for r in results:
+        s, ref = r.summary, r.summary.get("references", {})
+        rows.append([
+            f"**{r.design.name}**", _f(s["mean_items"], 1), _f(s["length"]["p90"], 0), str(s["length"]["max"]),
+            _pct(s["level_accuracy"]), _f(s["rmse"], 2), _f(s["bias"], 2),
+            _f(ref.get("length_vs_oracle"), 2, "×"), _pct(ref.get("accuracy_vs_full_bank")),
+            _pct(s["exposure_max"]), _pct(s["overlap"]), _f(s["seconds"], 1),
+        ])  # fmt: skip
+    lines = ["## Designs side by side", "", *_table(head, rows), ""]
+    changed = [r for r in results if r.design.overrides]
+    if changed:
+        lines += ["Settings changed from the base test:", ""]
+        lines += [
+            f"- **{r.design.name}**: " + ", ".join(f"{k} = {v}" for k, v in r.design.overrides)
+            for r in changed
+        ]
+        lines.append("")
+    _plot_comparison(out / "comparison.png", results)
+    lines += ["![Mean test length against level accuracy](comparison.png)", ""]
+    return lines
+
+
+def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str) -> list[str]:
+    s = result.summary
+    ref = s.get("references")
+    sim = result.result
+    name = result.design.name
+    lines = [f"## {name}", ""]
+    lines += ["| examinees | mean items | level accuracy | RMSE | bias | mean SE | level decided (95%) | seconds |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|",
+              f"| {s['examinees']:,} | {_f(s['mean_items'], 2)} | {_pct(s['level_accuracy'])} | {_f(s['rmse'], 2)} "
+              f"| {_f(s['bias'], 2)} | {_f(s['mean_score_se'], 2)} | {_pct(s['level_decided'])} | {_f(s['seconds'], 1)} |",
+              ""]  # fmt: skip
+    if ref:
+        full, oracle, same = ref["full_bank"], ref["oracle"], ref["design_on_same_examinees"]
+        lines += [
+            f"**Reference points** (first {ref['examinees']:,} simulees):",
+            "",
+            *_table(
+                ["", "items", "level accuracy", "RMSE"],
+                [
+                    ["this design", _f(same["mean_items"], 2), _pct(same["level_accuracy"]), ""],
+                    [
+                        "all operational items",
+                        str(full["items"]),
+                        _pct(full["level_accuracy"]),
+                        _f(full["rmse"], 2),
+                    ],
+                    [
+                        "oracle CAT (true θ)",
+                        _f(oracle["mean_items"], 2),
+                        _pct(oracle["level_accuracy"]),
+                        _f(oracle["rmse"], 2),
+                    ],
+                ],
+            ),  # fmt: skip
+            "",
+            f"This design needs {_f(ref['length_vs_oracle'], 2)}× the oracle's length and reaches "
+            f"{_pct(ref['accuracy_vs_full_bank'])} of the full-bank level accuracy.",
+            "",
+        ]
+    if "exposure_control" in s:
+        ec = s["exposure_control"]
+        lines += [f"Sympson–Hetter exposure control, target rate {ec['max_rate']}: highest exposure by iteration "
+                  + " → ".join(_pct(x) for x in ec["max_exposure_by_iteration"]) + ".", ""]  # fmt: skip
+    codes = sim.area_codes
+    lines += ["**Per area**", ""]
+    lines += _table(
+        ["area", "items given", "θ RMSE", "θ bias", "area score RMSE", "area level accuracy"],
+        [[c, _f(s["area_items"][c], 2), _f(s["theta_rmse"][c], 3), _f(s["theta_bias"][c], 3),
+          _f(s["area_rmse"][c], 2), _pct(s["area_level_accuracy"][c])] for c in codes],
+    )  # fmt: skip
+    length = s["length"]
+    lines += [
+        "",
+        f"**Test length**: mean {_f(length['mean'], 1)} (SD {_f(length['sd'], 1)}), min {length['min']}, "
+        f"10% {_f(length['p10'], 0)}, median {_f(length['median'], 0)}, 90% {_f(length['p90'], 0)}, "
+        f"max {length['max']}. Stop reasons: "
+        + ", ".join(f"{k or 'none'} {v / s['examinees']:.1%}" for k, v in s["stop_reasons"].items())
+        + ".",
+        "",
+        f"**Exposure**: the most used item is given to {_pct(s['exposure_max'])} of simulees, the mean item to "
+        f"{_pct(s['exposure_mean'])}; {s['unused_items']} operational items are never used; two simulees share "
+        f"{_pct(s['overlap'])} of their items on average (test overlap).",
+        "",
+    ]
+    confusion = np.array(s["level_confusion"]["counts"])
+    names = [lv.name_vi for lv in LEVELS]
+    lines += ["**Level confusion** (rows: true level, columns: estimated level; counts)", ""]
+    lines += _table(["true \\ estimated", *names],
+                    [[names[i], *[str(x) for x in confusion[i]]] for i in range(len(names))])  # fmt: skip
+    lines.append("")
+    files = {
+        "conditional": "Bias and standard error across ability",
+        "length": "Test length",
+        "confusion": "Level confusion",
+        "exposure": "Item exposure",
+    }
+    _plot_conditional(out / f"{prefix}conditional.png", sim, name)
+    _plot_length(out / f"{prefix}length.png", sim, result.oracle, name)
+    _plot_confusion(out / f"{prefix}confusion.png", confusion, name)
+    _plot_exposure(out / f"{prefix}exposure.png", bank, sim, s.get("exposure_control"), name)
+    for key, title in files.items():
+        lines += [f"![{title}]({prefix}{key}.png)", ""]
+    return lines
+
+
+# --------------------------------------------------------------------- plots
+def _binned(x: np.ndarray, y: np.ndarray, edges: np.ndarray, minimum: int = 20):
+    """Centres, mean and SD of ``y`` in bins of ``x`` with at least ``minimum`` points."""
+    which = np.digitize(x, edges) - 1
+    centres, means, sds = [], [], []
+    for k in range(len(edges) - 1):
+        inside = which == k
+        if inside.sum() >= minimum:
+            centres.append(0.5 * (edges[k] + edges[k + 1]))
+            means.append(float(y[inside].mean()))
+            sds.append(float(y[inside].std()))
+    return np.array(centres), np.array(means), np.array(sds)
+
+
+def _plot_conditional(path: Path, sim, name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    true = sim.true_scores.overall_score
+    error = sim.scores.overall_score - true
+    edges = np.arange(0, 105, 5.0)
+    x, bias, sd = _binned(true, error, edges)
+    _, reported, _ = _binned(true, sim.scores.overall_se, edges)
+    left.axhline(0, color="0.6", lw=0.8)
+    left.plot(x, bias, "o-", label="bias (mean error)")
+    left.plot(x, sd, "s-", label="standard error (SD of error)")
+    left.plot(x, reported, "--", label="reported SE (mean)")
+    for lv in LEVELS[1:]:
+        left.axvline(lv.lower, color="0.85", lw=0.8, zorder=0)
+    left.set(xlabel="true overall score", ylabel="points", title="Overall score", xlim=(0, 100))
+    left.legend(fontsize=8)
+    theta_edges = np.arange(-3.5, 3.75, 0.5)
+    for a, code in enumerate(sim.area_codes):
+        tx, tb, tsd = _binned(
+            sim.true_theta[:, a], sim.theta[:, a] - sim.true_theta[:, a], theta_edges
+        )
+        line = right.plot(tx, tsd, "-", label=f"area {code} SE")[0]
+        right.plot(tx, tb, ":", color=line.get_color())
+    right.axhline(0, color="0.6", lw=0.8)
+    right.set(
+        xlabel="true θ of the area", ylabel="θ units", title="Area θ: SE (solid), bias (dotted)"
+    )
+    right.legend(fontsize=8, ncol=2)
+    fig.suptitle(f"{name}: conditional bias and standard error")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_length(path: Path, sim, oracle, name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    top = int(max(sim.length.max(), oracle.length.max() if oracle is not None else 0))
+    bins = np.arange(-0.5, top + 1.5, 1.0)
+    left.hist(
+        sim.length,
+        bins=bins,
+        density=True,
+        alpha=0.75,
+        label=f"{name} (mean {sim.length.mean():.1f})",
+    )
+    if oracle is not None:
+        left.hist(oracle.length, bins=bins, density=True, histtype="step", lw=1.5, color="k",
+                  label=f"oracle CAT (mean {oracle.length.mean():.1f})")  # fmt: skip
+    left.set(xlabel="scored items", ylabel="share of simulees", title="Test length")
+    left.legend(fontsize=8)
+    x, mean_length, _ = _binned(
+        sim.true_scores.overall_score, sim.length.astype(float), np.arange(0, 105, 5.0)
+    )
+    right.plot(x, mean_length, "o-")
+    for lv in LEVELS[1:]:
+        right.axvline(lv.lower, color="0.85", lw=0.8, zorder=0)
+    right.set(
+        xlabel="true overall score",
+        ylabel="mean scored items",
+        title="Length by ability",
+        xlim=(0, 100),
+    )
+    fig.suptitle(f"{name}: test length")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_confusion(path: Path, confusion: np.ndarray, name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    share = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    names = [lv.name_vi for lv in LEVELS]
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if confusion[i, j]:
+                colour = "white" if share[i, j] > 0.6 else "black"
+                ax.text(j, i, f"{share[i, j]:.0%}\n({confusion[i, j]:,})", ha="center", va="center",
+                        fontsize=8, color=colour)  # fmt: skip
+    ax.set(
+        xlabel="estimated level", ylabel="true level", title=f"{name}: level confusion (row shares)"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_exposure(
+    path: Path, bank: ItemBank, sim, exposure_control: dict | None, name: str
+) -> None:
+    import matplotlib.pyplot as plt
+
+    order = np.argsort(-sim.exposure, kind="stable")
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    area = bank.area[order]
+    ax.bar(np.arange(bank.n_items), sim.exposure[order], width=1.0,
+           color=[colours[a % len(colours)] for a in area])  # fmt: skip
+    for a, code in enumerate(bank.area_codes):
+        ax.bar([0], [0], color=colours[a % len(colours)], label=f"area {code}")
+    if exposure_control:
+        ax.axhline(
+            exposure_control["max_rate"], color="k", ls="--", lw=1, label="Sympson–Hetter target"
+        )
+    ax.set(xlabel="items, most used first", ylabel="exposure rate", ylim=(0, 1.02), xlim=(-1, bank.n_items),
+           title=f"{name}: item exposure (max {sim.exposure.max():.0%})")  # fmt: skip
+    ax.legend(fontsize=8, ncol=min(6, bank.n_areas + 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_comparison(path: Path, results: Sequence[DesignResult]) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for r in results:
+        s = r.summary
+        point = ax.plot(s["mean_items"], s["level_accuracy"], "o", ms=8)[0]
+        ax.annotate(r.design.name, (s["mean_items"], s["level_accuracy"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)  # fmt: skip
+        ref = s.get("references")
+        if ref:
+            ax.plot(
+                ref["oracle"]["mean_items"],
+                ref["oracle"]["level_accuracy"],
+                "x",
+                color=point.get_color(),
+            )
+            ax.axhline(ref["full_bank"]["level_accuracy"], color="0.6", lw=0.8, ls=":")
+    ax.set(xlabel="mean scored items", ylabel="overall level accuracy",
+           title="Designs: length against accuracy (x = oracle CAT; dotted = all items)")  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------- helpers
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _f(value, digits: int, suffix: str = "") -> str:
+    return "–" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _band(level) -> str:
+    if level.index == 0:
+        return f"< {level.upper:g}"
+    if level.index == len(LEVELS) - 1:
+        return f"≥ {level.lower:g}"
+    return f"{level.lower:g}–{level.upper:g}"
+
+
+def _population_text(pop: dict) -> str:
+    if pop.get("source") == "normal":
+        return (
+            f"{pop['examinees']:,} drawn from a multivariate normal (mean 0, SD 1, inter-area correlation "
+            f"{pop['correlation']})"
+        )
+    return f"{pop.get('examinees', 0):,} read from {pop.get('source')}"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "design"
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,223 @@
+"""Shared fixtures of the service tests: a small bank, databases, app clients.
+
+Every test gets a fresh database: a temporary SQLite file, or a schema of its
+own on the PostgreSQL server (``NANGLUC_TEST_POSTGRES_URL``, selected through
+``search_path`` so parallel pytest-xdist workers never meet). PostgreSQL tests
+skip when the server is unreachable, unless ``NANGLUC_REQUIRE_POSTGRES=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+
+from items import load_framework
+from service.settings import Settings
+
+ADMIN_KEY = "test-admin-key-7f3a"
+POSTGRES_URL = os.environ.get(
+    "NANGLUC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+KINDS = ("knowledge", "skill", "attitude")
+
+
+def bank_dict(
+    version: str = "svc-test-1", *, per_area: int = 8, seed: int = 0, shift: float = 0.0
+) -> dict[str, Any]:
+    """A small full bank: every area has keyed 3PL/2PL items and graded items.
+
+    ``shift`` moves every difficulty (to make a visibly different version).
+    """
+    rng = np.random.default_rng(seed)
+    framework = load_framework()
+    items = []
+    for area in framework.areas:
+        competences = [c.code for c in framework.competences_of(area.code)] or [None]
+        for k in range(per_area):
+            item_id = f"{area.code}.t{k:02d}"
+            common = {
+                "id": item_id,
+                "area": area.code,
+                "competence": competences[k % len(competences)],
+                "status": "operational",
+                "text": {"vi": f"Câu hỏi {item_id}?", "en": f"Question {item_id}?"},
+            }
+            a = float(np.round(rng.uniform(0.9, 2.0), 3))
+            if k % 4 == 3:  # a graded skill/attitude item with four ordered options
+                b = np.sort(rng.normal(0, 1, 3)) + shift
+                b = b + np.arange(3) * 0.3  # strictly increasing
+                items.append(
+                    common
+                    | {
+                        "ksa": KINDS[1 + k % 2],
+                        "model": "grm",
+                        "a": a,
+                        "thresholds": [float(np.round(x, 3)) for x in b],
+                        "options": [{"vi": f"Mức {j}", "en": f"Level {j}"} for j in range(4)],
+                    }
+                )
+            else:  # keyed multiple choice
+                model = "3pl" if k % 2 == 0 else "2pl"
+                item = common | {
+                    "ksa": "knowledge",
+                    "model": model,
+                    "a": a,
+                    "b": float(np.round(rng.normal(0, 1) + shift, 3)),
+                    "options": [{"vi": f"Lựa chọn {j}", "en": f"Option {j}"} for j in range(4)],
+                    "key": int(k % 4),
+                }
+                if model == "3pl":
+                    item["c"] = 0.2
+                items.append(item)
+    return {
+        "version": version,
+        "status": "provisional",
+        "framework": framework.to_dict(),
+        "items": items,
+    }
+
+
+def write_bank(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return True
+    except Exception:  # any failure means: not usable here
+        return False
+
+
+def require_postgres() -> None:
+    if not postgres_available():
+        if os.environ.get("NANGLUC_REQUIRE_POSTGRES") == "1":
+            pytest.fail(
+                f"PostgreSQL is required (NANGLUC_REQUIRE_POSTGRES=1) but {POSTGRES_URL} is unreachable"
+            )
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable")
+
+
+class PostgresSchema:
+    """A schema of its own on the test server; URLs that select it via search_path."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        self.name = f"nangluc_t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{self.name}"')
+
+    @property
+    def url(self) -> str:
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        return f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={self.name}')}"
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def fresh_database(kind: str, directory: Path) -> Iterator[str]:
+    """URL of a fresh, empty database: a SQLite file in ``directory`` or a PostgreSQL schema."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / f'service-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    require_postgres()
+    schema = PostgresSchema()
+    try:
+        yield schema.url
+    finally:
+        schema.drop()
+
+
+@contextmanager
+def app_client(
+    database_url: str, directory: Path, document: dict[str, Any] | None = None
+) -> Iterator[Any]:
+    """A test client of an app on ``database_url`` with the small test bank."""
+    from litestar.testing import TestClient
+
+    from service.app import create_app
+
+    bank = write_bank(directory / f"bank-{uuid.uuid4().hex[:8]}.json", document or bank_dict())
+    settings = Settings(
+        database_url=database_url, bank_path=str(bank), pool_size=4
+    ).with_admin_keys(ADMIN_KEY)
+    app = create_app(settings)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as test_client:
+            yield test_client
+    finally:
+        app.state.db.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_client(database_url: str, tmp_path: Path) -> Iterator[Any]:
+    """A test client on a database of its own (for tests that count everything stored)."""
+    with app_client(database_url, tmp_path) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A test client shared by a module's tests (they look only at their own sessions)."""
+    directory = tmp_path_factory.mktemp("service")
+    with fresh_database(request.param, directory) as url, app_client(url, directory) as test_client:
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answer_for(item: dict[str, Any], rng: np.random.Generator) -> int:
+    """A random valid option index for an item payload."""
+    return int(rng.integers(len(item["options"])))
+
+
+def run_to_end(
+    client: Any, session_id: str, item: dict[str, Any] | None, rng: np.random.Generator
+) -> int:
+    """Answer until the test finishes; returns the number of answers sent."""
+    sent = 0
+    while item is not None:
+        reply = client.post(
+            f"/api/v1/sessions/{session_id}/answers",
+            json={"item_id": item["id"], "response": answer_for(item, rng)},
+        )
+        assert reply.status_code == 200, reply.text
+        item = reply.json()["item"]
+        sent += 1
+        assert sent <= 60, "a test did not finish within 60 answers"
+    return sent
