@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--per-person", type=int, default=20)
     parser.add_argument("--seed", type=int, default=20241018)
-    parser.add_argument("--keep", type=Path, default=None, help="directory to keep the CSV and bank in")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="directory to keep the CSV and bank in"
+    )
     args = parser.parse_args(argv)
 
     doc = load_bank()
@@ -60,13 +62,25 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     del data
-    command = [*calibrate_command(), str(csv_path), "--model", "auto", "--bank", str(DEFAULT_BANK_PATH),
-               "--out", str(out_path), "--no-progress"]
+    command = [
+        *calibrate_command(),
+        str(csv_path),
+        "--model",
+        "auto",
+        "--bank",
+        str(DEFAULT_BANK_PATH),
+        "--out",
+        str(out_path),
+        "--no-progress",
+    ]
     print("$", " ".join(command), flush=True)
     started = time.perf_counter()
     # the repository root first on the path, so the console script runs this checkout
     root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+    }
     completed = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9
@@ -81,8 +95,10 @@ def main(argv: list[str] | None = None) -> None:
         np.mean(item.get("thresholds", [item.get("b")])) - np.mean(truth[item["id"]].thresholds)
         for item in fitted["items"]
     ]
-    print(f"recovery: RMSE a {np.sqrt(np.mean(np.square(a_err))):.3f}, "
-          f"RMSE b (mean threshold) {np.sqrt(np.mean(np.square(b_err))):.3f}")
+    print(
+        f"recovery: RMSE a {np.sqrt(np.mean(np.square(a_err))):.3f}, "
+        f"RMSE b (mean threshold) {np.sqrt(np.mean(np.square(b_err))):.3f}"
+    )
     if args.keep is None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(

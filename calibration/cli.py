@@ -8,6 +8,7 @@ prints a clear message and exits with status 2 (1 for a failed fit).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -24,16 +25,68 @@ def _fail(message: str, code: int = 2) -> None:
 
 @click.command("calibrate")
 @click.argument("responses", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--model", type=click.Choice(MODEL_CHOICES), default="auto", show_default=True, help="Item model (auto: per item).")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Bank file to write.")
-@click.option("--bank", "bank_path", type=click.Path(dir_okay=False, path_type=Path), help="Current bank: parent version and the scale to link to.")
-@click.option("--anchor", "anchors", multiple=True, help="Anchor item id for linking (repeatable; default: all operational items).")
-@click.option("--online", is_flag=True, help="Online calibration: estimate the bank's pretest items with the others fixed.")
-@click.option("--pretest", "pretest", multiple=True, help="With --online: pretest item id to estimate (repeatable).")
-@click.option("--linking", "linking_method", type=click.Choice(METHODS), default="stocking-lord", show_default=True)
-@click.option("--version", "version", default=None, help="Version id of the new bank (default: derived from the parent and the time).")
-@click.option("--quadrature", "n_quadrature", type=click.IntRange(5, 201), default=21, show_default=True, help="Quadrature points on [-6, 6].")
-@click.option("--progress/--no-progress", default=None, help="Show progress (default: when stderr is a terminal).")
+@click.option(
+    "--model",
+    type=click.Choice(MODEL_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Item model (auto: per item).",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Bank file to write.",
+)
+@click.option(
+    "--bank",
+    "bank_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Current bank: parent version and the scale to link to.",
+)
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    help="Anchor item id for linking (repeatable; default: all operational items).",
+)
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Online calibration: estimate the bank's pretest items with the others fixed.",
+)
+@click.option(
+    "--pretest",
+    "pretest",
+    multiple=True,
+    help="With --online: pretest item id to estimate (repeatable).",
+)
+@click.option(
+    "--linking",
+    "linking_method",
+    type=click.Choice(METHODS),
+    default="stocking-lord",
+    show_default=True,
+)
+@click.option(
+    "--version",
+    "version",
+    default=None,
+    help="Version id of the new bank (default: derived from the parent and the time).",
+)
+@click.option(
+    "--quadrature",
+    "n_quadrature",
+    type=click.IntRange(5, 201),
+    default=None,
+    help="Quadrature points (default: chosen from the data).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show progress (default: when stderr is a terminal).",
+)
 def calibrate(
     responses: Path,
     model: str,
@@ -44,7 +97,7 @@ def calibrate(
     pretest: tuple[str, ...],
     linking_method: str,
     version: str | None,
-    n_quadrature: int,
+    n_quadrature: int | None,
     progress: bool | None,
 ) -> None:
     """Fit item parameters from RESPONSES (long CSV: respondent_id,item_id,response) into a new bank."""
@@ -58,6 +111,7 @@ def calibrate(
         _fail("--pretest is only used with --online")
     if online and anchors:
         _fail("--anchor is for linking; an online calibration fixes the operational items instead")
+    started = time.perf_counter()
     current = None
     if bank_path is not None:
         try:
@@ -70,7 +124,8 @@ def calibrate(
         _fail(f"{responses}: " + "\n  ".join(["cannot use the response data:", *exc.problems]))
     if progress:
         click.echo(
-            f"read {data.n_responses:,} responses of {data.n_respondents:,} respondents to {data.n_items} items",
+            f"read {data.n_responses:,} responses of {data.n_respondents:,} respondents "
+            f"to {data.n_items} items in {time.perf_counter() - started:.1f} s",
             err=True,
         )
     options = {
@@ -87,6 +142,8 @@ def calibrate(
             run = calibrate_bank(data, current=current, anchors=anchors or None, **options)
     except ValueError as exc:
         _fail(str(exc))
+    if progress:
+        click.echo(f"fitted in {time.perf_counter() - started:.1f} s (from the start)", err=True)
     try:
         written = write_bank(run.document, out)
     except BankError as exc:
@@ -103,20 +160,30 @@ def _summary(run: CalibrationRun, out: Path, version: str) -> None:
         f"{'converged' if fit.converged else 'NOT converged'}"
     )
     for area, latent in run.latent.items():
-        click.echo(f"area {area}: latent mean {latent['mean']:.3f}, SD {latent['sd']:.3f} ({latent['scale']})")
+        click.echo(
+            f"area {area}: latent mean {latent['mean']:.3f}, SD {latent['sd']:.3f} ({latent['scale']})"
+        )
     for lk in run.linking:
-        click.echo(f"linking area {lk.area} ({lk.method}, {len(lk.anchors)} anchors): A = {lk.A:.4f}, B = {lk.B:.4f}")
+        click.echo(
+            f"linking area {lk.area} ({lk.method}, {len(lk.anchors)} anchors): A = {lk.A:.4f}, B = {lk.B:.4f}"
+        )
     if run.correlation is not None:
         codes = run.correlation["areas"]
         click.echo("inter-area correlation (corrected for unreliability):")
         for code, row in zip(codes, run.correlation["matrix"], strict=True):
             click.echo(f"  {code}: " + " ".join("  n/a" if v is None else f"{v:5.2f}" for v in row))
-    counts = {s: sum(1 for d in run.diagnostics if d.severity == s) for s in ("error", "warning", "info")}
-    click.echo(f"diagnostics: {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)")
+    counts = {
+        s: sum(1 for d in run.diagnostics if d.severity == s) for s in ("error", "warning", "info")
+    }
+    click.echo(
+        f"diagnostics: {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)"
+    )
     for finding in run.diagnostics[:40]:
         click.echo(f"  {finding}")
     if len(run.diagnostics) > 40:
-        click.echo(f"  ... and {len(run.diagnostics) - 40} more (see metadata.calibration.diagnostics in {out})")
+        click.echo(
+            f"  ... and {len(run.diagnostics) - 40} more (see metadata.calibration.diagnostics in {out})"
+        )
 
 
 if __name__ == "__main__":

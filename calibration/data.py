@@ -90,7 +90,9 @@ class ResponseData:
     def category_counts(self) -> np.ndarray:
         """Counts per item x category, shape (n_items, max categories)."""
         width = int(self.n_categories.max())
-        flat = np.bincount(self.item.astype(np.int64) * width + self.response, minlength=self.n_items * width)
+        flat = np.bincount(
+            self.item.astype(np.int64) * width + self.response, minlength=self.n_items * width
+        )
         return flat.reshape(self.n_items, width)
 
     @classmethod
@@ -109,7 +111,9 @@ class ResponseData:
         return _build(person_ids, item_ids, text, None, bank)
 
 
-def read_responses(source: str | Path | TextIO, *, bank: BankDocument | None = None) -> ResponseData:
+def read_responses(
+    source: str | Path | TextIO, *, bank: BankDocument | None = None
+) -> ResponseData:
     """Read and validate a long-format response CSV.
 
     Parameters
@@ -135,12 +139,15 @@ def read_responses(source: str | Path | TextIO, *, bank: BankDocument | None = N
         (respondent, item) pairs.
     """
     raw = _read_bytes(source)
-    if not raw.strip():
+    head = raw[:65536]
+    if not head.strip() and not raw.strip():
         raise ResponseDataError(["the response file is empty"])
-    if b"\x00" in raw[:4096]:
-        raise ResponseDataError(["the response file is not a CSV text file (it contains binary data)"])
+    if b"\x00" in head:
+        raise ResponseDataError(
+            ["the response file is not a CSV text file (it contains binary data)"]
+        )
     try:
-        header_line = raw.split(b"\n", 1)[0].decode("utf-8-sig").strip("\r")
+        header_line = head.split(b"\n", 1)[0].decode("utf-8-sig").strip("\r")
     except UnicodeDecodeError:
         raise ResponseDataError(["the response file is not UTF-8 text"]) from None
     header = [h.strip() for h in next(csv.reader([header_line]))]
@@ -170,7 +177,9 @@ def _read_bytes(source: str | Path | TextIO) -> bytes:
     raise TypeError(f"source must be a path or a text stream, not {type(source).__name__}")
 
 
-def _parse(raw: bytes, header: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+def _parse(
+    raw: bytes, header: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Columns as arrays of str: respondent, item, response, area (or None)."""
     wanted = [*REQUIRED_COLUMNS, *(["area"] if "area" in header else [])]
     try:
@@ -178,62 +187,83 @@ def _parse(raw: bytes, header: list[str]) -> tuple[np.ndarray, np.ndarray, np.nd
         import pyarrow.csv as pacsv
     except ImportError:
         return _parse_stdlib(raw, header, wanted)
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(raw),
-            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=wanted,
-                column_types={c: pa.string() for c in wanted},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise ResponseDataError([f"the response file is not a valid CSV file: {exc}"]) from None
+    read_options = pacsv.ReadOptions(use_threads=True, block_size=1 << 24)
+    parse_options = pacsv.ParseOptions(newlines_in_values=False)
+    # First try the fast typed read: ids dictionary-encoded while parsing,
+    # responses as integers. Any conversion problem re-reads the columns as
+    # text so every bad value can be reported with its line.
+    ids = pa.dictionary(pa.int32(), pa.string())
+    typed = {"respondent_id": ids, "item_id": ids, "response": pa.int64(), "area": ids}
+    for types in (typed, dict.fromkeys(typed, pa.string())):
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(raw),
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=wanted,
+                    column_types={c: types[c] for c in wanted},
+                    null_values=[],
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            if types is typed and "conversion error" in str(exc).lower():
+                continue
+            raise ResponseDataError([f"the response file is not a valid CSV file: {exc}"]) from None
+        break
+    table = table.unify_dictionaries()
     return tuple(_ArrowColumn(table.column(c)) for c in REQUIRED_COLUMNS) + (
         _ArrowColumn(table.column("area")) if "area" in wanted else None,
     )
 
 
 class _ArrowColumn:
-    """A pyarrow string column with the few operations :func:`_build` needs."""
+    """A pyarrow column (text, dictionary-encoded text or integers) with the operations :func:`_build` needs."""
 
     def __init__(self, column):
-        self.column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        import pyarrow as pa
+
+        self.column = column
+        self.encoded = pa.types.is_dictionary(column.type)
+        self.integer = pa.types.is_integer(column.type)
 
     @property
     def size(self) -> int:
         return len(self.column)
 
     def factorize(self) -> tuple[np.ndarray, list[str]]:
-        encoded = self.column.dictionary_encode()
-        return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32), encoded.dictionary.to_pylist()
-
-    def blank_rows(self) -> np.ndarray:
-        import pyarrow.compute as pc
-
-        trimmed = pc.utf8_trim_whitespace(self.column)
-        return np.flatnonzero(pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False))
+        """Integer codes per row and the distinct values."""
+        chunks = self.column.chunks if self.encoded else self.column.dictionary_encode().chunks
+        if not chunks:
+            return np.zeros(0, np.int32), []
+        # after unify_dictionaries (or one encode) every chunk shares one dictionary
+        codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]).astype(
+            np.int32
+        )
+        return codes, chunks[0].dictionary.to_pylist()
 
     def to_integers(self) -> tuple[np.ndarray, np.ndarray]:
         """Integer values and the rows that are not whole numbers."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        if self.integer:
+            return self.column.to_numpy().astype(np.int64), np.zeros(0, np.int64)
         try:
-            return pc.cast(self.column, pa.int64()).to_numpy(zero_copy_only=False), np.zeros(0, np.int64)
+            values = pc.cast(self.column, pa.int64())
+            return values.to_numpy().astype(np.int64), np.zeros(0, np.int64)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             trimmed = pc.utf8_trim_whitespace(self.column)
-            ok = pc.match_substring_regex(trimmed, r"^[+-]?[0-9]{1,9}$").to_numpy(zero_copy_only=False)
+            ok = pc.match_substring_regex(trimmed, r"^[+-]?[0-9]{1,9}$").to_numpy()
             values = np.zeros(ok.size, dtype=np.int64)
-            good = pc.filter(trimmed, pa.array(ok))
-            values[ok] = pc.cast(good, pa.int64()).to_numpy(zero_copy_only=False)
+            good = pc.filter(trimmed, pa.chunked_array([pa.array(ok)]))
+            values[ok] = pc.cast(good, pa.int64()).to_numpy()
             return values, np.flatnonzero(~ok)
 
     def values(self, rows: np.ndarray) -> list[str]:
-        return [self.column[int(r)].as_py() for r in rows]
+        return [str(self.column[int(r)].as_py()) for r in rows]
 
 
 class _ListColumn:
@@ -249,9 +279,6 @@ class _ListColumn:
     def factorize(self) -> tuple[np.ndarray, list[str]]:
         uniques, inverse = np.unique(self.data.astype(str), return_inverse=True)
         return inverse.astype(np.int32), [str(u) for u in uniques]
-
-    def blank_rows(self) -> np.ndarray:
-        return np.flatnonzero([not str(v).strip() for v in self.data])
 
     def to_integers(self) -> tuple[np.ndarray, np.ndarray]:
         values = np.zeros(self.data.size, dtype=np.int64)
@@ -288,7 +315,9 @@ def _parse_stdlib(raw: bytes, header: list[str], wanted: list[str]):
             col.append(row[pos])
     if bad_width:
         raise ResponseDataError(
-            [f"the response file is not a valid CSV file: wrong number of fields on line(s) {_lines(bad_width)}"]
+            [
+                f"the response file is not a valid CSV file: wrong number of fields on line(s) {_lines(bad_width)}"
+            ]
         )
     columns = [_ListColumn(c) for c in out]
     return (*columns[:3], columns[3] if len(columns) > 3 else None)
@@ -303,20 +332,37 @@ def _lines(rows: Sequence[int]) -> str:
 def _build(person_col, item_col, response_col, area_col, bank) -> ResponseData:
     """Validate parsed columns and encode them as compact arrays."""
     if isinstance(person_col, np.ndarray):  # from_arrays: plain arrays of str
-        person_col, item_col, response_col = (_ListColumn(list(c)) for c in (person_col, item_col, response_col))
+        person_col, item_col, response_col = (
+            _ListColumn(list(c)) for c in (person_col, item_col, response_col)
+        )
     problems: list[str] = []
-    for name, col in (("respondent_id", person_col), ("item_id", item_col)):
-        blank = col.blank_rows()
-        if blank.size:
+    person_codes, person_names = person_col.factorize()
+    item_codes, item_names = item_col.factorize()
+    for name, codes, names in (
+        ("respondent_id", person_codes, person_names),
+        ("item_id", item_codes, item_names),
+    ):
+        # check the (small) dictionary of distinct values, not every row
+        empty = [k for k, value in enumerate(names) if not value.strip()]
+        if empty:
+            blank = np.flatnonzero(np.isin(codes, empty))
             problems.append(f"empty {name} on line(s) {_lines(blank + 2)}")
     values, not_integer = response_col.to_integers()
     if not_integer.size:
         shown = ", ".join(
-            f"line {r + 2} ({v!r})" for r, v in zip(not_integer[:_MAX_LISTED], response_col.values(not_integer[:_MAX_LISTED]), strict=True)
+            f"line {r + 2} ({v!r})"
+            for r, v in zip(
+                not_integer[:_MAX_LISTED],
+                response_col.values(not_integer[:_MAX_LISTED]),
+                strict=True,
+            )
         )
-        more = f" and {not_integer.size - _MAX_LISTED} more" if not_integer.size > _MAX_LISTED else ""
-        problems.append(f"responses must be whole numbers (scored categories 0, 1, ...): {shown}{more}")
-    item_codes, item_names = item_col.factorize()
+        more = (
+            f" and {not_integer.size - _MAX_LISTED} more" if not_integer.size > _MAX_LISTED else ""
+        )
+        problems.append(
+            f"responses must be whole numbers (scored categories 0, 1, ...): {shown}{more}"
+        )
     item_names = [s.strip() for s in item_names]
     # the same id with stray spaces must be one item: merge after stripping
     unique_names = sorted(set(item_names))
@@ -357,9 +403,10 @@ def _build(person_col, item_col, response_col, area_col, bank) -> ResponseData:
     if problems:
         raise ResponseDataError(problems)
 
-    person_codes, person_names = person_col.factorize()
     response = values.astype(np.int16)
-    _check_duplicates(person_codes, item_index, len(person_names), n_items, person_names, unique_names)
+    _check_duplicates(
+        person_codes, item_index, len(person_names), n_items, person_names, unique_names
+    )
     if bank is None:
         observed = np.zeros(n_items, dtype=np.int64)
         np.maximum.at(observed, item_index, response.astype(np.int64))
@@ -382,7 +429,9 @@ def _bank_categories(record) -> int:
     return 2
 
 
-def _areas_without_bank(names: list[str], item_index: np.ndarray, area_col) -> tuple[list[str], list[str]]:
+def _areas_without_bank(
+    names: list[str], item_index: np.ndarray, area_col
+) -> tuple[list[str], list[str]]:
     if area_col is not None:
         codes, labels = area_col.factorize()
         first = np.full(len(names), -1)
@@ -401,8 +450,13 @@ def _check_duplicates(person, item, n_persons, n_items, person_names, item_names
     if matrix.nnz == person.size:
         return
     rows, cols = np.nonzero(matrix > 1)
-    pairs = [f"{person_names[r]}/{item_names[c]}" for r, c in zip(rows[:_MAX_LISTED], cols[:_MAX_LISTED], strict=True)]
+    pairs = [
+        f"{person_names[r]}/{item_names[c]}"
+        for r, c in zip(rows[:_MAX_LISTED], cols[:_MAX_LISTED], strict=True)
+    ]
     more = f" and {rows.size - _MAX_LISTED} more" if rows.size > _MAX_LISTED else ""
     raise ResponseDataError(
-        [f"a respondent answered the same item more than once (respondent/item): {', '.join(pairs)}{more}"]
+        [
+            f"a respondent answered the same item more than once (respondent/item): {', '.join(pairs)}{more}"
+        ]
     )

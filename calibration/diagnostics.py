@@ -35,14 +35,21 @@ class Diagnostic:
     message: str
 
     def to_dict(self) -> dict[str, str | None]:
-        return {"item_id": self.item_id, "code": self.code, "severity": self.severity, "message": self.message}
+        return {
+            "item_id": self.item_id,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+        }
 
     def __str__(self) -> str:
         where = f"item {self.item_id}: " if self.item_id else ""
         return f"{self.severity}: {where}{self.message} [{self.code}]"
 
 
-def item_fit_rmsd(family: str, params: np.ndarray, expected_counts: np.ndarray, theta: np.ndarray) -> float:
+def item_fit_rmsd(
+    family: str, params: np.ndarray, expected_counts: np.ndarray, theta: np.ndarray
+) -> float:
     """RMSD item fit from expected counts (K x Q) at the estimates.
 
     Parameters

@@ -55,7 +55,9 @@ def _grid() -> tuple[np.ndarray, np.ndarray]:
     return theta, weight / weight.sum()
 
 
-def transform(a: np.ndarray, thresholds: np.ndarray, A: float, B: float) -> tuple[np.ndarray, np.ndarray]:
+def transform(
+    a: np.ndarray, thresholds: np.ndarray, A: float, B: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Item parameters on the live scale (``+inf`` padding is kept)."""
     return np.asarray(a) / A, A * np.asarray(thresholds) + B
 
@@ -86,7 +88,9 @@ def link(
     Linking
     """
     if method not in METHODS:
-        raise ValueError(f"unknown linking method {method!r} (expected one of {', '.join(METHODS)})")
+        raise ValueError(
+            f"unknown linking method {method!r} (expected one of {', '.join(METHODS)})"
+        )
     if not anchors:
         raise ValueError(f"area {area}: no anchor items to link with")
     theta, weight = _grid()
@@ -97,7 +101,9 @@ def link(
 
         def loss(x: np.ndarray) -> float:
             a, t = transform(a_new, t_new, x[0], x[1])
-            return float(weight @ (target - irt.expected_score(theta, a, t, c_new).sum(axis=1)) ** 2)
+            return float(
+                weight @ (target - irt.expected_score(theta, a, t, c_new).sum(axis=1)) ** 2
+            )
 
     else:
         target = irt.category_probabilities(theta, a_live, t_live, c_live)
@@ -113,11 +119,15 @@ def link(
     start_A = b_live.std() / sd_new if b_new.size > 1 and sd_new > 1e-6 else 1.0
     start_A = float(np.clip(start_A, 0.2, 5.0))
     start = np.array([start_A, b_live.mean() - start_A * b_new.mean()])
-    result = minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 4000})
+    result = minimize(
+        loss, start, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 4000}
+    )
     A, B = float(result.x[0]), float(result.x[1])
     if not (np.isfinite(A) and A > 0):
         raise ValueError(f"area {area}: linking failed (A = {A}); check the anchor items")
-    return Linking(area=area, method=method, A=A, B=B, anchors=tuple(anchors), criterion=float(result.fun))
+    return Linking(
+        area=area, method=method, A=A, B=B, anchors=tuple(anchors), criterion=float(result.fun)
+    )
 
 
 def _locations(thresholds: np.ndarray) -> np.ndarray:

@@ -64,7 +64,12 @@ class FitInfo:
     areas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"loglik": self.loglik, "iterations": self.iterations, "converged": self.converged, "areas": self.areas}
+        return {
+            "loglik": self.loglik,
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "areas": self.areas,
+        }
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ def calibrate_bank(
     progress: bool = False,
     version: str | None = None,
     linking_method: str = "stocking-lord",
-    n_quadrature: int = 21,
+    n_quadrature: int | None = None,
     tol: float = 1e-3,
     max_iter: int = 1000,
     min_responses: int = 200,
@@ -147,9 +152,10 @@ def calibrate_bank(
     version : str, optional
         The new version id (default: ``<parent>-cal<UTC timestamp>``).
     linking_method : {"stocking-lord", "haebara"}
-    n_quadrature, tol, max_iter : int, float, int
-        EM settings: equally spaced points on [-6, 6]; stop when no free
-        parameter (slope-intercept form) changes by more than ``tol``.
+    n_quadrature, tol, max_iter : int or None, float, int
+        EM settings: grid points (default: chosen per area from the data,
+        see :func:`calibration.mml.grid_for`); stop when no free parameter
+        (slope-intercept form) changes by more than ``tol`` in a cycle.
     min_responses : int
         Items with fewer responses are reported (``few_responses``).
 
@@ -167,7 +173,9 @@ def calibrate_bank(
     if model not in MODEL_CHOICES:
         raise ValueError(f"unknown model {model!r} (expected one of {', '.join(MODEL_CHOICES)})")
     if linking_method not in METHODS:
-        raise ValueError(f"unknown linking method {linking_method!r} (expected one of {', '.join(METHODS)})")
+        raise ValueError(
+            f"unknown linking method {linking_method!r} (expected one of {', '.join(METHODS)})"
+        )
     if data.n_responses == 0:
         raise ValueError("no responses to calibrate")
     fixed_ids = tuple(dict.fromkeys(fixed or ()))
@@ -184,7 +192,11 @@ def calibrate_bank(
     for i, plan in enumerate(plans):
         if plan.fixed:
             continue
-        unused = [k for k in range(plan.n_categories) if counts[i, k] == 0] if plan.n_categories <= counts.shape[1] else []
+        unused = (
+            [k for k in range(plan.n_categories) if counts[i, k] == 0]
+            if plan.n_categories <= counts.shape[1]
+            else []
+        )
         unused += list(range(counts.shape[1], plan.n_categories))
         if unused:
             estimable[i] = False
@@ -211,13 +223,14 @@ def calibrate_bank(
 
     area_codes = sorted({p.area for p in plans}, key=_natural_key)
     item_area = np.array([area_codes.index(p.area) for p in plans])
-    keep_row = estimable[data.item]
+    # area of every response (-1 for items left out), computed once
+    row_area = np.where(estimable, item_area, -1).astype(np.int16)[data.item]
     jobs = []
     for position, code in enumerate(area_codes):
         local = np.flatnonzero((item_area == position) & estimable)
         if local.size == 0:
             continue
-        rows = np.flatnonzero(keep_row & (item_area[data.item] == position))
+        rows = np.flatnonzero(row_area == position)
         if rows.size == 0:
             continue
         person = data.person[rows]
@@ -250,7 +263,10 @@ def calibrate_bank(
         callback, close = _progress(code, progress, slot)
         try:
             fit = mml.fit_scale(
-                unit, item, response, items,
+                unit,
+                item,
+                response,
+                items,
                 estimate_latent=bool(items.fixed.any()),
                 n_quadrature=n_quadrature,
                 max_iter=max_iter,
@@ -270,22 +286,34 @@ def calibrate_bank(
     for code, (_, fit, _) in results.items():
         if not fit.converged:
             diagnostics.append(
-                Diagnostic(None, "not_converged", "warning", f"area {code}: EM stopped after {fit.iterations} E-steps without converging")
+                Diagnostic(
+                    None,
+                    "not_converged",
+                    "warning",
+                    f"area {code}: EM stopped after {fit.iterations} E-steps without converging",
+                )
             )
 
     # Per-item estimates on the calibration scale, then linking.
     estimates: dict[int, dict[str, Any]] = {}
-    for code, (local, fit, _) in results.items():
+    for local, fit, _ in results.values():
         for j, i in enumerate(local):
             if plans[i].fixed:
                 continue
             estimates[i] = _item_estimate(plans[i], fit.params[j], fit.cov[j])
-            estimates[i]["rmsd"] = item_fit_rmsd(plans[i].family, fit.params[j], fit.expected_counts[j], fit.theta)
+            estimates[i]["rmsd"] = item_fit_rmsd(
+                plans[i].family, fit.params[j], fit.expected_counts[j], fit.theta
+            )
     linkings: list[Linking] = []
     latent: dict[str, dict[str, Any]] = {}
     for code, (local, fit, _) in results.items():
         if any(plans[i].fixed for i in local):
-            latent[code] = {"mean": fit.latent_mean, "sd": fit.latent_sd, "estimated": True, "scale": "fixed items"}
+            latent[code] = {
+                "mean": fit.latent_mean,
+                "sd": fit.latent_sd,
+                "estimated": True,
+                "scale": "fixed items",
+            }
             continue
         if current is None or fixed_ids:
             latent[code] = {"mean": 0.0, "sd": 1.0, "estimated": False, "scale": "fixed at N(0, 1)"}
@@ -298,12 +326,19 @@ def calibrate_bank(
             )
         new = _stack([estimates[i] for i in chosen])
         live = _stack([_live_params(current.item(plans[i].item_id)) for i in chosen])
-        result = link(code, tuple(plans[i].item_id for i in chosen), new, live, method=linking_method)
+        result = link(
+            code, tuple(plans[i].item_id for i in chosen), new, live, method=linking_method
+        )
         linkings.append(result)
         for i in local:
             if i in estimates:
                 _apply_linking(estimates[i], result.A, result.B)
-        latent[code] = {"mean": result.B, "sd": result.A, "estimated": True, "scale": f"linked ({linking_method})"}
+        latent[code] = {
+            "mean": result.B,
+            "sd": result.A,
+            "estimated": True,
+            "scale": f"linked ({linking_method})",
+        }
 
     for i, est in estimates.items():
         diagnostics.extend(_item_findings(plans[i], est, int(n_responses[i])))
@@ -311,7 +346,12 @@ def calibrate_bank(
         absent = [r.id for r in current.items if r.id not in set(data.item_ids)]
         if absent:
             diagnostics.append(
-                Diagnostic(None, "no_responses", "info", f"{len(absent)} item(s) of the current bank had no responses; current parameters kept")
+                Diagnostic(
+                    None,
+                    "no_responses",
+                    "info",
+                    f"{len(absent)} item(s) of the current bank had no responses; current parameters kept",
+                )
             )
 
     correlation = _area_correlation(results, data.n_respondents)
@@ -332,8 +372,18 @@ def calibrate_bank(
         },
     )
     document = _document(
-        data, plans, estimates, current, version, diagnostics, fit_info, linkings, latent, correlation,
-        model=model, n_quadrature=n_quadrature,
+        data,
+        plans,
+        estimates,
+        current,
+        version,
+        diagnostics,
+        fit_info,
+        linkings,
+        latent,
+        correlation,
+        model=model,
+        results=results,
     )
     return CalibrationRun(
         document=document,
@@ -391,12 +441,16 @@ def _natural_key(code: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in str(code).split("."))
 
 
-def _check_ids(data: ResponseData, current, anchors: tuple[str, ...], fixed: tuple[str, ...]) -> None:
+def _check_ids(
+    data: ResponseData, current, anchors: tuple[str, ...], fixed: tuple[str, ...]
+) -> None:
     present = set(data.item_ids)
     if current is not None:
         unknown = [i for i in data.item_ids if i not in current]
         if unknown:
-            raise ValueError(f"{len(unknown)} item id(s) in the data are not in bank {current.version}: {', '.join(unknown[:20])}")
+            raise ValueError(
+                f"{len(unknown)} item id(s) in the data are not in bank {current.version}: {', '.join(unknown[:20])}"
+            )
     if (anchors or fixed) and current is None:
         raise ValueError("anchors and fixed items need the current bank (--bank)")
     for label, ids in (("anchor", anchors), ("fixed", fixed)):
@@ -407,7 +461,9 @@ def _check_ids(data: ResponseData, current, anchors: tuple[str, ...], fixed: tup
     if absent:
         raise ValueError(f"anchor item(s) without responses in the data: {', '.join(absent)}")
     if anchors and fixed:
-        raise ValueError("give either anchors (linking) or fixed items (fixed-parameter calibration), not both")
+        raise ValueError(
+            "give either anchors (linking) or fixed items (fixed-parameter calibration), not both"
+        )
     if fixed and all(i in set(fixed) for i in present):
         raise ValueError("every item is fixed: nothing to calibrate")
 
@@ -432,7 +488,12 @@ def _plan_items(data: ResponseData, model: str, current, fixed: set[str]) -> lis
             if k > 2:
                 name = "grm"
             elif record is not None and (
-                record.model == "3pl" or (record.kind == "knowledge" and record.key is not None and len(record.options) >= 2)
+                record.model == "3pl"
+                or (
+                    record.kind == "knowledge"
+                    and record.key is not None
+                    and len(record.options) >= 2
+                )
             ):
                 name = "3pl"
             else:
@@ -444,11 +505,24 @@ def _plan_items(data: ResponseData, model: str, current, fixed: set[str]) -> lis
             name = model
         family = kernels.THREEPL if name == "3pl" else kernels.GRADED
         prior = _guessing_prior(record)
-        if item_id in fixed:
-            start = kernels.from_irt(family, np.array([record.a]), np.array([record.thresholds]), np.array([record.c or 0.0]))[0]
+        if record is not None and record.model == name and record.n_categories == k:
+            # the live parameters: fixed values, or the starting point of a
+            # recalibration (EM then needs far fewer cycles than from scratch)
+            start = kernels.from_irt(
+                family,
+                np.array([record.a]),
+                np.array([record.thresholds]),
+                np.array([record.c or 0.0]),
+            )[0]
+        elif item_id in fixed:
+            raise ValueError(
+                f"fixed item {item_id}: its {k} categories in the data do not match the bank's {record.model} item"
+            )
         else:
             start = _start_values(family, counts[i, :k] / total[i], prior)
-        plans.append(_ItemPlan(item_id, data.areas[i], name, family, k, item_id in fixed, start, prior))
+        plans.append(
+            _ItemPlan(item_id, data.areas[i], name, family, k, item_id in fixed, start, prior)
+        )
     if problems:
         raise ValueError(
             f"--model {model} fits dichotomous items only, but {len(problems)} item(s) have more than two "
@@ -484,7 +558,11 @@ def _item_estimate(plan: _ItemPlan, params: np.ndarray, cov: np.ndarray | None) 
         var = np.diag(jac @ cov @ jac.T)
         se = np.sqrt(np.where(var > 0, var, np.nan))
         n_b = out["thresholds"].size
-        out["se"] = {"a": se[0], "thresholds": se[1 : 1 + n_b], "c": se[2] if plan.family == kernels.THREEPL else None}
+        out["se"] = {
+            "a": se[0],
+            "thresholds": se[1 : 1 + n_b],
+            "c": se[2] if plan.family == kernels.THREEPL else None,
+        }
     return out
 
 
@@ -516,7 +594,11 @@ def _stack(params: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _live_params(record) -> dict[str, Any]:
-    return {"a": record.a, "thresholds": np.array(record.thresholds, dtype=float), "c": record.c or 0.0}
+    return {
+        "a": record.a,
+        "thresholds": np.array(record.thresholds, dtype=float),
+        "c": record.c or 0.0,
+    }
 
 
 def _item_findings(plan: _ItemPlan, est: dict[str, Any], n: int) -> list[Diagnostic]:
@@ -524,20 +606,46 @@ def _item_findings(plan: _ItemPlan, est: dict[str, Any], n: int) -> list[Diagnos
     a = est["a"]
     if a <= 0:
         out.append(
-            Diagnostic(plan.item_id, "negative_discrimination", "error",
-                       f"estimated discrimination a = {a:.3f} <= 0: the item does not measure the area; "
-                       "not written (current parameters kept if any)")
+            Diagnostic(
+                plan.item_id,
+                "negative_discrimination",
+                "error",
+                f"estimated discrimination a = {a:.3f} <= 0: the item does not measure the area; "
+                "not written (current parameters kept if any)",
+            )
         )
     elif a < 0.2:
-        out.append(Diagnostic(plan.item_id, "low_discrimination", "warning", f"near-zero discrimination a = {a:.3f}"))
-    if abs(est["params"][0]) >= mml.SLOPE_BOUND - 1e-9 or np.any(np.abs(est["params"][1:]) >= mml.INTERCEPT_BOUND - 1e-9):
-        out.append(Diagnostic(plan.item_id, "at_bound", "warning", "an estimate reached its bound (the likelihood has no interior maximum)"))
+        out.append(
+            Diagnostic(
+                plan.item_id,
+                "low_discrimination",
+                "warning",
+                f"near-zero discrimination a = {a:.3f}",
+            )
+        )
+    if abs(est["params"][0]) >= mml.SLOPE_BOUND - 1e-9 or np.any(
+        np.abs(est["params"][1:]) >= mml.INTERCEPT_BOUND - 1e-9
+    ):
+        out.append(
+            Diagnostic(
+                plan.item_id,
+                "at_bound",
+                "warning",
+                "an estimate reached its bound (the likelihood has no interior maximum)",
+            )
+        )
     if est["rmsd"] > 0.12:
-        out.append(Diagnostic(plan.item_id, "misfit", "warning", f"item fit RMSD = {est['rmsd']:.3f} (> 0.12)"))
+        out.append(
+            Diagnostic(
+                plan.item_id, "misfit", "warning", f"item fit RMSD = {est['rmsd']:.3f} (> 0.12)"
+            )
+        )
     return out
 
 
-def _area_correlation(results: dict[str, tuple[np.ndarray, mml.ScaleFit, np.ndarray]], n_persons: int):
+def _area_correlation(
+    results: dict[str, tuple[np.ndarray, mml.ScaleFit, np.ndarray]], n_persons: int
+):
     codes = list(results)
     if len(codes) < 2:
         return None
@@ -569,7 +677,9 @@ def _area_correlation(results: dict[str, tuple[np.ndarray, mml.ScaleFit, np.ndar
         return None
     return {
         "areas": codes,
-        "matrix": [[None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in matrix],
+        "matrix": [
+            [None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in matrix
+        ],
         "n": counts.tolist(),
         "method": "correlation of EAP estimates over persons who answered both areas, "
         "divided by sqrt(reliability_A * reliability_B) (empirical reliabilities)",
@@ -606,10 +716,26 @@ def _record_params(plan: _ItemPlan, est: dict[str, Any]) -> dict[str, Any]:
 
 def _writable(est: dict[str, Any]) -> bool:
     t = np.asarray(est["thresholds"])
-    return est["a"] > 0 and np.all(np.isfinite(t)) and np.all(np.diff(t) > 0) and np.isfinite(est["a"])
+    return (
+        est["a"] > 0 and np.all(np.isfinite(t)) and np.all(np.diff(t) > 0) and np.isfinite(est["a"])
+    )
 
 
-def _document(data, plans, estimates, current, version, diagnostics, fit_info, linkings, latent, correlation, *, model, n_quadrature):
+def _document(
+    data,
+    plans,
+    estimates,
+    current,
+    version,
+    diagnostics,
+    fit_info,
+    linkings,
+    latent,
+    correlation,
+    *,
+    model,
+    results,
+):
     now = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
     errors = [d for d in diagnostics if d.severity == "error"]
     by_id = {plan.item_id: (i, plan) for i, plan in enumerate(plans)}
@@ -638,15 +764,20 @@ def _document(data, plans, estimates, current, version, diagnostics, fit_info, l
         raise ValueError("no item could be estimated from these data (see the diagnostics)")
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     parent = current.version if current is not None else None
-    new_version = version or (f"{parent}-cal{stamp}"[-64:] if parent else f"cal{stamp}")
+    new_version = version or (f"{parent[:40]}-cal{stamp}" if parent else f"cal{stamp}")
     metadata: dict[str, Any] = {}
     if current is not None:
-        metadata = {k: v for k, v in current.metadata.items() if k not in ("content_hash", "calibration")}
+        metadata = {
+            k: v for k, v in current.metadata.items() if k not in ("content_hash", "calibration")
+        }
     metadata["parameter_source"] = "calibrated: marginal maximum likelihood (EM) from response data"
     metadata["calibration"] = {
         "method": "MML-EM (Bock-Aitkin), SQUAREM-accelerated",
         "model": model,
-        "quadrature": {"points": n_quadrature, "range": [-6.0, 6.0]},
+        "quadrature": {
+            code: {"points": int(f.theta.size), "range": [float(f.theta[0]), float(f.theta[-1])]}
+            for code, (_, f, _) in results.items()
+        },
         "standard_errors": "empirical cross-product (XPD) information, delta method to (a, b, c)",
         "respondents": data.n_respondents,
         "responses": data.n_responses,
@@ -669,7 +800,20 @@ def _document(data, plans, estimates, current, version, diagnostics, fit_info, l
     return doc
 
 
-_ORDER = ("id", "area", "competence", "ksa", "level", "model", "a", "b", "c", "thresholds", "se", "status")
+_ORDER = (
+    "id",
+    "area",
+    "competence",
+    "ksa",
+    "level",
+    "model",
+    "a",
+    "b",
+    "c",
+    "thresholds",
+    "se",
+    "status",
+)
 
 
 def _ordered(entry: dict[str, Any]) -> dict[str, Any]:

@@ -55,9 +55,9 @@ def simulate_sparse(
         items[start:stop] = chosen
         who = np.repeat(np.arange(start, stop), per_person)
         flat = chosen.ravel()
-        responses[start:stop] = irt.simulate_responses(bank, theta[who, bank.area[flat]], flat, rng).reshape(
-            stop - start, per_person
-        )
+        responses[start:stop] = irt.simulate_responses(
+            bank, theta[who, bank.area[flat]], flat, rng
+        ).reshape(stop - start, per_person)
     return SyntheticResponses(
         person=np.repeat(np.arange(n_persons, dtype=np.int32), per_person),
         item=items.ravel(),
@@ -79,7 +79,9 @@ def write_csv(path, bank: ItemBank, data: SyntheticResponses) -> None:
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["respondent_id", "item_id", "response"])
-            writer.writerows(zip(ids[data.person], item_ids[data.item], data.response.tolist(), strict=True))
+            writer.writerows(
+                zip(ids[data.person], item_ids[data.item], data.response.tolist(), strict=True)
+            )
         return
     table = pa.table(
         {
@@ -89,3 +91,37 @@ def write_csv(path, bank: ItemBank, data: SyntheticResponses) -> None:
         }
     )
     pacsv.write_csv(table, str(path), write_options=pacsv.WriteOptions(quoting_style="none"))
+
+
+def bank_document(
+    bank: ItemBank, *, version: str = "synthetic-1", status: str = "calibrated"
+) -> dict:
+    """A bare bank document (DESIGN §3) with ``bank``'s parameters, for tests and benchmarks."""
+    from engine.bank import MODELS
+
+    items = []
+    for i, item_id in enumerate(bank.item_ids):
+        model = MODELS[bank.model[i]]
+        entry: dict = {
+            "id": item_id,
+            "area": bank.area_codes[bank.area[i]],
+            "model": model,
+            "a": float(bank.discrimination[i]),
+        }
+        thresholds = bank.thresholds[i, : bank.n_categories[i] - 1]
+        if model == "grm":
+            entry["thresholds"] = [float(t) for t in thresholds]
+        else:
+            entry["b"] = float(thresholds[0])
+        if model == "3pl":
+            entry["c"] = float(bank.guessing[i])
+        entry["status"] = "operational" if bank.operational[i] else "pretest"
+        items.append(entry)
+    return {"version": version, "status": status, "items": items}
+
+
+def write_responses_csv(path, ids: np.ndarray, items: np.ndarray, responses: np.ndarray) -> None:
+    """Small CSV writer for tests: parallel columns of respondent ids, item ids, responses."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("respondent_id,item_id,response\n")
+        f.writelines(f"{p},{i},{int(r)}\n" for p, i, r in zip(ids, items, responses, strict=True))

@@ -312,9 +312,10 @@ def select(
         if selection_theta is None
         else replace(batch, theta=np.asarray(selection_theta, dtype=float))
     )
-    # "Informative" is judged by point information at the item area's estimate.
-    informative = point_information(bank, view.theta[rows]) >= config.min_information
-    eligible &= informative
+    # "Informative" is judged by point information at the item area's estimate
+    # (information is never negative, so a zero threshold excludes nothing).
+    if config.min_information > 0:
+        eligible &= point_information(bank, view.theta[rows]) >= config.min_information
     none_left = ~eligible.any(axis=1)
     for rule in config.content:
         eligible = rule.allowed(bank, view, rows, eligible)

@@ -1,9 +1,11 @@
 """HTTP API under ``/api/v1``: one controller per resource, thin handlers.
 
-Handlers are synchronous and run in Litestar's thread pool
-(``sync_to_thread=True``): the database driver is blocking, and a handler
-that commits before it returns is what makes every acknowledged answer
-durable. The work itself lives in :mod:`service.sessions`,
+The database driver is blocking. The session handlers (the hot path) are
+async and hand their unit of work to the database's own thread pool
+(:meth:`Database.run`, one thread per pooled connection, so no thread waits
+for a connection); the others are synchronous and run in Litestar's pool
+(``sync_to_thread=True``). Either way a reply is sent only after the unit of
+work has committed, which is what makes every acknowledged answer durable. The work itself lives in :mod:`service.sessions`,
 :mod:`service.research` and :mod:`service.reports`.
 """
 
@@ -168,38 +170,40 @@ class SessionController(Controller):
     path = "/sessions"
     tags = ["sessions"]
 
-    @post("/", sync_to_thread=True, summary="Start a test", responses=errors(400, 409, 413, 503))
-    def start(self, db: DB, data: JSONBody[StartSession | None] = None) -> SessionOut:
+    @post("/", summary="Start a test", responses=errors(400, 409, 413, 503))
+    async def start(self, db: DB, data: JSONBody[StartSession | None] = None) -> SessionOut:
         data = data or StartSession()
-        view = sessions.start_session(
-            db, language=data.language, ward=data.ward, age_group=data.age_group
+        view = await db.run(
+            sessions.start_session, language=data.language, ward=data.ward, age_group=data.age_group
         )
         return _session_out(view)
 
     @get(
         "/{session_id:uuid}",
-        sync_to_thread=True,
         summary="Status, progress and the current item",
         responses=errors(400, 404, 503),
     )
-    def read(self, db: DB, session_id: SessionId, language: LanguageQuery = None) -> SessionOut:
-        return _session_out(sessions.get_session(db, session_id, language=language))
+    async def read(
+        self, db: DB, session_id: SessionId, language: LanguageQuery = None
+    ) -> SessionOut:
+        return _session_out(await db.run(sessions.get_session, session_id, language=language))
 
     @post(
         "/{session_id:uuid}/answers",
         status_code=200,
-        sync_to_thread=True,
         summary="Answer the current item (idempotent for a retry)",
         responses=errors(400, 404, 409, 413, 422, 503),
     )
-    def answer(
+    async def answer(
         self,
         db: DB,
         session_id: SessionId,
         data: JSONBody[AnswerIn],
         language: LanguageQuery = None,
     ) -> AnswerOut:
-        view = sessions.answer(db, session_id, data.item_id, data.response, language=language)
+        view = await db.run(
+            sessions.answer, session_id, data.item_id, data.response, language=language
+        )
         return AnswerOut(
             session_id=view.session_id,
             status=view.status,
@@ -210,12 +214,13 @@ class SessionController(Controller):
 
     @get(
         "/{session_id:uuid}/result",
-        sync_to_thread=True,
         summary="Scores of a finished test",
         responses=errors(400, 404, 409, 503),
     )
-    def result(self, db: DB, session_id: SessionId, language: LanguageQuery = None) -> ResultOut:
-        view = sessions.get_result(db, session_id, language=language)
+    async def result(
+        self, db: DB, session_id: SessionId, language: LanguageQuery = None
+    ) -> ResultOut:
+        view = await db.run(sessions.get_result, session_id, language=language)
         return ResultOut(
             session_id=view.session_id,
             overall=view.overall,

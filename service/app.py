@@ -26,7 +26,7 @@ from service.api import (
     ReportController,
     SessionController,
 )
-from service.banks import ConflictError, InvalidAnswerError, NotFoundError
+from service.banks import ConflictError, NotFoundError, UnprocessableError
 from service.settings import Settings
 from service.store import Database
 
@@ -53,7 +53,7 @@ def _conflict(_: Request, exc: ConflictError) -> Response:
     return _error(409, str(exc))
 
 
-def _unprocessable(_: Request, exc: InvalidAnswerError) -> Response:
+def _unprocessable(_: Request, exc: UnprocessableError) -> Response:
     return _error(422, str(exc))
 
 
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         exception_handlers={
             NotFoundError: _not_found,
             ConflictError: _conflict,
-            InvalidAnswerError: _unprocessable,
+            UnprocessableError: _unprocessable,
             OperationalError: _database_unavailable,
             HTTPException: _http_error,
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,

@@ -31,7 +31,11 @@ class ConflictError(RuntimeError):
     """A request that conflicts with the stored state (HTTP 409)."""
 
 
-class InvalidAnswerError(ValueError):
+class UnprocessableError(ValueError):
+    """A well-formed request the service cannot act on (HTTP 422)."""
+
+
+class InvalidAnswerError(UnprocessableError):
     """An answer whose response is not one of the item's options (HTTP 422)."""
 
 

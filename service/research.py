@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 import items as item_bank
-from service.banks import ConflictError, NotFoundError
+from service.banks import ConflictError, NotFoundError, UnprocessableError
 from service.db import BANK, RESPONSE, SESSION, utcnow
 from service.store import Database
 
@@ -150,6 +149,18 @@ def responses_csv(db: Database, *, batch_size: int = 5000) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+def _stored_responses(db: Database) -> tuple[list[str], list[str], list[int]]:
+    """Respondent ids, item ids and scored responses of every stored answer."""
+    people: list[str] = []
+    item_ids: list[str] = []
+    scores: list[int] = []
+    for row in response_rows(db):
+        people.append(row[0])
+        item_ids.append(row[1])
+        scores.append(row[2])
+    return people, item_ids, scores
+
+
 def calibrate(
     db: Database,
     *,
@@ -167,25 +178,32 @@ def calibrate(
     ------
     NotFoundError
         ``base_version`` does not exist.
-    ValueError
-        Too little data, or the calibration's bank does not validate (422).
+    UnprocessableError
+        No or too few responses, items the base bank lacks, or a result that
+        does not validate (422).
     ConflictError
         A bank with the new version id exists already (409).
     """
-    import calibration  # heavy (scipy fits); only researchers need it
+    import calibration  # heavy (model fits); only researchers need it
 
     with db.engine.connect() as conn:
         base_version = base_version or db.banks.active_version(conn)
         base = db.banks.get(base_version, conn)
-    with tempfile.TemporaryDirectory(prefix="nangluc-calibration-") as tmp:
-        path = Path(tmp) / "responses.csv"
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            for chunk in responses_csv(db):
-                handle.write(chunk)
-        data = calibration.read_responses(path, bank=base.document)
+    if version is not None:
+        with db.engine.connect() as conn:
+            if conn.execute(sa.select(BANK.c.version).where(BANK.c.version == version)).first():
+                raise ConflictError(
+                    f"bank version {version!r} exists already; choose another version id"
+                )
+    people, item_ids, scores = _stored_responses(db)
+    if not people:
+        raise UnprocessableError("no responses are stored yet; there is nothing to calibrate")
+    try:
+        data = calibration.ResponseData.from_arrays(people, item_ids, scores, bank=base.document)
         run = calibration.calibrate_bank(data, model=model, current=base.document, version=version)
-    document = item_bank.bank_from_dict(run.document)  # validates; BankError is a ValueError
-    stored = document.to_dict()
+        document = item_bank.bank_from_dict(run.document)
+    except ValueError as error:  # ResponseDataError, BankError and the fit's own checks
+        raise UnprocessableError(f"calibration failed: {error}") from error
     now = utcnow()
     with db.transaction() as conn:
         exists = conn.execute(
@@ -200,66 +218,49 @@ def calibrate(
                 version=document.version,
                 parent=base_version,
                 status="draft",
-                document=stored,
+                document=document.to_dict(),
                 created=now,
                 activated=None,
             )
         )
         row = conn.execute(sa.select(BANK).where(BANK.c.version == document.version)).one()
+    severities = [d.severity for d in run.diagnostics]
     return {
         "bank": _bank_info(row),
-        "respondents": _count(data, ("n_respondents", "n_persons")),
-        "responses": _count(data, ("n_responses", "n_observations")),
-        "model": str(getattr(run, "model", model)),
-        "summary": _summary(run),
+        "respondents": data.n_respondents,
+        "responses": data.n_responses,
+        "model": model,
+        "summary": _plain(
+            {
+                "fit": run.fit.to_dict(),
+                "linking": [link.to_dict() for link in run.linking],
+                "diagnostics": {s: severities.count(s) for s in ("error", "warning", "info")},
+                "findings": [d.to_dict() for d in run.diagnostics[:200]],
+            }
+        ),
     }
 
 
-def _count(data: Any, names: tuple[str, ...]) -> int:
-    for name in names:
-        value = getattr(data, name, None)
-        if value is not None:
-            return int(value)
-    return -1
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars and arrays as Python values, non-finite numbers as None."""
+    import math
 
-
-def _summary(run: Any) -> dict[str, Any]:
-    """A small JSON summary of a calibration run (fit statistics, linking)."""
-    out: dict[str, Any] = {}
-    for name in ("fit", "linking", "diagnostics"):
-        value = getattr(run, name, None)
-        if value is None:
-            continue
-        if hasattr(value, "summary") and callable(value.summary):
-            value = value.summary()
-        elif hasattr(value, "to_dict") and callable(value.to_dict):
-            value = value.to_dict()
-        elif hasattr(value, "__dataclass_fields__"):
-            value = {k: getattr(value, k) for k in value.__dataclass_fields__}
-        out[name] = _jsonable(value)
-    return out
-
-
-def _jsonable(value: Any, depth: int = 0) -> Any:
-    """Plain JSON values only: numbers, strings, short lists, nested dicts."""
     import numpy as np
 
-    if depth > 4:
-        return None
-    if isinstance(value, (str, bool, int)) or value is None:
-        return value
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        return value if np.isfinite(value) else None
-    if isinstance(value, np.integer | np.bool_):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        value = value.tolist() if value.size <= 200 else None
-        return _jsonable(value, depth + 1) if value is not None else None
-    if isinstance(value, list | tuple):
-        return [_jsonable(v, depth + 1) for v in value[:200]]
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _jsonable(getattr(value, k), depth + 1) for k in value.__dataclass_fields__}
-    return str(value)
+    def default(obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        if isinstance(obj, np.generic):
+            return obj.item()
+        return str(obj)
+
+    def finite(obj: Any) -> Any:
+        if isinstance(obj, float):
+            return obj if math.isfinite(obj) else None
+        if isinstance(obj, dict):
+            return {k: finite(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [finite(v) for v in obj]
+        return obj
+
+    return finite(json.loads(json.dumps(value, default=default)))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,7 +34,7 @@ from engine import (
 )
 from service.banks import LANGUAGES, ConflictError, LoadedBank, NotFoundError
 from service.db import RESPONSE, SESSION, utcnow
-from service.store import Database
+from service.store import Database, KnownSession
 
 IN_PROGRESS = "in_progress"
 FINISHED = "finished"
@@ -126,6 +126,7 @@ def start_session(
                 updated=now,
             )
         )
+    db.sessions.put(session_id, KnownSession(version, language, config.name, 0, state))
     return _view(session_id, loaded, state, language)
 
 
@@ -156,21 +157,29 @@ _LAST_RESPONSE = sa.select(RESPONSE.c.response).where(
 )
 
 
+class _Stale(Exception):
+    """The cached state was behind the database (another process answered)."""
+
+
 def _load(
     db: Database, conn: sa.Connection, session_id: uuid.UUID
-) -> tuple[sa.Row, LoadedBank, TestState]:
+) -> tuple[KnownSession, LoadedBank]:
     row = conn.execute(_SELECT_SESSION, {"sid": session_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"session {session_id} does not exist")
     loaded = db.banks.get(row.bank_version, conn)
-    return row, loaded, TestState.from_json(row.state)
+    known = KnownSession(
+        row.bank_version, row.language, row.config, row.lock_version, TestState.from_json(row.state)
+    )
+    db.sessions.put(session_id, known)
+    return known, loaded
 
 
 def get_session(db: Database, session_id: uuid.UUID, *, language: str | None = None) -> SessionView:
     """The session's status, progress and current item (None when finished)."""
     with db.engine.connect() as conn:
-        row, loaded, state = _load(db, conn, session_id)
-    return _view(session_id, loaded, state, _language(language, row.language))
+        known, loaded = _load(db, conn, session_id)
+    return _view(session_id, loaded, known.state, _language(language, known.language))
 
 
 def answer(
@@ -189,57 +198,31 @@ def answer(
     InvalidAnswerError
         The response is not one of the item's options (422).
     """
-    with db.transaction() as conn:
-        row, loaded, state = _load(db, conn, session_id)
-        language = _language(language, row.language)
-        if state.next_item is not None and item_id == state.next_item:
-            score = loaded.score(item_id, response)
-            new_state = answer_item(loaded.bank, _config(row.config), state, item_id, score)
-            now = utcnow()
-            if new_state.finished:  # once per test: store the result columns too
-                statement = (
-                    SESSION.update()
-                    .where(SESSION.c.id == session_id, SESSION.c.lock_version == row.lock_version)
-                    .values(
-                        state=new_state.to_json(),
-                        answered=new_state.answered,
-                        lock_version=row.lock_version + 1,
-                        updated=now,
-                        status=FINISHED,
-                        finished=now,
-                        **_result_columns(loaded, new_state),
-                    )
+    known = db.sessions.get(session_id)
+    if known is not None and known.state.next_item is not None and item_id == known.state.next_item:
+        loaded = db.banks.get(known.bank_version)
+        try:
+            with db.transaction() as conn:
+                new_state = _record(
+                    conn, session_id, known, loaded, item_id, response, from_cache=True
                 )
-                updated = conn.execute(statement)
-            else:
-                updated = conn.execute(
-                    _UPDATE_STATE,
-                    {
-                        "sid": session_id,
-                        "expected_lock": row.lock_version,
-                        "new_state": new_state.to_json(),
-                        "new_answered": new_state.answered,
-                        "new_lock": row.lock_version + 1,
-                        "now": now,
-                    },
-                )
-            if updated.rowcount != 1:
-                raise ConflictError(
-                    "another answer to this session was recorded at the same time; reload the session"
-                )
-            conn.execute(
-                _INSERT_RESPONSE,
-                {
-                    "session_id": session_id,
-                    "seq": new_state.answered,
-                    "item_id": item_id,
-                    "response": response,
-                    "score": score,
-                    "created": now,
-                },
+        except _Stale:
+            db.sessions.drop(session_id)
+        else:
+            db.sessions.put(
+                session_id, replace(known, lock_version=known.lock_version + 1, state=new_state)
             )
-            return _view(session_id, loaded, new_state, language)
-        if state.administered and item_id == state.administered[-1]:
+            return _view(session_id, loaded, new_state, _language(language, known.language))
+
+    with db.transaction() as conn:
+        known, loaded = _load(db, conn, session_id)
+        state = known.state
+        language = _language(language, known.language)
+        if state.next_item is not None and item_id == state.next_item:
+            new_state = _record(
+                conn, session_id, known, loaded, item_id, response, from_cache=False
+            )
+        elif state.administered and item_id == state.administered[-1]:
             last = conn.execute(
                 _LAST_RESPONSE, {"sid": session_id, "seq": state.answered}
             ).scalar_one_or_none()
@@ -247,11 +230,77 @@ def answer(
                 # A retry: the same reply, nothing stored.
                 return _view(session_id, loaded, state, language)
             raise ConflictError(f"item {item_id!r} was already answered with another response")
-        if state.finished:
+        elif state.finished:
             raise ConflictError("the test is finished; no more answers are taken")
-        raise ConflictError(
-            f"item {item_id!r} is not the current item (expected {state.next_item!r})"
+        else:
+            raise ConflictError(
+                f"item {item_id!r} is not the current item (expected {state.next_item!r})"
+            )
+    db.sessions.put(
+        session_id, replace(known, lock_version=known.lock_version + 1, state=new_state)
+    )
+    return _view(session_id, loaded, new_state, language)
+
+
+def _record(
+    conn: sa.Connection,
+    session_id: uuid.UUID,
+    known: KnownSession,
+    loaded: LoadedBank,
+    item_id: str,
+    response: int,
+    *,
+    from_cache: bool,
+) -> TestState:
+    """Advance the test by one answer and store it (checked against the lock version)."""
+    score = loaded.score(item_id, response)
+    new_state = answer_item(loaded.bank, _config(known.config), known.state, item_id, score)
+    now = utcnow()
+    if new_state.finished:  # once per test: store the result columns too
+        statement = (
+            SESSION.update()
+            .where(SESSION.c.id == session_id, SESSION.c.lock_version == known.lock_version)
+            .values(
+                state=new_state.to_json(),
+                answered=new_state.answered,
+                lock_version=known.lock_version + 1,
+                updated=now,
+                status=FINISHED,
+                finished=now,
+                **_result_columns(loaded, new_state),
+            )
         )
+        updated = conn.execute(statement)
+    else:
+        updated = conn.execute(
+            _UPDATE_STATE,
+            {
+                "sid": session_id,
+                "expected_lock": known.lock_version,
+                "new_state": new_state.to_json(),
+                "new_answered": new_state.answered,
+                "new_lock": known.lock_version + 1,
+                "now": now,
+            },
+        )
+    if updated.rowcount != 1:
+        if from_cache:
+            raise _Stale
+        raise ConflictError(
+            "another answer to this session was recorded at the same time; reload the session"
+        )
+    conn.execute(
+        _INSERT_RESPONSE,
+        {
+            "session_id": session_id,
+            "seq": new_state.answered,
+            "item_id": item_id,
+            "response": response,
+            "score": score,
+            "created": now,
+        },
+    )
+    return new_state
 
 
 def _result_columns(loaded: LoadedBank, state: TestState) -> dict[str, Any]:

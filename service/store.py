@@ -2,22 +2,76 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Iterator
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 import items as item_bank
+from engine import TestState
 from service.banks import BankStore, ConflictError
 from service.db import BANK, create_db_engine, create_tables, utcnow
 from service.settings import Settings
 
 logger = logging.getLogger("nangluc.service")
+T = TypeVar("T")
 
 # Any constant works; it only has to be the same in every worker process.
 _SETUP_LOCK_ID = 0x6E616E67
+
+
+@dataclass(frozen=True)
+class KnownSession:
+    """What an answer needs of a session, as last read or written by this process."""
+
+    bank_version: str
+    language: str
+    config: str
+    lock_version: int
+    state: TestState
+
+
+class SessionCache:
+    """The last known state of recently used sessions, per process (bounded, LRU).
+
+    An answer to the item a cached state expects skips reading the session:
+    the ``UPDATE ... WHERE lock_version = x`` that stores it fails if another
+    process has moved the session on, and the answer is then redone from the
+    database. Every other case (an error, a retry) reads the database first.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._entries: OrderedDict[uuid.UUID, KnownSession] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, session_id: uuid.UUID) -> KnownSession | None:
+        with self._lock:
+            known = self._entries.get(session_id)
+            if known is not None:
+                self._entries.move_to_end(session_id)
+            return known
+
+    def put(self, session_id: uuid.UUID, known: KnownSession) -> None:
+        with self._lock:
+            self._entries[session_id] = known
+            self._entries.move_to_end(session_id)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def drop(self, session_id: uuid.UUID) -> None:
+        with self._lock:
+            self._entries.pop(session_id, None)
 
 
 class Database:
@@ -33,6 +87,28 @@ class Database:
         self.settings = settings
         self.engine = create_db_engine(settings)
         self.banks = BankStore(self.engine)
+        self.sessions = SessionCache()
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    def _threads(self) -> ThreadPoolExecutor:
+        # As many threads as pooled connections: more would queue on the pool,
+        # fewer would leave commits unbatched (PostgreSQL group-commits the
+        # transactions that are in flight together). Made on first use, so an
+        # app can go through several start/stop cycles (test clients do).
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.settings.pool_size, thread_name_prefix="nangluc-db"
+                )
+            return self._executor
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(self, *args, **kwargs)`` (a blocking unit of work) in the database threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._threads(), functools.partial(fn, self, *args, **kwargs)
+        )
 
     @property
     def backend(self) -> str:
@@ -91,5 +167,14 @@ class Database:
                     .values(status="active", activated=utcnow())
                 )
 
+    def forget_sessions(self) -> None:
+        """Drop the cached session states (they are re-read on next use)."""
+        self.sessions = SessionCache()
+
     def dispose(self) -> None:
+        """Stop the threads and close pooled connections (both come back on next use)."""
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
         self.engine.dispose()

@@ -6,7 +6,12 @@ Thousands of simulees advance in lockstep through :func:`engine.cat.start` and
 * :func:`draw_population` / :func:`read_population`: true abilities per area;
 * :func:`run`: one design on those simulees -> :class:`SimulationResult`;
 * :func:`full_bank_scores`: the accuracy of answering every item (reference);
-* ``run(..., oracle=True)``: an oracle CAT choosing items with the true theta.
+* ``run(..., oracle=True)``: an oracle CAT choosing items with the true theta;
+* :func:`build_design` / :func:`read_grid`: test designs from flags or a grid
+  file; :func:`evaluate` / :func:`run_designs`: designs with their reference
+  points on the same simulees (optionally on Dask);
+* :func:`sympson_hetter_control`: exposure-control parameters by simulation;
+* :func:`simulations.report.write_report`: Markdown report with PNG plots.
 """
 
 from simulations.banks import synthetic_bank
@@ -21,9 +26,20 @@ from simulations.core import (
     summarize,
     true_levels,
 )
+from simulations.designs import Design, build_design, read_grid
+from simulations.exposure import SympsonHetterCalibration, sympson_hetter_control
 from simulations.population import DEFAULT_CORRELATION, draw_population, read_population
+from simulations.study import DesignResult, evaluate, run_designs
 
 __all__ = [
+    "Design",
+    "DesignResult",
+    "SympsonHetterCalibration",
+    "build_design",
+    "evaluate",
+    "read_grid",
+    "run_designs",
+    "sympson_hetter_control",
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_CORRELATION",
     "FullBankResult",

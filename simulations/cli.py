@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 
+from simulations.core import plain_json
 from simulations.designs import (
     DESIGN_KEYS,
     ESTIMATOR_CHOICES,
@@ -75,6 +75,11 @@ def _cores() -> int:
     "--stop-overall-se", type=float, help=DESIGN_KEYS["stop_overall_se"] + " (replaces them too)."
 )
 @click.option("--stop-level", type=float, help=DESIGN_KEYS["stop_level"] + " (replaces them too).")
+@click.option(
+    "--stop-level-probability",
+    type=float,
+    help=DESIGN_KEYS["stop_level_probability"] + " (replaces them too).",
+)
 @click.option("--min-items", type=int, help=DESIGN_KEYS["min_items"])
 @click.option("--max-items", type=int, help=DESIGN_KEYS["max_items"])
 @click.option("--exposure", help=DESIGN_KEYS["exposure"])
@@ -138,7 +143,7 @@ def _cores() -> int:
 )
 def simulate(
     bank_path, config_name, examinees, seed, selector, estimator, stop_se, stop_overall_se, stop_level,
-    min_items, max_items, exposure, correlation, population_path, grid_path, references, reference_examinees,
+    stop_level_probability, min_items, max_items, exposure, correlation, population_path, grid_path, references, reference_examinees,
     workers, use_dask, scheduler, json_path, report_dir, progress,
 ):  # fmt: skip
     """Run simulated test takers through an adaptive test and report its accuracy.
@@ -168,7 +173,8 @@ def simulate(
         document, bank = _load_bank(bank_path)
         spec = {
             "config": config_name, "selector": selector, "estimator": estimator, "stop_se": stop_se,
-            "stop_overall_se": stop_overall_se, "stop_level": stop_level, "min_items": min_items,
+            "stop_overall_se": stop_overall_se, "stop_level": stop_level,
+            "stop_level_probability": stop_level_probability, "min_items": min_items,
             "max_items": max_items, "exposure": exposure,
         }  # fmt: skip
         base = build_design(spec)
@@ -199,7 +205,7 @@ def simulate(
         else:
             output = {**results[0].summary, **context}
         output["process_seconds"] = round(time.perf_counter() - started, 3)
-        text = json.dumps(_jsonable(output), ensure_ascii=False, indent=2, allow_nan=False)
+        text = json.dumps(plain_json(output), ensure_ascii=False, indent=2, allow_nan=False)
         if report_dir:
             from simulations.report import write_report
 
@@ -236,19 +242,3 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-def _jsonable(value):
-    """Plain JSON types: numpy scalars and tuples converted, non-finite floats as null."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer | np.bool_):
-        return value.item()
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        return value if np.isfinite(value) else None
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)

@@ -24,6 +24,7 @@ import numpy as np
 from engine import cat, irt
 from engine.bank import ItemBank
 from engine.config import TestConfig
+from engine.estimation import estimate_areas
 from engine.scoring import LEVELS, Scores, level_of, score
 from engine.selection import MaximumInformation, OverallPrecision, PosteriorWeightedInformation
 from engine.tables import bank_tables
@@ -48,6 +49,9 @@ class SimulationResult:
         The rules that were run.
     true_theta, theta, theta_se : ndarray, shape (N, A)
         True abilities, final estimates and their standard errors.
+    theta_corr : ndarray, shape (N, A, A)
+        Posterior correlation of the area estimates (identity when the
+        areas are estimated apart); enters the overall score's SE.
     true_scores, scores : engine.scoring.Scores
         Area and overall scores at the true abilities (SE 0) and at the
         estimates.
@@ -74,6 +78,7 @@ class SimulationResult:
     true_theta: np.ndarray
     theta: np.ndarray
     theta_se: np.ndarray
+    theta_corr: np.ndarray
     true_scores: Scores
     scores: Scores
     length: np.ndarray
@@ -270,7 +275,6 @@ def simulate_chunk(
     rows = np.arange(n)  # chunk row of each batch row
     out = _empty_outputs(bank, config, n)
     width = out["items"].shape[1]
-    done = 0
     while True:
         finished = batch.finished
         n_finished = int(finished.sum())
@@ -280,7 +284,6 @@ def simulate_chunk(
             _collect(out, batch, rows, finished, width)
             if on_finished and n_finished:
                 on_finished(n_finished)
-            done += n_finished
             if n_finished == rows.size:
                 break
             keep = ~finished
@@ -303,6 +306,7 @@ def _empty_outputs(bank: ItemBank, config: TestConfig, n: int) -> dict:
     return {
         "theta": np.zeros((n, bank.n_areas)),
         "theta_se": np.zeros((n, bank.n_areas)),
+        "theta_corr": np.zeros((n, bank.n_areas, bank.n_areas)),
         "items": np.full((n, width), -1, dtype=np.int32),
         "responses": np.full((n, width), -1, dtype=np.int16),
         "administered": np.zeros(n, dtype=np.int32),
@@ -317,6 +321,7 @@ def _collect(
     target = rows[finished]
     out["theta"][target] = batch.theta[finished]
     out["theta_se"][target] = batch.se[finished]
+    out["theta_corr"][target] = batch.theta_corr[finished]
     out["items"][target] = batch.items[finished, :width]
     out["responses"][target] = batch.responses[finished, :width]
     out["administered"][target] = batch.length[finished]
@@ -375,7 +380,7 @@ def _assemble(
 ) -> SimulationResult:
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     true_scores = score(bank, true_theta, np.zeros_like(true_theta))
-    scores = score(bank, merged["theta"], merged["theta_se"])
+    scores = score(bank, merged["theta"], merged["theta_se"], merged["theta_corr"])
     items = merged["items"]
     given = items >= 0
     counts = np.bincount(items[given], minlength=bank.n_items)
@@ -388,6 +393,7 @@ def _assemble(
         true_theta=true_theta,
         theta=merged["theta"],
         theta_se=merged["theta_se"],
+        theta_corr=merged["theta_corr"],
         true_scores=true_scores,
         scores=scores,
         length=length,
@@ -509,6 +515,24 @@ def _correlation(x: np.ndarray, y: np.ndarray) -> float | None:
     return _round(np.corrcoef(x, y)[0, 1])
 
 
+def plain_json(value):
+    """``value`` with plain JSON types only (JSON has no NaN, tuples or numpy scalars).
+
+    Numpy scalars become Python numbers, tuples lists, non-finite floats None.
+    """
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return plain_json(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
 def _round(value, digits: int = 4):
     value = float(value)
     return round(value, digits) if math.isfinite(value) else None
@@ -521,13 +545,14 @@ def full_bank_scores(
     true_theta: np.ndarray,
     rng: np.random.Generator,
     *,
-    chunk_size: int = 20_000,
+    chunk_size: int = 5_000,
 ) -> FullBankResult:
     """Accuracy of answering every operational item of the bank.
 
     Each simulee answers all operational items (responses drawn from the true
-    abilities); theta is estimated per area with ``config.estimator`` from the
-    whole response pattern and scored like a test. This is the best accuracy
+    abilities); theta is estimated with ``config.estimator`` from the whole
+    response pattern (per area, or jointly for an estimator that borrows
+    strength across areas) and scored like a test. This is the best accuracy
     any test built from this bank can reach with that estimator.
 
     Parameters
@@ -547,6 +572,7 @@ def full_bank_scores(
     n = theta_true.shape[0]
     theta = np.zeros_like(theta_true)
     theta_se = np.zeros_like(theta_true)
+    theta_corr = np.zeros((n, bank.n_areas, bank.n_areas))
     operational = np.flatnonzero(bank.operational)
     area_of = bank.area[operational]
     for lo in range(0, n, chunk_size):
@@ -557,22 +583,22 @@ def full_bank_scores(
         responses = irt.simulate_responses(
             bank, thetas.ravel(), np.tile(operational, m), rng
         ).reshape(m, operational.size)
+        # loglik (m, A, Q) = sum over each area's items of log P(X = response):
+        # one matrix product per area and category.
+        loglik = np.zeros((m, bank.n_areas, tables.quadrature.size))
         for a in range(bank.n_areas):
             columns = np.flatnonzero(area_of == a)
-            items = operational[columns]
-            answers = responses[:, columns].astype(np.intp)
-            # loglik = sum over items of log P(X = response): one matmul per category.
-            loglik = np.zeros((m, tables.quadrature.size))
             for k in range(bank.max_categories):
-                loglik += (answers == k).astype(float) @ tables.log_prob[items, k, :]
-            item_matrix = np.broadcast_to(items, (m, items.size))
-            member = np.ones((m, items.size), dtype=bool)
-            est, se = config.estimator.estimate(bank, loglik, item_matrix, answers, member)
-            theta[lo:hi, a] = est
-            theta_se[lo:hi, a] = se
+                chosen = (responses[:, columns] == k).astype(float)
+                loglik[:, a] += chosen @ tables.log_prob[operational[columns], k, :]
+        # The engine's own per-area (or joint) estimation, as at the end of a test.
+        items = np.broadcast_to(operational, (m, operational.size))
+        scored = np.ones((m, operational.size), dtype=bool)
+        est, se, corr = estimate_areas(bank, config.estimator, loglik, items, responses, scored)
+        theta[lo:hi], theta_se[lo:hi], theta_corr[lo:hi] = est, se, corr
     seconds = time.perf_counter() - started
     true_scores = score(bank, theta_true, np.zeros_like(theta_true))
-    scores = score(bank, theta, theta_se)
+    scores = score(bank, theta, theta_se, theta_corr)
     error = scores.overall_score - true_scores.overall_score
     theta_error = theta - theta_true
     summary = {

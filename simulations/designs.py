@@ -33,30 +33,31 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import CONFIGS, TestConfig
-from engine.estimation import EAP, MAP, MLE
-from engine.selection import (
-    AreaMinimum,
-    KindBalance,
-    MaximumInformation,
-    OverallPrecision,
-    PosteriorWeightedInformation,
-    Randomesque,
-    SympsonHetter,
-)
-from engine.stopping import LevelDecided, OverallStandardError, ThetaStandardError
+from engine.estimation import ESTIMATORS
+from engine.selection import SELECTORS, AreaMinimum, KindBalance, Randomesque, SympsonHetter
+from engine.stopping import LevelDecided, LevelProbability, OverallStandardError, ThetaStandardError
 
-SELECTOR_CHOICES = ("mfi", "pwi", "overall")
-ESTIMATOR_CHOICES = ("eap", "map", "mle")
+# The engine's registries: a rule added there is available here by its name.
+SELECTOR_CHOICES = tuple(SELECTORS)
+ESTIMATOR_CHOICES = tuple(ESTIMATORS)
 
 #: What each design key means (shown by ``nangluc simulate --help`` too).
 DESIGN_KEYS: dict[str, str] = {
     "config": "start from this named engine config (default: citizen-v1)",
     "selector": "item selection: mfi (maximum information at the estimate), pwi (posterior-weighted "
     "information), overall (largest gain in precision of the overall score)",
-    "estimator": "ability estimate per area: eap, map or mle (bounded at +-4)",
+    "estimator": "ability estimate: eap, map, mle (bounded at +-4) per area"
+    + (
+        ", or eap-correlated (areas borrow strength from each other)"
+        if "eap-correlated" in ESTIMATORS
+        else ""
+    ),
     "stop_se": "stop when every area's theta has SE <= X",
     "stop_overall_se": "stop when the overall score (0-100) has SE <= X points",
-    "stop_level": "stop when the overall level is decided with confidence C (e.g. 0.95)",
+    "stop_level": "stop when the overall level is decided with confidence C (e.g. 0.95): the whole "
+    "two-sided interval lies in one band",
+    "stop_level_probability": "stop when the estimated overall level is right with probability >= P "
+    "(e.g. 0.9)",
     "min_items": "never stop before N scored items",
     "max_items": "always stop at N scored items",
     "exposure": "none, randomesque:K (random among the K best items) or sympson-hetter:RATE "
@@ -142,32 +143,28 @@ def build_design(
         config = base if base is not None else CONFIGS["citizen-v1"]
     changes: dict[str, Any] = {}
     if "selector" in spec:
-        selectors = {
-            "mfi": MaximumInformation,
-            "pwi": PosteriorWeightedInformation,
-            "overall": OverallPrecision,
-        }
-        if spec["selector"] not in selectors:
+        if spec["selector"] not in SELECTORS:
             raise ValueError(
                 f"selector {spec['selector']!r} is not one of {', '.join(SELECTOR_CHOICES)}"
             )
-        changes["selector"] = selectors[spec["selector"]]()
+        changes["selector"] = SELECTORS[spec["selector"]]()
     if "estimator" in spec:
-        estimators = {"eap": EAP, "map": MAP, "mle": MLE}
-        if spec["estimator"] not in estimators:
+        if spec["estimator"] not in ESTIMATORS:
             raise ValueError(
                 f"estimator {spec['estimator']!r} is not one of {', '.join(ESTIMATOR_CHOICES)}"
             )
-        changes["estimator"] = estimators[spec["estimator"]]()
-    stopping = []
+        changes["estimator"] = ESTIMATORS[spec["estimator"]]()
+    rules = []
     if "stop_level" in spec:
-        stopping.append(LevelDecided(confidence=_number(spec, "stop_level")))
+        rules.append(LevelDecided(confidence=_number(spec, "stop_level")))
+    if "stop_level_probability" in spec:
+        rules.append(LevelProbability(threshold=_number(spec, "stop_level_probability")))
     if "stop_overall_se" in spec:
-        stopping.append(OverallStandardError(target=_number(spec, "stop_overall_se")))
+        rules.append(OverallStandardError(target=_number(spec, "stop_overall_se")))
     if "stop_se" in spec:
-        stopping.append(ThetaStandardError(target=_number(spec, "stop_se")))
-    if stopping:
-        changes["stopping"] = tuple(stopping)
+        rules.append(ThetaStandardError(target=_number(spec, "stop_se")))
+    if rules:
+        changes["stopping"] = tuple(rules)
     for key in ("min_items", "max_items"):
         if key in spec:
             changes[key] = _integer(spec, key)

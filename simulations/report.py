@@ -29,6 +29,7 @@ import numpy as np
 
 from engine.bank import ItemBank
 from engine.scoring import LEVELS
+from simulations.core import plain_json
 from simulations.study import DesignResult
 
 
@@ -80,7 +81,7 @@ def write_report(
             else {**results[0].summary, **context}
         )
         (staging / "summary.json").write_text(
-            json.dumps(_plain(summary), ensure_ascii=False, indent=2, allow_nan=False) + "\n",
+            json.dumps(plain_json(summary), ensure_ascii=False, indent=2, allow_nan=False) + "\n",
             encoding="utf-8",
         )
         if not target.exists():
@@ -440,15 +441,3 @@ def _population_text(pop: dict) -> str:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "design"
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return _plain(value.item())
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

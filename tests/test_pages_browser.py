@@ -281,10 +281,21 @@ def test_a_whole_test_on_a_phone_ends_with_level_and_five_areas(
     page.wait_for_selector("#app[data-screen=result]")
     expect(page.locator(".overall-level")).to_have_text(LEVELS_VI[result["overall"]["level"]])
 
+    # A new test is only started after asking (the result would be gone).
+    page.get_by_role("button", name="Làm bài mới").click()
+    page.get_by_role("button", name="Không, xem tiếp kết quả").click()
+    expect(page.locator(".overall-level")).to_be_visible()
+    page.get_by_role("button", name="Làm bài mới").click()
+    page.get_by_role("button", name="Có, làm bài mới").click()
+    page.wait_for_selector("#app[data-screen=welcome]")
+    assert page.url == base_url + "/"
+
     # The optional ward and age group reached the planner's report.
     report = api.get("/reports/levels", params={"group_by": "ward"}).json()
     groups = {g["group"]: g for g in report["groups"]}
     assert groups[ward]["sessions"] >= 1
+    report = api.get("/reports/levels", params={"group_by": "age_group"}).json()
+    assert {g["group"]: g["sessions"] for g in report["groups"]}["65+"] >= 1
 
 
 def test_reopening_the_page_resumes_at_the_same_question(

@@ -77,6 +77,7 @@ def test_stale_writer_loses_on_lock_version(database_url, tmp_path) -> None:
     with app_client(database_url, tmp_path) as test_client:
         db = test_client.app.state.db
         view = sessions.start_session(db)
+        db.forget_sessions()  # both must read the row (the cached path is the next test's)
         barrier = threading.Barrier(2)
         real_answer_item = sessions.answer_item
 
@@ -124,3 +125,44 @@ def test_concurrent_sessions_do_not_interfere(client) -> None:
     for started in starts:
         stored, lock, answered, _ = _stored(client, started["session_id"])
         assert stored == lock == answered == 5
+
+
+def test_state_cached_by_another_process_is_never_trusted(database_url, tmp_path) -> None:
+    """Two server processes on one database: one answers, the other's cached state is stale."""
+    from service.settings import Settings
+    from service.store import Database
+    from tests.service_fixtures import bank_dict, write_bank
+
+    bank = write_bank(tmp_path / "bank.json", bank_dict())
+    settings = Settings(database_url=database_url, bank_path=str(bank), pool_size=2)
+    first, second = Database(settings), Database(settings)
+    try:
+        first.setup()
+        started = sessions.start_session(first)
+        item = started.item["id"]
+        assert (
+            sessions.get_session(second, started.session_id).item["id"] == item
+        )  # cached at lock 0
+        reply = sessions.answer(first, started.session_id, item, 1)
+        # The same answer through the other process: its cache says the item is
+        # still current, the stored lock version says otherwise -> a retry.
+        again = sessions.answer(second, started.session_id, item, 1)
+        assert (again.answered, again.item) == (reply.answered, reply.item)
+        with pytest.raises(ConflictError, match="already answered"):
+            sessions.answer(second, started.session_id, item, 2)
+        following = sessions.answer(second, started.session_id, reply.item["id"], 0)
+        assert following.answered == 2
+        with first.engine.connect() as conn:
+            seqs = (
+                conn.execute(
+                    sa.select(RESPONSE.c.seq)
+                    .where(RESPONSE.c.session_id == started.session_id)
+                    .order_by(RESPONSE.c.seq)
+                )
+                .scalars()
+                .all()
+            )
+        assert seqs == [1, 2]
+    finally:
+        first.dispose()
+        second.dispose()

@@ -14,7 +14,9 @@ from engine import (
     CITIZEN_TEST,
     EAP,
     MLE,
+    LevelDecided,
     MaximumInformation,
+    OverallStandardError,
     PosteriorWeightedInformation,
     TestConfig,
     ThetaStandardError,
@@ -156,11 +158,17 @@ def test_run_follows_the_engine_rules_of_a_single_session(bank5):
 
 
 def test_run_respects_length_limits_and_stop_rule(bank5):
+    config = dataclasses.replace(
+        SHORT_CITIZEN,
+        stopping=(LevelDecided(confidence=0.95), OverallStandardError(target=4.0)),
+        min_items=6,
+    )
     theta = simulations.draw_population(400, 5, 0.7, np.random.default_rng(7))
-    result = simulations.run(bank5, SHORT_CITIZEN, theta, np.random.default_rng(2))
-    assert np.all(result.length >= SHORT_CITIZEN.min_items)
-    assert np.all(result.length <= SHORT_CITIZEN.max_items)
+    result = simulations.run(bank5, config, theta, np.random.default_rng(2))
+    assert np.all(result.length >= config.min_items)
+    assert np.all(result.length <= config.max_items)
     assert set(result.stop_reason) <= {"level_decided", "overall_se", "max_items", "no_item_left"}
+    assert np.all(result.scores.overall_se[result.stop_reason == "overall_se"] <= 4.0)
     # Items are distinct within a test and the per-area counts add up.
     for row, n in zip(result.items, result.administered, strict=True):
         assert len(set(row[:n].tolist())) == n and np.all(row[n:] == -1)

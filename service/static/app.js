@@ -381,6 +381,7 @@ async function showResult() {
   }
   state.result = reply.data;
   state.item = null;
+  state.confirmRestart = false;
   state.screen = "result";
   setPath(RESULT_PATH);
   render();
@@ -559,11 +560,11 @@ function progressView() {
   const fraction = Math.min(state.answered / EXPECTED_LENGTH, 0.95);
   const percent = Math.round(fraction * 100);
   // Past the usual length, say honestly how many questions may still come.
-  const left = state.maxItems ? state.maxItems - state.answered : null;
-  const about =
-    number > EXPECTED_LENGTH && left !== null && left > 0
-      ? msg("progressLeft", { k: left })
-      : msg("progressAbout");
+  const left = state.maxItems ? state.maxItems - number : null;
+  let about = msg("progressAbout");
+  if (number > EXPECTED_LENGTH && left !== null) {
+    about = left > 0 ? msg("progressLeft", { k: left }) : msg("progressLast");
+  }
   const fill = h("div", { class: "progress-fill" });
   fill.style.width = `${percent}%`;
   return h(
@@ -587,6 +588,50 @@ function progressView() {
         "aria-valuetext": msg("progressValue", { n: number }),
       },
       fill,
+    ),
+  );
+}
+
+/** A "start again" button that asks before the session is forgotten. */
+function restartControl(labelKey, questionKey, yesKey, noKey, buttonClass) {
+  if (!state.confirmRestart) {
+    return h(
+      "button",
+      {
+        type: "button",
+        class: buttonClass,
+        onclick: () => {
+          state.confirmRestart = true;
+          render();
+          const yes = app.querySelector(".confirm .button-danger");
+          if (yes) {
+            yes.focus();
+          }
+        },
+      },
+      msg(labelKey),
+    );
+  }
+  return h(
+    "div",
+    { class: "confirm", role: "alertdialog", "aria-labelledby": "confirm-text" },
+    h("p", { id: "confirm-text" }, msg(questionKey)),
+    h(
+      "div",
+      { class: "confirm-buttons" },
+      h("button", { type: "button", class: "button button-danger", onclick: restart }, msg(yesKey)),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "button button-secondary",
+          onclick: () => {
+            state.confirmRestart = false;
+            render();
+          },
+        },
+        msg(noKey),
+      ),
     ),
   );
 }
@@ -621,45 +666,7 @@ function questionView() {
       ),
     );
   });
-  const restartArea = state.confirmRestart
-    ? h(
-        "div",
-        { class: "confirm", role: "alertdialog", "aria-labelledby": "confirm-text" },
-        h("p", { id: "confirm-text" }, msg("restartQuestion")),
-        h(
-          "div",
-          { class: "confirm-buttons" },
-          h("button", { type: "button", class: "button button-danger", onclick: restart }, msg("restartYes")),
-          h(
-            "button",
-            {
-              type: "button",
-              class: "button button-secondary",
-              onclick: () => {
-                state.confirmRestart = false;
-                render();
-              },
-            },
-            msg("restartNo"),
-          ),
-        ),
-      )
-    : h(
-        "button",
-        {
-          type: "button",
-          class: "button button-link",
-          onclick: () => {
-            state.confirmRestart = true;
-            render();
-            const yes = app.querySelector(".confirm .button-danger");
-            if (yes) {
-              yes.focus();
-            }
-          },
-        },
-        msg("restart"),
-      );
+  const restartArea = restartControl("restart", "restartQuestion", "restartYes", "restartNo", "button button-link");
   return h(
     "section",
     { class: "screen question", "aria-labelledby": "question-text", "data-item-id": String(item.id) },
@@ -760,7 +767,11 @@ function resultView() {
           h("p", { class: "help" }, msg("nextHelp")),
         )
       : null,
-    h("button", { type: "button", class: "button button-secondary button-big", onclick: restart }, msg("newTest")),
+    h(
+      "div",
+      { class: "restart" },
+      restartControl("newTest", "newTestQuestion", "newTestYes", "newTestNo", "button button-secondary button-big"),
+    ),
   );
 }
 

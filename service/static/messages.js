@@ -39,7 +39,8 @@ export const MESSAGES = {
     starting: "Đang chuẩn bị câu hỏi…",
     questionCounter: "Câu {n}",
     progressAbout: "Bài có khoảng 20–25 câu",
-    progressLeft: "Còn nhiều nhất {k} câu nữa",
+    progressLeft: "Sau câu này còn nhiều nhất {k} câu",
+    progressLast: "Đây là câu cuối cùng",
     progressLabel: "Tiến độ làm bài",
     progressValue: "Câu {n}, bài có khoảng 20–25 câu",
     chooseHint: "Chọn một câu trả lời, rồi bấm “Tiếp tục”.",
@@ -79,6 +80,10 @@ export const MESSAGES = {
     nextHelp:
       "Bạn có thể nhờ Tổ công nghệ số cộng đồng ở phường, xã hoặc con cháu trong nhà hướng dẫn.",
     newTest: "Làm bài mới",
+    newTestQuestion:
+      "Bạn muốn làm một bài mới? Kết quả này sẽ không hiện lại trên máy này nữa, bạn có thể chụp màn hình để giữ lại.",
+    newTestYes: "Có, làm bài mới",
+    newTestNo: "Không, xem tiếp kết quả",
     areaFallback: "Lĩnh vực {code}",
     levels: ["Bắt đầu", "Cơ bản", "Khá", "Cao", "Nâng cao"],
     levelMeaning: [
@@ -135,7 +140,8 @@ export const MESSAGES = {
     starting: "Getting your first question…",
     questionCounter: "Question {n}",
     progressAbout: "About 20–25 questions in all",
-    progressLeft: "At most {k} more questions",
+    progressLeft: "At most {k} more after this one",
+    progressLast: "This is the last question",
     progressLabel: "Progress",
     progressValue: "Question {n} of about 20–25",
     chooseHint: "Choose one answer, then press “Continue”.",
@@ -173,6 +179,10 @@ export const MESSAGES = {
     nextHelp:
       "The community digital technology team in your ward or commune, or your family, can help you.",
     newTest: "Take a new test",
+    newTestQuestion:
+      "Take a new test? This result will no longer show on this device; you can take a screenshot to keep it.",
+    newTestYes: "Yes, take a new test",
+    newTestNo: "No, keep reading my result",
     areaFallback: "Area {code}",
     levels: ["Beginner", "Basic", "Intermediate", "High", "Advanced"],
     levelMeaning: [
