@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     }
     completed = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_gb = usage.ru_maxrss * 1024 / 1e9
+    cpu_s = usage.ru_utime + usage.ru_stime
     print(completed.stdout[-3000:])
     if completed.returncode != 0:
         print(completed.stderr[-3000:], file=sys.stderr)
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(
         f"calibration {args.persons:,} x {args.per_person}: {seconds:.1f} s, peak RSS {peak_gb:.2f} GB "
-        f"(target < 60 s, < 4 GB)"
+        f"(CPU {cpu_s:.1f} s; load average {os.getloadavg()[0]:.1f}; target < 60 s, < 4 GB)"
     )
 
 

@@ -1,20 +1,26 @@
 """Service load: answers per second and latency at 64 concurrent clients (DESIGN §5).
 
-Starts ``python -m service`` against a fresh PostgreSQL schema, then
+Starts ``python -m service`` (uvicorn, ``--workers`` processes) against a
+fresh PostgreSQL schema, then
 
 1. hits the plain ``/api/v1/health`` endpoint from the same number of clients
-   (no database: the framework's ceiling on this machine), and
-2. runs whole tests: each client starts a session and answers (a random
-   option) until the test finishes, then starts the next, for a fixed time.
+   (no database: the framework's ceiling on this machine);
+2. *saturated*: every client runs whole tests (start a session, answer a
+   random option until the test finishes, start the next) and sends each
+   request as soon as it has the previous reply. This gives the throughput
+   ceiling; its latency is queueing by Little's law (64 clients / answers
+   per second), so no server reaches p99 <= 50 ms this way below 1,280/s;
+3. *paced*: the same clients, each pacing its requests so that together they
+   offer ``--rate`` answers/s (people pause to read a question). Latency is
+   counted from when a request was due, so falling behind is charged.
 
-Prints answers per second, the p50/p99 latency of an answer, and the ratio to
-the health ceiling; the figure is the last line, e.g.::
+The load generator runs on the same machine as the server and the database.
+The figure is the last line printed, e.g.::
 
-    service answers 812/s p50 21 ms p99 44 ms (health 2900/s, ratio 0.28)
+    service answers 812/s p50 78 ms p99 120 ms; paced to 500/s: 500/s p50 9 ms p99 31 ms (health 8000/s, ratio 0.10)
 
 Run: ``python -m benchmarks.service_load [--clients 64] [--seconds 20]
-[--workers 2] [--database-url postgresql://postgres@127.0.0.1:5432/test]``.
-The load generator shares the machine with the server, as on a 2-core box.
+[--rate 500] [--workers 2] [--database-url postgresql://postgres@127.0.0.1:5432/test]``.
 """
 
 from __future__ import annotations
@@ -44,32 +50,60 @@ DEFAULT_POSTGRES = os.environ.get(
 
 
 @dataclass(frozen=True)
-class LoadResult:
-    clients: int
-    workers: int
-    seconds: float
+class Phase:
+    """One load phase: answers per second and the latency of an answer."""
+
     answers: int
     tests_finished: int
+    errors: int
+    seconds: float
     answers_per_second: float
     p50_ms: float
     p99_ms: float
-    errors: int
+
+    @classmethod
+    def of(cls, latencies: list[float], finished: int, errors: int, elapsed: float) -> Phase:
+        lat = np.asarray(latencies) * 1000
+        return cls(
+            answers=int(lat.size),
+            tests_finished=finished,
+            errors=errors,
+            seconds=round(elapsed, 2),
+            answers_per_second=lat.size / elapsed,
+            p50_ms=float(np.percentile(lat, 50)) if lat.size else float("nan"),
+            p99_ms=float(np.percentile(lat, 99)) if lat.size else float("nan"),
+        )
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    clients: int
+    workers: int
+    saturated: Phase  # every client sends as soon as it has a reply
+    paced: Phase | None  # clients pace themselves to a target total rate
+    target_rate: float | None
     health_per_second: float
     health_p99_ms: float
 
     @property
     def ratio(self) -> float:
+        """Answers per second at saturation over plain health requests per second."""
         return (
-            self.answers_per_second / self.health_per_second
+            self.saturated.answers_per_second / self.health_per_second
             if self.health_per_second
             else float("nan")
         )
 
     def line(self) -> str:
-        return (
-            f"service answers {self.answers_per_second:.0f}/s p50 {self.p50_ms:.0f} ms p99 {self.p99_ms:.0f} ms "
-            f"(health {self.health_per_second:.0f}/s, ratio {self.ratio:.2f})"
-        )
+        s = self.saturated
+        text = f"service answers {s.answers_per_second:.0f}/s p50 {s.p50_ms:.0f} ms p99 {s.p99_ms:.0f} ms"
+        if self.paced is not None:
+            p = self.paced
+            text += (
+                f"; paced to {self.target_rate:.0f}/s: {p.answers_per_second:.0f}/s "
+                f"p50 {p.p50_ms:.0f} ms p99 {p.p99_ms:.0f} ms"
+            )
+        return text + f" (health {self.health_per_second:.0f}/s, ratio {self.ratio:.2f})"
 
 
 def _free_port() -> int:
@@ -210,20 +244,42 @@ async def _health_load(host: str, port: int, clients: int, seconds: float) -> tu
 
 
 async def _answer_load(
-    host: str, port: int, clients: int, seconds: float, seed: int
+    host: str, port: int, clients: int, seconds: float, seed: int, rate: float | None = None
 ) -> tuple[list[float], int, int, float]:
+    """Clients running whole tests; returns answer latencies, tests finished, errors, elapsed.
+
+    ``rate`` None: every client sends its next request as soon as it has the
+    reply (saturation: the server's ceiling, latency = clients / throughput by
+    Little's law). ``rate`` R: each client paces its requests at R / clients
+    per second (like people pausing to read), and latency is counted from
+    when a request was due, so a server that falls behind is charged for it.
+    """
     latencies: list[float] = []
     finished = 0
     errors = 0
     stop = time.perf_counter() + seconds
+    interval = clients / rate if rate else 0.0
 
     async def worker(rng: np.random.Generator) -> None:
         nonlocal finished, errors
         http = await _Http(host, port).open()
+        due = time.perf_counter() + rng.uniform(0, interval)
+
+        async def send(method: str, path: str, body: bytes) -> tuple[int, bytes, float]:
+            nonlocal due
+            now = time.perf_counter()
+            if due > now:
+                await asyncio.sleep(due - now)
+            start = due if interval else time.perf_counter()
+            status, raw = await http.request(method, path, body)
+            done = time.perf_counter()
+            due = max(due + interval, done) if interval else done
+            return status, raw, done - start
+
         try:
             while time.perf_counter() < stop:
                 start_body = msgspec.json.encode({"ward": f"ward-{rng.integers(20)}"})
-                status, raw = await http.request("POST", "/api/v1/sessions", start_body)
+                status, raw, _ = await send("POST", "/api/v1/sessions", start_body)
                 if status != 201:
                     errors += 1
                     continue
@@ -234,9 +290,7 @@ async def _answer_load(
                         "item_id": item["id"],
                         "response": int(rng.integers(len(item["options"]))),
                     }
-                    t = time.perf_counter()
-                    status, raw = await http.request("POST", path, msgspec.json.encode(answer))
-                    latency = time.perf_counter() - t
+                    status, raw, latency = await send("POST", path, msgspec.json.encode(answer))
                     if status != 200:
                         errors += 1
                         break
@@ -272,6 +326,7 @@ def run(
     workers: int = 2,
     bank: str | None = None,
     seed: int = 0,
+    rate: float | None = 500.0,
 ) -> LoadResult:
     """Start a server on a fresh schema, measure, stop it and drop the schema."""
     schema = _Schema(database_url)
@@ -282,24 +337,22 @@ def run(
             # Warm-up: connection pools, bank caches, prepared statements in every worker.
             _run(_answer_load(host, port, clients, 2.0, seed + 1))
             health, health_p99 = _run(_health_load(host, port, clients, health_seconds))
-            latencies, finished, errors, elapsed = _run(
-                _answer_load(host, port, clients, seconds, seed)
+            saturated = Phase.of(*_run(_answer_load(host, port, clients, seconds, seed)))
+            paced = (
+                Phase.of(*_run(_answer_load(host, port, clients, seconds, seed + 2, rate)))
+                if rate
+                else None
             )
         finally:
             _stop_server(server)
     finally:
         schema.drop()
-    lat = np.asarray(latencies) * 1000
     return LoadResult(
         clients=clients,
         workers=workers,
-        seconds=round(elapsed, 2),
-        answers=int(lat.size),
-        tests_finished=finished,
-        answers_per_second=lat.size / elapsed,
-        p50_ms=float(np.percentile(lat, 50)) if lat.size else float("nan"),
-        p99_ms=float(np.percentile(lat, 99)) if lat.size else float("nan"),
-        errors=errors,
+        saturated=saturated,
+        paced=paced,
+        target_rate=rate,
         health_per_second=health,
         health_p99_ms=health_p99,
     )
@@ -319,6 +372,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bank", default=None, help="bank file (default: the shipped bank)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=500.0,
+        help="total answers/s of the paced phase (0: skip it)",
+    )
+    parser.add_argument(
         "--json", dest="json_out", default=None, help="also write the figures to this JSON file"
     )
     args = parser.parse_args(argv)
@@ -332,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
         workers=args.workers,
         bank=args.bank,
         seed=args.seed,
+        rate=args.rate or None,
     )
     summary = asdict(result) | {"ratio": result.ratio}
     print(json.dumps(summary, indent=2))

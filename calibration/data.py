@@ -105,9 +105,17 @@ class ResponseData:
         bank: BankDocument | None = None,
     ) -> ResponseData:
         """Build validated response data from parallel columns (one entry per response)."""
-        person_ids = np.asarray(person_ids, dtype=str)
-        item_ids = np.asarray(item_ids, dtype=str)
-        text = np.asarray(responses).astype(str)
+        person_ids = np.asarray(person_ids, dtype=str).reshape(-1)
+        item_ids = np.asarray(item_ids, dtype=str).reshape(-1)
+        text = np.asarray(responses).astype(str).reshape(-1)
+        if not person_ids.size == item_ids.size == text.size:
+            raise ResponseDataError(
+                [
+                    f"respondent ids, item ids and responses differ in length ({person_ids.size}, {item_ids.size}, {text.size})"
+                ]
+            )
+        if text.size == 0:
+            raise ResponseDataError(["there are no responses"])
         return _build(person_ids, item_ids, text, None, bank)
 
 

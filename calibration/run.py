@@ -23,7 +23,13 @@ Choices (documented for researchers)
   default), which keeps c estimable in sparse data.
 * Standard errors: empirical cross-product (XPD) information of the
   marginal likelihood, carried to (a, b, c) by the delta method; linking
-  error is not included.
+  error is not included. On very large data the cross-products come from a
+  systematic sample of persons scaled to the full sample (see
+  :func:`calibration.mml._cross_product_covariance`).
+* EM: Bock-Aitkin over an equally spaced grid chosen per area from the data
+  (:func:`calibration.mml.grid_for`), accelerated by SQUAREM; stops when no
+  free parameter (slope-intercept form) moves by more than ``tol`` in a
+  cycle. ``fit.iterations`` counts E-steps (the largest over the areas).
 * The inter-area correlation is the correlation of persons' EAP estimates
   over the persons who answered both areas, divided by the square root of
   the product of the two areas' empirical reliabilities

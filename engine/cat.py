@@ -15,7 +15,6 @@ from engine.bank import KINDS, ItemBank
 from engine.config import TestConfig
 from engine.estimation import estimate_areas
 from engine.scoring import score
-from engine.selection import point_information
 from engine.stopping import StopContext
 from engine.tables import bank_tables
 
@@ -315,7 +314,9 @@ def select(
     # "Informative" is judged by point information at the item area's estimate
     # (information is never negative, so a zero threshold excludes nothing).
     if config.min_information > 0:
-        eligible &= point_information(bank, view.theta[rows]) >= config.min_information
+        low, high = bank_tables(bank).informative_range(config.min_information)
+        theta_item = view.theta[rows][:, bank.area]
+        eligible &= (theta_item >= low) & (theta_item <= high)
     none_left = ~eligible.any(axis=1)
     for rule in config.content:
         eligible = rule.allowed(bank, view, rows, eligible)

@@ -102,18 +102,26 @@ class MLE:
     """Maximum likelihood, bounded to ``[-bound, bound]`` so it stays finite.
 
     All-lowest or all-highest patterns (and rows without responses) have no
-    interior maximum: they get the bound (0 for no responses) and the SE of the
-    information there, floored at ``max_se``.
+    interior maximum. With ``extreme="bound"`` they get the bound (0 for no
+    responses); with ``extreme="dodd"`` they follow Dodd's (1990) heuristic as
+    catsim does: starting from ``start``, each answer moves the estimate half
+    way to the highest (all-highest) or lowest (all-lowest) threshold of the
+    area's items, so after k answers it is ``b + (start - b) / 2^k``. The SE is
+    that of the information at the estimate, floored at ``max_se``.
     """
 
     bound: float = 4.0
     iterations: int = 10
     max_se: float = 10.0
+    extreme: str = "bound"
+    start: float = 0.0
     name: str = "mle"
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.bound) and 0 < self.bound <= 6):
             raise ValueError(f"MLE bound must lie in (0, 6], got {self.bound}")
+        if self.extreme not in ("bound", "dodd"):
+            raise ValueError(f"extreme must be 'bound' or 'dodd', got {self.extreme!r}")
 
     def estimate(self, bank, loglik, items, responses, member):
         grid = bank_tables(bank).quadrature
@@ -130,6 +138,8 @@ class MLE:
             theta = np.clip(theta + np.clip(step, -1.0, 1.0), -self.bound, self.bound)
             if _converged(previous, theta):
                 break
+        if self.extreme == "dodd":
+            theta = self._dodd(bank, theta, items, responses, member)
         _, information = _score_and_information(bank, theta, items, responses, member)
         se = np.divide(
             1.0,
@@ -138,6 +148,21 @@ class MLE:
             where=information > 1e-9,
         )
         return theta, np.minimum(se, self.max_se)
+
+    def _dodd(self, bank, theta, items, responses, member):
+        answered = member.sum(axis=1)
+        if items.shape[1] == 0:
+            return theta
+        safe = np.where(member, items, 0)
+        top = bank.n_categories[safe] - 1
+        all_low = (answered > 0) & ~np.any(member & (responses > 0), axis=1)
+        all_high = (answered > 0) & ~np.any(member & (responses < top), axis=1)
+        area = bank.area[safe[np.arange(items.shape[0]), np.argmax(member, axis=1)]]
+        limits = bank_tables(bank).area_threshold_range[area]  # (M, 2)
+        shrink = 0.5**answered
+        theta = np.where(all_high, limits[:, 1] + (self.start - limits[:, 1]) * shrink, theta)
+        theta = np.where(all_low, limits[:, 0] + (self.start - limits[:, 0]) * shrink, theta)
+        return theta
 
 
 def normalized_exp(log_weight: np.ndarray) -> np.ndarray:
@@ -152,7 +177,7 @@ ESTIMATORS = {"eap": EAP, "map": MAP, "mle": MLE}  # CorrelatedEAP is added belo
 
 def _converged(previous: np.ndarray, theta: np.ndarray) -> bool:
     """Fisher scoring has converged for every row: further steps change nothing that matters."""
-    return bool(np.max(np.abs(theta - previous), initial=0.0) < 1e-10)
+    return bool(np.max(np.abs(theta - previous), initial=0.0) < 1e-7)
 
 
 def _used_columns(
@@ -182,6 +207,8 @@ def _score_and_information(
         zeros = np.zeros_like(theta)
         return zeros, zeros
     safe = np.where(member, items, 0)
+    if bank.thresholds.shape[1] == 1:
+        return _dichotomous_score_and_information(bank, theta, safe, responses, member)
     a = bank.discrimination[safe][:, :, None]
     logistic = expit(a * (theta[:, None, None] - bank.thresholds[safe]))
     c = bank.guessing[safe]
@@ -201,6 +228,20 @@ def _score_and_information(
     valid = prob > 1e-280
     info_terms = np.where(valid, dprob**2 / prob, 0.0).sum(axis=2)
     information = np.where(member, info_terms, 0.0).sum(axis=1)
+    return gradient, information
+
+
+def _dichotomous_score_and_information(
+    bank: ItemBank, theta: np.ndarray, safe: np.ndarray, responses: np.ndarray, member: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same for an all-dichotomous bank (2PL/3PL), on (M, L) arrays only."""
+    a = bank.discrimination[safe]
+    c = bank.guessing[safe]
+    logistic = expit(a * (theta[:, None] - bank.thresholds[safe, 0]))
+    p = np.clip(c + (1.0 - c) * logistic, 1e-300, 1.0 - 1e-16)
+    dp = (1.0 - c) * a * logistic * (1.0 - logistic)
+    gradient = np.where(member, np.where(responses > 0, dp / p, -dp / (1.0 - p)), 0.0).sum(axis=1)
+    information = np.where(member, dp**2 / (p * (1.0 - p)), 0.0).sum(axis=1)
     return gradient, information
 
 

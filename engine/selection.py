@@ -29,9 +29,15 @@ if TYPE_CHECKING:  # only for annotations; engine.cat imports this module
 def point_information(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
     """Information of every item at its own area's theta: (N, A) -> (N, I)."""
     tables = bank_tables(bank)
-    theta_item = theta[:, bank.area]
-    columns = np.broadcast_to(np.arange(bank.n_items), theta_item.shape)
-    return tables.interpolate(tables.information, theta_item, columns)
+    lower, weight = tables.locate(np.asarray(theta, dtype=float))  # (N, A)
+    out = np.empty((lower.shape[0], bank.n_items))
+    # Whole-row gathers from each area's own (G, I_a) table: far cheaper than
+    # gathering (N x I) single elements.
+    for area, members in enumerate(tables.area_members):
+        table = tables.area_information[area]
+        lo, w = lower[:, area], weight[:, area, None]
+        out[:, members] = (1.0 - w) * table[lo] + w * table[lo + 1]
+    return out
 
 
 def posterior_weights(
@@ -333,6 +339,17 @@ def _randomesque(
     masked = np.where(eligible, criterion, -np.inf)
     if k == 1:
         return np.argmax(masked, axis=1)
+    if k <= 3:
+        # A few argmax passes beat a partition over all items for small k.
+        rows = np.arange(masked.shape[0])
+        best = np.empty((masked.shape[0], k), dtype=np.intp)
+        work = masked.copy()
+        for j in range(k):
+            best[:, j] = np.argmax(work, axis=1)
+            work[rows, best[:, j]] = -np.inf
+        finite = np.isfinite(masked[rows[:, None], best])
+        keys = np.where(finite, rng.random(best.shape) + 1.0, 0.0)
+        return best[rows, np.argmax(keys, axis=1)]
     k = min(k, masked.shape[1])
     top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
     top_values = np.take_along_axis(masked, top, axis=1)

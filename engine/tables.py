@@ -23,7 +23,10 @@ from engine import irt
 from engine.bank import KINDS, ItemBank
 
 THETA_MIN, THETA_MAX = -6.0, 6.0
-QUADRATURE_POINTS = 81
+# 61 points (step 0.2): the discrete posterior moments of a normal posterior
+# with SD >= 0.2 are exact to about 1e-8, and every grid operation is 25%
+# cheaper than with 81 points.
+QUADRATURE_POINTS = 61
 FINE_POINTS = 961  # step 0.0125: interpolation error in information < 1e-4 for a <= 2.5
 
 
@@ -41,7 +44,31 @@ class BankTables:
     area_members: tuple[np.ndarray, ...]  # item indices of each area
     area_onehot: np.ndarray  # (I, A) float, for "any eligible item in area" as a matmul
     kind_onehot: np.ndarray  # (I, 3) float
+    area_threshold_range: np.ndarray  # (A, 2) lowest and highest finite threshold per area
+    area_information: tuple[np.ndarray, ...]  # information[:, members of area a], contiguous
     _masks: dict = field(default_factory=dict, repr=False)
+
+    def informative_range(self, min_information: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per item, the lowest and highest fine-grid theta with information >= ``min_information``.
+
+        Outside ``[low, high]`` an item is not informative; an item that never
+        reaches the threshold gets an empty range (low > high). Cached.
+        """
+        key = ("informative", float(min_information))
+        cached = self._masks.get(key)
+        if cached is None:
+            reaches = self.information >= min_information  # (G, I)
+            any_point = reaches.any(axis=0)
+            first = np.argmax(reaches, axis=0)
+            last = reaches.shape[0] - 1 - np.argmax(reaches[::-1], axis=0)
+            low = np.where(any_point, self.fine[first], np.inf)
+            high = np.where(any_point, self.fine[last], -np.inf)
+            # The ends of the grid stand for everything beyond them.
+            low = np.where(first == 0, -np.inf, low)
+            high = np.where(last == reaches.shape[0] - 1, np.inf, high)
+            cached = (low, high)
+            self._masks[key] = cached
+        return cached
 
     def item_mask(self, item_ids: tuple[str, ...], bank: ItemBank) -> np.ndarray:
         """Boolean mask of ``item_ids`` (unknown ids ignored), cached."""
@@ -115,6 +142,11 @@ def _build(bank: ItemBank) -> BankTables:
     area_onehot = (bank.area[:, None] == np.arange(bank.n_areas)[None, :]).astype(float)
     kind_onehot = (bank.kind[:, None] == np.arange(len(KINDS))[None, :]).astype(float)
     tables = (quadrature, log_prob, quadrature_information, fine, information, score, score_slope)
-    for array in (*tables, *members, area_onehot, kind_onehot):
+    finite = np.where(np.isfinite(bank.thresholds), bank.thresholds, np.nan)
+    threshold_range = np.array(
+        [[np.nanmin(finite[m]), np.nanmax(finite[m])] if m.size else [0.0, 0.0] for m in members]
+    )
+    area_information = tuple(np.ascontiguousarray(information[:, m]) for m in members)
+    for array in (*tables, *members, area_onehot, kind_onehot, threshold_range, *area_information):
         array.setflags(write=False)
-    return BankTables(*tables, members, area_onehot, kind_onehot)
+    return BankTables(*tables, members, area_onehot, kind_onehot, threshold_range, area_information)

@@ -102,7 +102,7 @@ def start_session(
         raise ValueError(f"test rules {config.name!r} are not registered in engine.CONFIGS")
     seed = secrets.randbits(62) if seed is None else seed
     session_id = uuid.uuid4()
-    with db.transaction() as conn:
+    with db.unit_of_work() as conn:
         version = db.banks.active_version(conn)
         loaded = db.banks.get(version, conn)
         state = start_test(loaded.bank, config, seed=seed)
@@ -152,6 +152,51 @@ _UPDATE_STATE = (
     )
 )
 _INSERT_RESPONSE = RESPONSE.insert()
+
+
+def _answer_statement(extra: dict[str, Any] | None = None) -> sa.Insert:
+    """One PostgreSQL statement that moves the session on and stores the answer.
+
+    ``WITH moved AS (UPDATE test_session ... WHERE id = :sid AND lock_version
+    = :expected_lock RETURNING id) INSERT INTO response SELECT ... FROM
+    moved``: atomic on its own, and it inserts no row when the lock version
+    no longer matches. ``extra`` are further session columns (the result
+    columns of the final answer).
+    """
+    moved = (
+        SESSION.update()
+        .where(
+            SESSION.c.id == sa.bindparam("sid"),
+            SESSION.c.lock_version == sa.bindparam("expected_lock"),
+        )
+        .values(
+            state=sa.bindparam("new_state", type_=SESSION.c.state.type),
+            answered=sa.bindparam("new_answered", type_=sa.Integer),
+            lock_version=sa.bindparam("new_lock", type_=sa.Integer),
+            updated=sa.bindparam("now", type_=SESSION.c.updated.type),
+            **(extra or {}),
+        )
+        .returning(SESSION.c.id)
+        .cte("moved")
+    )
+    return (
+        RESPONSE.insert()
+        .from_select(
+            ["session_id", "seq", "item_id", "response", "score", "created"],
+            sa.select(
+                moved.c.id,
+                sa.bindparam("new_answered", type_=sa.Integer),
+                sa.bindparam("item_id", type_=sa.String),
+                sa.bindparam("response", type_=sa.Integer),
+                sa.bindparam("score", type_=sa.Integer),
+                sa.bindparam("now", type_=SESSION.c.updated.type),
+            ),
+        )
+        .returning(RESPONSE.c.seq)
+    )  # a row back means stored (rowcount is not reported here)
+
+
+_ANSWER_PG = _answer_statement()
 _LAST_RESPONSE = sa.select(RESPONSE.c.response).where(
     RESPONSE.c.session_id == sa.bindparam("sid"), RESPONSE.c.seq == sa.bindparam("seq")
 )
@@ -202,9 +247,9 @@ def answer(
     if known is not None and known.state.next_item is not None and item_id == known.state.next_item:
         loaded = db.banks.get(known.bank_version)
         try:
-            with db.transaction() as conn:
+            with db.unit_of_work() as conn:
                 new_state = _record(
-                    conn, session_id, known, loaded, item_id, response, from_cache=True
+                    db, conn, session_id, known, loaded, item_id, response, from_cache=True
                 )
         except _Stale:
             db.sessions.drop(session_id)
@@ -214,13 +259,13 @@ def answer(
             )
             return _view(session_id, loaded, new_state, _language(language, known.language))
 
-    with db.transaction() as conn:
+    with db.unit_of_work() as conn:
         known, loaded = _load(db, conn, session_id)
         state = known.state
         language = _language(language, known.language)
         if state.next_item is not None and item_id == state.next_item:
             new_state = _record(
-                conn, session_id, known, loaded, item_id, response, from_cache=False
+                db, conn, session_id, known, loaded, item_id, response, from_cache=False
             )
         elif state.administered and item_id == state.administered[-1]:
             last = conn.execute(
@@ -243,6 +288,7 @@ def answer(
 
 
 def _record(
+    db: Database,
     conn: sa.Connection,
     session_id: uuid.UUID,
     known: KnownSession,
@@ -256,50 +302,47 @@ def _record(
     score = loaded.score(item_id, response)
     new_state = answer_item(loaded.bank, _config(known.config), known.state, item_id, score)
     now = utcnow()
-    if new_state.finished:  # once per test: store the result columns too
-        statement = (
-            SESSION.update()
-            .where(SESSION.c.id == session_id, SESSION.c.lock_version == known.lock_version)
-            .values(
-                state=new_state.to_json(),
-                answered=new_state.answered,
-                lock_version=known.lock_version + 1,
-                updated=now,
-                status=FINISHED,
-                finished=now,
-                **_result_columns(loaded, new_state),
-            )
-        )
-        updated = conn.execute(statement)
+    extra = (
+        {"status": FINISHED, "finished": now, **_result_columns(loaded, new_state)}
+        if new_state.finished
+        else {}
+    )
+    values = {
+        "sid": session_id,
+        "expected_lock": known.lock_version,
+        "new_state": new_state.to_json(),
+        "new_answered": new_state.answered,
+        "new_lock": known.lock_version + 1,
+        "now": now,
+        "item_id": item_id,
+        "response": response,
+        "score": score,
+    }
+    if db.autocommits:
+        # One atomic statement (the final answer also writes the result columns).
+        statement = _answer_statement(extra) if extra else _ANSWER_PG
+        stored = conn.execute(statement, values).first() is not None
     else:
-        updated = conn.execute(
-            _UPDATE_STATE,
-            {
-                "sid": session_id,
-                "expected_lock": known.lock_version,
-                "new_state": new_state.to_json(),
-                "new_answered": new_state.answered,
-                "new_lock": known.lock_version + 1,
-                "now": now,
-            },
-        )
-    if updated.rowcount != 1:
+        statement = _UPDATE_STATE.values(**extra) if extra else _UPDATE_STATE
+        stored = conn.execute(statement, values).rowcount == 1
+        if stored:
+            conn.execute(
+                _INSERT_RESPONSE,
+                {
+                    "session_id": session_id,
+                    "seq": new_state.answered,
+                    "item_id": item_id,
+                    "response": response,
+                    "score": score,
+                    "created": now,
+                },
+            )
+    if not stored:
         if from_cache:
             raise _Stale
         raise ConflictError(
             "another answer to this session was recorded at the same time; reload the session"
         )
-    conn.execute(
-        _INSERT_RESPONSE,
-        {
-            "session_id": session_id,
-            "seq": new_state.answered,
-            "item_id": item_id,
-            "response": response,
-            "score": score,
-            "created": now,
-        },
-    )
     return new_state
 
 

@@ -125,6 +125,32 @@ class Database:
                 "the request conflicts with stored data (it may have been sent twice)"
             ) from error
 
+    @contextmanager
+    def unit_of_work(self) -> Iterator[sa.Connection]:
+        """A connection for one answer or one new session.
+
+        On PostgreSQL it autocommits: each statement the caller runs is
+        atomic and on disk when it returns, and the answer path writes with
+        one statement, so it needs no BEGIN/COMMIT round trips. On SQLite it
+        is :meth:`transaction` (BEGIN IMMEDIATE ... COMMIT).
+        """
+        if not self.autocommits:
+            with self.transaction() as conn:
+                yield conn
+            return
+        try:
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        except IntegrityError as error:
+            raise ConflictError(
+                "the request conflicts with stored data (it may have been sent twice)"
+            ) from error
+
+    @property
+    def autocommits(self) -> bool:
+        """Whether :meth:`unit_of_work` autocommits (PostgreSQL)."""
+        return self.backend == "postgresql"
+
     def setup(self) -> None:
         """Create missing tables and store the configured bank (first start).
 
@@ -166,10 +192,6 @@ class Database:
                     .where(BANK.c.version == document.version)
                     .values(status="active", activated=utcnow())
                 )
-
-    def forget_sessions(self) -> None:
-        """Drop the cached session states (they are re-read on next use)."""
-        self.sessions = SessionCache()
 
     def dispose(self) -> None:
         """Stop the threads and close pooled connections (both come back on next use)."""

@@ -52,7 +52,8 @@ def sympson_hetter_control(
     ``true_theta``, and updates the control parameters with
     :func:`engine.selection.update_sympson_hetter` from the observed
     exposure rates, ``iterations`` times; a final run measures the result.
-    Use simulees from the target population other than those of the study.
+    The simulees should stand for the target population; :func:`simulations.evaluate`
+    resamples them from the study's simulees (with fresh responses).
 
     Parameters
     ----------

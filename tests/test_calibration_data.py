@@ -141,3 +141,16 @@ def test_standard_library_reader_matches_pyarrow(monkeypatch):
     assert key(fast) == key(slow)
     with pytest.raises(ResponseDataError, match="line"):
         read_responses(io.StringIO("respondent_id,item_id,response\np,1.1.01,x\n"), bank=BANK)
+
+
+def test_from_arrays_validates_like_the_reader():
+    from calibration import ResponseData
+
+    with pytest.raises(ResponseDataError, match="no responses"):
+        ResponseData.from_arrays([], [], [])
+    with pytest.raises(ResponseDataError, match="differ in length"):
+        ResponseData.from_arrays(["p"], ["1.1.01", "1.1.02"], [1])
+    with pytest.raises(ResponseDataError, match="not in bank"):
+        ResponseData.from_arrays(["p"], ["x"], [1], bank=BANK)
+    data = ResponseData.from_arrays(["p", "q"], ["1.1.02", "1.1.02"], [3, 0], bank=BANK)
+    assert data.n_categories.tolist() == [4] and data.response.tolist() == [3, 0]

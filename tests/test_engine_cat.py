@@ -351,3 +351,18 @@ def test_batch_rows_do_not_interact():
         np.testing.assert_array_equal(batch.items[i], single.items[0])
         np.testing.assert_allclose(batch.theta[i], single.theta[0])
     del truth
+
+
+def test_informative_range_matches_point_information():
+    bank = make_bank(n_items=50, seed=5)
+    tables = bank_tables(bank)
+    low, high = tables.informative_range(0.05)
+    theta = np.linspace(-5.9, 5.9, 237)
+    info = irt.bank_information(bank, theta)  # (T, I)
+    inside = (theta[:, None] >= low[None, :]) & (theta[:, None] <= high[None, :])
+    # Agreement except within a grid step of the range's ends.
+    step = tables.fine_step
+    near_end = (np.abs(theta[:, None] - low[None, :]) < step) | (
+        np.abs(theta[:, None] - high[None, :]) < step
+    )
+    assert np.all((inside == (info >= 0.05)) | near_end)

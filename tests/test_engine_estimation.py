@@ -150,3 +150,22 @@ def test_invalid_priors_are_refused():
         EAP(prior_sd=0)
     with pytest.raises(ValueError, match="bound"):
         MLE(bound=-1)
+
+
+def test_mle_dodd_heuristic_halves_the_way_to_the_extreme_threshold():
+    bank = make_bank(n_items=20, n_areas=1, models=("2pl",), seed=4, version="dodd")
+    b = bank.thresholds[:, 0]
+    estimator = MLE(extreme="dodd")
+    for k in (1, 2, 5):
+        items = np.arange(k)
+        top, _ = estimator.estimate(bank, *_evidence(bank, items, np.ones(k, dtype=int)))
+        bottom, _ = estimator.estimate(bank, *_evidence(bank, items, np.zeros(k, dtype=int)))
+        assert top[0] == pytest.approx(b.max() * (1 - 0.5**k))
+        assert bottom[0] == pytest.approx(b.min() * (1 - 0.5**k))
+    mixed, _ = estimator.estimate(
+        bank, *_evidence(bank, np.arange(6), np.array([1, 0, 1, 1, 0, 1]))
+    )
+    plain, _ = MLE().estimate(bank, *_evidence(bank, np.arange(6), np.array([1, 0, 1, 1, 0, 1])))
+    assert mixed[0] == pytest.approx(plain[0])
+    with pytest.raises(ValueError, match="extreme"):
+        MLE(extreme="guess")

@@ -235,6 +235,13 @@ def test_published_versions_are_immutable(doc, tmp_path):
     assert items.load_bank(path).parent == doc.version
 
 
+def test_written_files_are_readable_by_everyone(doc, tmp_path):
+    path = tmp_path / "bank.json"
+    items.write_bank(doc, path)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert items.DEFAULT_BANK_PATH.stat().st_mode & 0o044 == 0o044
+
+
 def test_drafts_may_be_rewritten(tmp_path):
     d = {
         "version": "d1",

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from service import sessions
 from service.banks import ConflictError
 from service.db import RESPONSE, SESSION
+from service.store import SessionCache
 from tests.service_fixtures import client, database_url, fresh_client  # noqa: F401 - fixtures
 
 API = "/api/v1"
@@ -77,7 +78,9 @@ def test_stale_writer_loses_on_lock_version(database_url, tmp_path) -> None:
     with app_client(database_url, tmp_path) as test_client:
         db = test_client.app.state.db
         view = sessions.start_session(db)
-        db.forget_sessions()  # both must read the row (the cached path is the next test's)
+        db.sessions = SessionCache(
+            size=0
+        )  # both must read the row (the cached path is the next test's)
         barrier = threading.Barrier(2)
         real_answer_item = sessions.answer_item
 

@@ -8,6 +8,8 @@ from itertools import combinations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import simulations
 from engine import (
@@ -273,3 +275,33 @@ def test_full_bank_scores_with_mle_are_finite_and_reproducible(bank1):
     b = simulations.full_bank_scores(bank1, config, theta, np.random.default_rng(1))
     assert np.all(np.isfinite(a.theta)) and np.all(np.abs(a.theta) <= 4.0)
     assert np.array_equal(a.theta, b.theta)
+
+
+# ---------------------------------------------------------------- property
+@settings(max_examples=12, deadline=None)
+@given(
+    n_areas=st.integers(1, 3),
+    model=st.sampled_from(["2pl", "3pl", "grm", "mixed"]),
+    min_items=st.integers(0, 4),
+    extra=st.integers(0, 8),
+    n=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_small_design_gives_consistent_results(n_areas, model, min_items, extra, n, seed):
+    rng = np.random.default_rng(seed)
+    bank = simulations.synthetic_bank(rng, n_items=12 * n_areas, n_areas=n_areas, model=model)
+    config = TestConfig(
+        name="prop", selector=MaximumInformation(), stopping=(ThetaStandardError(0.5),),
+        min_items=min_items, max_items=max(1, min_items + extra),
+    )  # fmt: skip
+    theta = simulations.draw_population(n, n_areas, 0.5, rng)
+    result = simulations.run(bank, config, theta, rng, chunk_size=16)
+    assert np.all(np.isfinite(result.theta)) and np.all(result.theta_se > 0)
+    assert np.all(result.length <= config.max_items)
+    assert np.all((result.length >= config.min_items) | (result.stop_reason == "no_item_left"))
+    assert np.array_equal(result.area_counts.sum(axis=1), result.length)
+    given_items = result.items[result.items >= 0]
+    assert np.all(result.responses[result.items >= 0] < bank.n_categories[given_items])
+    assert np.isclose(result.exposure.sum(), result.administered.mean())
+    assert 0 <= result.summary["level_accuracy"] <= 1
+    json.dumps(result.summary, allow_nan=False)
