@@ -19,6 +19,7 @@ import gc
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from engine import CITIZEN_TEST, answer_item, irt, start_test
 from items import load_bank
@@ -70,6 +71,9 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=400, help="simulated tests to time (default 400)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    # One session's arrays are tiny: BLAS threads only add wake-up latency, so
+    # (like each service worker) run with one BLAS thread.
+    threadpool_limits(1)
     bank = load_bank().item_bank
     rng = np.random.default_rng(args.seed)
     time_nangluc(bank, 5, rng)  # warm the per-bank tables and caches

@@ -78,7 +78,12 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
 
 DB = NamedDependency[Database]
 SessionId = Annotated[uuid.UUID, PathParameter(description="The session's id (a UUID)")]
-VersionPath = Annotated[str, PathParameter(description="A bank version id")]
+# The pattern of bank version ids (items.schema); it also keeps characters
+# PostgreSQL refuses (NUL) out of queries.
+VersionPath = Annotated[
+    str,
+    PathParameter(description="A bank version id", pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$"),
+]
 LanguageQuery = Annotated[
     Language | None,
     QueryParameter(description="vi or en (default: the language the session started with)"),

@@ -11,6 +11,13 @@ session's current item (else 409), the response one of its options (else
 reply and stores nothing. Two answers racing on one session both read lock
 version ``x``; only one ``UPDATE ... WHERE lock_version = x`` matches a row,
 the other gets 409.
+
+The hot path is short: each process remembers the last state of recent
+sessions (:class:`~service.store.SessionCache`), so an answer to the expected
+item skips reading the session; the lock version check catches a state
+another process moved on, and the answer is then redone from the database.
+On PostgreSQL the session update and the response insert are one
+autocommitted statement (one round trip, atomic, durable on return).
 """
 
 from __future__ import annotations
@@ -246,6 +253,7 @@ def answer(
     known = db.sessions.get(session_id)
     if known is not None and known.state.next_item is not None and item_id == known.state.next_item:
         loaded = db.banks.get(known.bank_version)
+        reply_language = _language(language, known.language)  # checked before anything is written
         try:
             with db.unit_of_work() as conn:
                 new_state = _record(
@@ -257,7 +265,7 @@ def answer(
             db.sessions.put(
                 session_id, replace(known, lock_version=known.lock_version + 1, state=new_state)
             )
-            return _view(session_id, loaded, new_state, _language(language, known.language))
+            return _view(session_id, loaded, new_state, reply_language)
 
     with db.unit_of_work() as conn:
         known, loaded = _load(db, conn, session_id)

@@ -318,6 +318,14 @@ def test_admin_endpoints_refuse_without_valid_key(fresh_client) -> None:
         assert "X-API-Key" in missing.json()["detail"]
         wrong = getattr(client, method)(url, headers={"X-API-Key": ADMIN_KEY + "x"})
         assert wrong.status_code == 403, url
+    # Ids no bank can have are refused before they reach the database (PostgreSQL refuses NUL).
+    for bad in ("a%00b", "%20x", "x" * 65):
+        assert (
+            client.get(f"{API}/admin/banks/{bad}", headers={"X-API-Key": ADMIN_KEY}).status_code
+            == 400
+        )
+        reply = client.post(f"{API}/admin/banks/{bad}/activate", headers={"X-API-Key": ADMIN_KEY})
+        assert reply.status_code == 400
     ok = client.get(f"{API}/admin/banks", headers={"X-API-Key": ADMIN_KEY})
     assert ok.status_code == 200
     assert [(b["version"], b["status"], b["items"]) for b in ok.json()] == [
