@@ -84,6 +84,9 @@ class LoadResult:
     target_rate: float | None
     health_per_second: float
     health_p99_ms: float
+    #: CPU milliseconds per answer in the saturated phase (server processes,
+    #: PostgreSQL processes, this load generator) and the machine's load.
+    cpu_ms_per_answer: dict[str, float] | None = None
 
     @property
     def ratio(self) -> float:
@@ -103,7 +106,14 @@ class LoadResult:
                 f"; paced to {self.target_rate:.0f}/s: {p.answers_per_second:.0f}/s "
                 f"p50 {p.p50_ms:.0f} ms p99 {p.p99_ms:.0f} ms"
             )
-        return text + f" (health {self.health_per_second:.0f}/s, ratio {self.ratio:.2f})"
+        text += f" (health {self.health_per_second:.0f}/s, ratio {self.ratio:.2f})"
+        if self.cpu_ms_per_answer:
+            cpu = self.cpu_ms_per_answer
+            text += (
+                f" [CPU ms/answer: server {cpu['server']:.2f}, postgres {cpu['postgres']:.2f}, "
+                f"client {cpu['client']:.2f}; load average {cpu['load_average_1min']:.1f}]"
+            )
+        return text
 
 
 def _free_port() -> int:
@@ -337,7 +347,9 @@ def run(
             # Warm-up: connection pools, bank caches, prepared statements in every worker.
             _run(_answer_load(host, port, clients, 2.0, seed + 1))
             health, health_p99 = _run(_health_load(host, port, clients, health_seconds))
+            before = _cpu_seconds(server.pid)
             saturated = Phase.of(*_run(_answer_load(host, port, clients, seconds, seed)))
+            after = _cpu_seconds(server.pid)
             paced = (
                 Phase.of(*_run(_answer_load(host, port, clients, seconds, seed + 2, rate)))
                 if rate
@@ -355,7 +367,50 @@ def run(
         target_rate=rate,
         health_per_second=health,
         health_p99_ms=health_p99,
+        cpu_ms_per_answer=_per_answer(before, after, saturated.answers),
     )
+
+
+def _cpu_seconds(server_pid: int) -> dict[str, float] | None:
+    """CPU seconds used so far by the server, PostgreSQL and this process (None without psutil)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+
+    def total(processes) -> float:
+        seconds = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                seconds += times.user + times.system
+            except psutil.Error:
+                pass
+        return seconds
+
+    server = psutil.Process(server_pid)
+    postgres = [
+        p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")
+    ]
+    return {
+        "server": total([server, *server.children(recursive=True)]),
+        "postgres": total(postgres),
+        "client": total([psutil.Process()]),
+        "load_average_1min": os.getloadavg()[0],
+    }
+
+
+def _per_answer(
+    before: dict[str, float] | None, after: dict[str, float] | None, answers: int
+) -> dict[str, float] | None:
+    if before is None or after is None or not answers:
+        return None
+    out = {
+        k: round((after[k] - before[k]) / answers * 1000, 3)
+        for k in ("server", "postgres", "client")
+    }
+    out["load_average_1min"] = round(after["load_average_1min"], 2)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

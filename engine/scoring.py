@@ -82,8 +82,7 @@ def area_scores(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
     """Domain score (0..100) of each area at ``theta`` (N, A) -> (N, A)."""
     theta = np.atleast_2d(np.asarray(theta, dtype=float))
     tables = bank_tables(bank)
-    columns = np.broadcast_to(np.arange(bank.n_areas), theta.shape)
-    return np.clip(tables.interpolate(tables.area_score, theta, columns), 0.0, 100.0)
+    return np.clip(tables.interpolate_areas(tables.area_score, theta), 0.0, 100.0)
 
 
 def score(
@@ -100,9 +99,8 @@ def score(
     theta = np.atleast_2d(np.asarray(theta, dtype=float))
     theta_se = np.atleast_2d(np.asarray(theta_se, dtype=float))
     tables = bank_tables(bank)
-    columns = np.broadcast_to(np.arange(bank.n_areas), theta.shape)
-    area = np.clip(tables.interpolate(tables.area_score, theta, columns), 0.0, 100.0)
-    slope = tables.interpolate(tables.area_score_slope, theta, columns)
+    area = np.clip(tables.interpolate_areas(tables.area_score, theta), 0.0, 100.0)
+    slope = tables.interpolate_areas(tables.area_score_slope, theta)
     area_se = np.abs(slope) * theta_se
     scored = _scored_areas(bank)
     overall = area[:, scored].mean(axis=1)

@@ -139,8 +139,7 @@ class OverallPrecision:
         else:
             info = point_information(bank, theta)
         tables = bank_tables(bank)
-        columns = np.broadcast_to(np.arange(bank.n_areas), theta.shape)
-        slope = tables.interpolate(tables.area_score_slope, theta, columns)  # (R, A)
+        slope = tables.interpolate_areas(tables.area_score_slope, theta)  # (R, A)
         g_scaled = slope * se  # (R, A)
         u = se * np.einsum("rab,rb->ra", batch.theta_corr[rows], g_scaled)  # C g
         u_item = u[:, bank.area]

@@ -48,6 +48,14 @@ class BankTables:
     area_information: tuple[np.ndarray, ...]  # information[:, members of area a], contiguous
     _masks: dict = field(default_factory=dict, repr=False)
 
+    def interpolate_areas(self, table: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Per-area table (G, A) at per-area thetas (N, A): column a at theta[:, a]."""
+        lower, weight = self.locate(theta)
+        n_areas = table.shape[1]
+        flat = table.ravel()
+        index = lower * n_areas + np.arange(n_areas)
+        return (1.0 - weight) * flat[index] + weight * flat[index + n_areas]
+
     def informative_range(self, min_information: float) -> tuple[np.ndarray, np.ndarray]:
         """Per item, the lowest and highest fine-grid theta with information >= ``min_information``.
 

@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import OperationalError
+from threadpoolctl import threadpool_limits
 
 from service import schemas
 from service.api import (
@@ -100,6 +101,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         ``settings``. Tables and the configured bank are set up at once.
     """
     settings = settings or Settings.from_env()
+    # A test step works on arrays of a few hundred numbers: BLAS threads only
+    # add wake-up latency and compete with the other workers for the cores.
+    threadpool_limits(1)
     db = database or Database(settings)
     db.setup()
 

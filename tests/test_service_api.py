@@ -11,9 +11,7 @@ import uuid
 import numpy as np
 import pytest
 import sqlalchemy as sa
-
-from service.db import RESPONSE, SESSION
-from tests.service_fixtures import (  # noqa: F401 - fixtures
+from service_fixtures import (  # noqa: F401 - fixtures
     ADMIN_KEY,
     bank_dict,
     client,
@@ -21,6 +19,8 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     fresh_client,
     run_to_end,
 )
+
+from service.db import RESPONSE, SESSION
 
 API = "/api/v1"
 ITEM_KEYS = {"id", "area", "competence", "kind", "text", "options"}

@@ -9,12 +9,12 @@ import uuid
 
 import numpy as np
 import sqlalchemy as sa
+from service_fixtures import ADMIN_KEY, bank_dict, database_url, fresh_client  # noqa: F401
 
 import calibration
 import items
 from engine.irt import simulate_responses
 from service.db import RESPONSE, SESSION, utcnow
-from tests.service_fixtures import ADMIN_KEY, bank_dict, database_url, fresh_client  # noqa: F401
 
 API = "/api/v1"
 HEADERS = {"X-API-Key": ADMIN_KEY}

@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
+from service_fixtures import client, database_url, fresh_client  # noqa: F401 - fixtures
 
 from service import sessions
 from service.banks import ConflictError
 from service.db import RESPONSE, SESSION
 from service.store import SessionCache
-from tests.service_fixtures import client, database_url, fresh_client  # noqa: F401 - fixtures
 
 API = "/api/v1"
 
@@ -73,7 +73,7 @@ def test_stale_writer_loses_on_lock_version(database_url, tmp_path) -> None:
     """
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite serialises writers at BEGIN IMMEDIATE; no overlap to provoke")
-    from tests.service_fixtures import app_client
+    from service_fixtures import app_client
 
     with app_client(database_url, tmp_path) as test_client:
         db = test_client.app.state.db
@@ -132,9 +132,10 @@ def test_concurrent_sessions_do_not_interfere(client) -> None:
 
 def test_state_cached_by_another_process_is_never_trusted(database_url, tmp_path) -> None:
     """Two server processes on one database: one answers, the other's cached state is stale."""
+    from service_fixtures import bank_dict, write_bank
+
     from service.settings import Settings
     from service.store import Database
-    from tests.service_fixtures import bank_dict, write_bank
 
     bank = write_bank(tmp_path / "bank.json", bank_dict())
     settings = Settings(database_url=database_url, bank_path=str(bank), pool_size=2)

@@ -20,10 +20,10 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from service_fixtures import DATABASES, bank_dict, free_port, fresh_database, write_bank
 
 from service.db import RESPONSE
 from service.settings import sqlalchemy_url
-from tests.service_fixtures import DATABASES, bank_dict, free_port, fresh_database, write_bank
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 4

@@ -20,17 +20,17 @@ import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
-
-from service import sessions
-from service.app import create_app
-from service.settings import Settings
-from tests.service_fixtures import (
+from service_fixtures import (
     ADMIN_KEY,
     PostgresSchema,
     bank_dict,
     postgres_available,
     write_bank,
 )
+
+from service import sessions
+from service.app import create_app
+from service.settings import Settings
 
 _TMP = Path(tempfile.mkdtemp(prefix="nangluc-schemathesis-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
