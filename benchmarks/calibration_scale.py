@@ -43,9 +43,13 @@ def calibrate_command() -> list[str]:
 
 def perturbed(bank, rng: np.random.Generator):
     """The bank with seeded changes to every item's discrimination and location."""
-    discrimination = np.clip(bank.discrimination * np.exp(rng.normal(0.0, 0.2, bank.n_items)), 0.4, 3.0)
+    discrimination = np.clip(
+        bank.discrimination * np.exp(rng.normal(0.0, 0.2, bank.n_items)), 0.4, 3.0
+    )
     thresholds = bank.thresholds + rng.normal(0.0, 0.4, bank.n_items)[:, None]  # +inf padding stays
-    return dataclasses.replace(bank, discrimination=discrimination, thresholds=thresholds, version="truth")
+    return dataclasses.replace(
+        bank, discrimination=discrimination, thresholds=thresholds, version="truth"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,14 +36,24 @@ from items import load_bank
 from simulations import draw_population, full_bank_scores, run
 
 ALTERNATIVES = {
-    "independent areas (EAP per area)": replace(CITIZEN_TEST, name="alt-independent", estimator=EAP()),
+    "independent areas (EAP per area)": replace(
+        CITIZEN_TEST, name="alt-independent", estimator=EAP()
+    ),
     "kind balance K/S/A as in the bank": replace(
         CITIZEN_TEST, name="alt-kind-balance", content=(AreaMinimum(1), KindBalance())
     ),
-    "maximum information selector": replace(CITIZEN_TEST, name="alt-mfi", selector=MaximumInformation()),
-    "stop at P(level) >= 0.95": replace(CITIZEN_TEST, name="alt-p95", stopping=(LevelProbability(0.95),)),
-    "stop when 95% interval in one band": replace(CITIZEN_TEST, name="alt-interval", stopping=(LevelDecided(),)),
-    "stop at overall SE <= 4": replace(CITIZEN_TEST, name="alt-se4", stopping=(OverallStandardError(4.0),)),
+    "maximum information selector": replace(
+        CITIZEN_TEST, name="alt-mfi", selector=MaximumInformation()
+    ),
+    "stop at P(level) >= 0.95": replace(
+        CITIZEN_TEST, name="alt-p95", stopping=(LevelProbability(0.95),)
+    ),
+    "stop when 95% interval in one band": replace(
+        CITIZEN_TEST, name="alt-interval", stopping=(LevelDecided(),)
+    ),
+    "stop at overall SE <= 4": replace(
+        CITIZEN_TEST, name="alt-se4", stopping=(OverallStandardError(4.0),)
+    ),
 }
 
 
@@ -59,13 +69,17 @@ def main() -> None:
     parser.add_argument("--examinees", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--correlation", type=float, default=0.7)
-    parser.add_argument("--compare", action="store_true", help="also run the alternatives considered")
+    parser.add_argument(
+        "--compare", action="store_true", help="also run the alternatives considered"
+    )
     args = parser.parse_args()
 
     bank = load_bank().item_bank
     rng = np.random.default_rng(args.seed)
     truth = draw_population(args.examinees, bank.n_areas, args.correlation, rng)
-    print(f"bank {bank.version} ({bank.n_items} items), {args.examinees} simulees, correlation {args.correlation}")
+    print(
+        f"bank {bank.version} ({bank.n_items} items), {args.examinees} simulees, correlation {args.correlation}"
+    )
 
     test = run(bank, CITIZEN_TEST, truth, np.random.default_rng(args.seed + 1))
     full = full_bank_scores(bank, CITIZEN_TEST, truth, np.random.default_rng(args.seed + 2))
@@ -75,7 +89,9 @@ def main() -> None:
     oracle.summary["max_items"] = int(oracle.length.max())
     print(line(f"citizen test ({CITIZEN_TEST.name})", summary))
     print(line("oracle CAT (items chosen with true theta)", oracle.summary))
-    print(f"{'all ' + str(full.summary['items']) + ' items':38s} accuracy {full.summary['level_accuracy']:.3f}  overall RMSE {full.summary['rmse']:.2f}")
+    print(
+        f"{'all ' + str(full.summary['items']) + ' items':38s} accuracy {full.summary['level_accuracy']:.3f}  overall RMSE {full.summary['rmse']:.2f}"
+    )
     if args.compare:
         for name, config in ALTERNATIVES.items():
             alt = run(bank, config, truth, np.random.default_rng(args.seed + 1))

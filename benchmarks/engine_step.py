@@ -32,7 +32,11 @@ def time_nangluc(bank, n_tests: int, rng: np.random.Generator) -> np.ndarray:
         state = start_test(bank, CITIZEN_TEST, seed=seed)
         while not state.finished:
             item = bank.index(state.next_item)
-            response = int(irt.simulate_responses(bank, truth[bank.area[item : item + 1]], np.array([item]), rng)[0])
+            response = int(
+                irt.simulate_responses(
+                    bank, truth[bank.area[item : item + 1]], np.array([item]), rng
+                )[0]
+            )
             t0 = time.perf_counter()
             state = answer_item(bank, CITIZEN_TEST, state, state.next_item, response)
             times.append(time.perf_counter() - t0)
@@ -45,7 +49,9 @@ def time_catsim(bank, n_tests: int, rng: np.random.Generator, length: int = 20) 
     from catsim.selection import MaxInfoSelector
 
     # catsim models dichotomous items only: use each item's first boundary.
-    params = np.column_stack([bank.discrimination, bank.thresholds[:, 0], bank.guessing, np.ones(bank.n_items)])
+    params = np.column_stack(
+        [bank.discrimination, bank.thresholds[:, 0], bank.guessing, np.ones(bank.n_items)]
+    )
     cat_bank = CatsimBank(params)
     selector, estimator = MaxInfoSelector(), NumericalSearchEstimator()
     times = []
@@ -54,13 +60,20 @@ def time_catsim(bank, n_tests: int, rng: np.random.Generator, length: int = 20) 
         administered, responses, theta = [], [], 0.0
         for _ in range(length):
             t0 = time.perf_counter()
-            item = selector.select(item_bank=cat_bank, administered_items=administered, est_theta=theta)
+            item = selector.select(
+                item_bank=cat_bank, administered_items=administered, est_theta=theta
+            )
             if administered:
                 theta = estimator.estimate(
-                    item_bank=cat_bank, administered_items=administered, response_vector=responses, est_theta=theta
+                    item_bank=cat_bank,
+                    administered_items=administered,
+                    response_vector=responses,
+                    est_theta=theta,
                 )
             times.append(time.perf_counter() - t0)
-            p = params[item, 2] + (1 - params[item, 2]) / (1 + np.exp(-params[item, 0] * (truth - params[item, 1])))
+            p = params[item, 2] + (1 - params[item, 2]) / (
+                1 + np.exp(-params[item, 0] * (truth - params[item, 1]))
+            )
             administered.append(int(item))
             responses.append(bool(rng.random() < p))
     return np.array(times)
@@ -68,7 +81,9 @@ def time_catsim(bank, n_tests: int, rng: np.random.Generator, length: int = 20) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tests", type=int, default=400, help="simulated tests to time (default 400)")
+    parser.add_argument(
+        "--tests", type=int, default=400, help="simulated tests to time (default 400)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     # One session's arrays are tiny: BLAS threads only add wake-up latency, so
@@ -79,8 +94,12 @@ def main() -> None:
     time_nangluc(bank, 5, rng)  # warm the per-bank tables and caches
     gc.collect()
     ours = time_nangluc(bank, args.tests, rng) * 1e3
-    print(f"bank {bank.version}: {bank.n_items} items, config {CITIZEN_TEST.name}, {args.tests} tests, {ours.size} steps")
-    print(f"nangluc answer_item: p50 {np.percentile(ours, 50):.3f} ms, p99 {np.percentile(ours, 99):.3f} ms, max {ours.max():.3f} ms")
+    print(
+        f"bank {bank.version}: {bank.n_items} items, config {CITIZEN_TEST.name}, {args.tests} tests, {ours.size} steps"
+    )
+    print(
+        f"nangluc answer_item: p50 {np.percentile(ours, 50):.3f} ms, p99 {np.percentile(ours, 99):.3f} ms, max {ours.max():.3f} ms"
+    )
     try:
         peer = time_catsim(bank, max(10, args.tests // 10), rng) * 1e3
     except ImportError:

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import expit
 
 from engine.bank import ItemBank
+from engine.irt import categories_and_slopes
 from engine.tables import bank_tables
 
 
@@ -209,17 +210,12 @@ def _score_and_information(
     safe = np.where(member, items, 0)
     if bank.thresholds.shape[1] == 1:
         return _dichotomous_score_and_information(bank, theta, safe, responses, member)
-    a = bank.discrimination[safe][:, :, None]
-    logistic = expit(a * (theta[:, None, None] - bank.thresholds[safe]))
-    c = bank.guessing[safe]
-    star = logistic.copy()
-    star[:, :, 0] = c + (1.0 - c) * star[:, :, 0]
-    slope = a * logistic * (1.0 - logistic)
-    slope[:, :, 0] *= 1.0 - c
-    m, length, _ = star.shape
-    ones, zeros = np.ones((m, length, 1)), np.zeros((m, length, 1))
-    prob = np.concatenate([ones, star], axis=2) - np.concatenate([star, zeros], axis=2)
-    dprob = np.concatenate([zeros, slope], axis=2) - np.concatenate([slope, zeros], axis=2)
+    prob, dprob = categories_and_slopes(
+        theta[:, None, None],
+        bank.discrimination[safe][:, :, None],
+        bank.thresholds[safe],
+        bank.guessing[safe],
+    )
     prob = np.maximum(prob, 1e-300)
     chosen = np.where(member, responses, 0)[:, :, None]
     p_k = np.take_along_axis(prob, chosen, axis=2)[:, :, 0]

@@ -58,20 +58,36 @@ def item_information(
     Samejima's item information.
     """
     theta = np.asarray(theta, dtype=float).reshape(-1)
-    a = discrimination[None, :, None]
-    logistic = expit(a * (theta[:, None, None] - thresholds[None, :, :]))
-    star = logistic.copy()
-    c = guessing[None, :]
-    star[:, :, 0] = c + (1.0 - c) * star[:, :, 0]
-    slope = a * logistic * (1.0 - logistic)
-    slope[:, :, 0] *= 1.0 - c
-    t, i, _ = star.shape
-    ones, zeros = np.ones((t, i, 1)), np.zeros((t, i, 1))
-    prob = np.concatenate([ones, star], axis=2) - np.concatenate([star, zeros], axis=2)
-    dprob = np.concatenate([zeros, slope], axis=2) - np.concatenate([slope, zeros], axis=2)
+    prob, dprob = categories_and_slopes(
+        theta[:, None, None],
+        discrimination[None, :, None],
+        thresholds[None, :, :],
+        guessing[None, :],
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(prob > _TINY, dprob**2 / np.maximum(prob, _TINY), 0.0)
     return terms.sum(axis=2)
+
+
+def categories_and_slopes(
+    theta: np.ndarray, a: np.ndarray, thresholds: np.ndarray, guessing: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``P(X = k)`` and ``dP(X = k) / dtheta`` over a trailing category axis.
+
+    Arguments broadcast against each other: ``theta`` and ``a`` end in a
+    length-1 axis, ``thresholds`` in K-1, ``guessing`` has no category axis.
+    Both results end in K.
+    """
+    logistic = expit(a * (theta - thresholds))
+    star = logistic.copy()
+    star[..., 0] = guessing + (1.0 - guessing) * star[..., 0]
+    slope = a * logistic * (1.0 - logistic)
+    slope[..., 0] *= 1.0 - guessing
+    edge = (*star.shape[:-1], 1)
+    ones, zeros = np.ones(edge), np.zeros(edge)
+    prob = np.concatenate([ones, star], axis=-1) - np.concatenate([star, zeros], axis=-1)
+    dprob = np.concatenate([zeros, slope], axis=-1) - np.concatenate([slope, zeros], axis=-1)
+    return prob, dprob
 
 
 def expected_score(
