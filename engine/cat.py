@@ -177,9 +177,10 @@ def advance(
     length = batch.length.copy()
     length[rows] += 1
     area_counts = batch.area_counts.copy()
-    np.add.at(area_counts, (rows[is_scored], area[is_scored]), 1)
+    # Each row answers one item, so (row, area) pairs are unique: plain += is exact.
+    area_counts[rows[is_scored], area[is_scored]] += 1
     kind_counts = batch.kind_counts.copy()
-    np.add.at(kind_counts, (rows[is_scored], bank.kind[item[is_scored]]), 1)
+    kind_counts[rows[is_scored], bank.kind[item[is_scored]]] += 1
     loglik = batch.loglik.copy()
     theta = batch.theta.copy()
     se = batch.se.copy()

@@ -82,7 +82,7 @@ def area_scores(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
     """Domain score (0..100) of each area at ``theta`` (N, A) -> (N, A)."""
     theta = np.atleast_2d(np.asarray(theta, dtype=float))
     tables = bank_tables(bank)
-    return np.clip(tables.interpolate_areas(tables.area_score, theta), 0.0, 100.0)
+    return np.clip(tables.interpolate_areas(theta, tables.area_score)[0], 0.0, 100.0)
 
 
 def score(
@@ -99,10 +99,10 @@ def score(
     theta = np.atleast_2d(np.asarray(theta, dtype=float))
     theta_se = np.atleast_2d(np.asarray(theta_se, dtype=float))
     tables = bank_tables(bank)
-    area = np.clip(tables.interpolate_areas(tables.area_score, theta), 0.0, 100.0)
-    slope = tables.interpolate_areas(tables.area_score_slope, theta)
+    area, slope = tables.interpolate_areas(theta, tables.area_score, tables.area_score_slope)
+    area = np.clip(area, 0.0, 100.0)
     area_se = np.abs(slope) * theta_se
-    scored = _scored_areas(bank)
+    scored = tables.scored_areas
     overall = area[:, scored].mean(axis=1)
     if correlation is None:
         overall_se = np.sqrt((area_se[:, scored] ** 2).sum(axis=1)) / scored.sum()
@@ -111,9 +111,3 @@ def score(
         variance = np.einsum("na,nab,nb->n", g, np.asarray(correlation, dtype=float), g)
         overall_se = np.sqrt(np.maximum(variance, 0.0)) / scored.sum()
     return Scores(area, area_se, overall, overall_se)
-
-
-def _scored_areas(bank: ItemBank) -> np.ndarray:
-    """Areas that have at least one operational item (the others carry no score)."""
-    counts = np.bincount(bank.area[bank.operational], minlength=bank.n_areas)
-    return counts > 0

@@ -139,7 +139,7 @@ class OverallPrecision:
         else:
             info = point_information(bank, theta)
         tables = bank_tables(bank)
-        slope = tables.interpolate_areas(tables.area_score_slope, theta)  # (R, A)
+        (slope,) = tables.interpolate_areas(theta, tables.area_score_slope)  # (R, A)
         g_scaled = slope * se  # (R, A)
         u = se * np.einsum("rab,rb->ra", batch.theta_corr[rows], g_scaled)  # C g
         u_item = u[:, bank.area]

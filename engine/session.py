@@ -224,9 +224,9 @@ def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBa
     area_counts = np.zeros((1, bank.n_areas), dtype=np.int32)
     kind_counts = np.zeros((1, len(KINDS)), dtype=np.int32)
     if length:
-        np.add.at(
-            loglik[0], bank.area[idx[is_scored]], tables.log_prob[idx[is_scored], resp[is_scored]]
-        )
+        # Sum each area's rows of log P(response) with one matrix product.
+        used = idx[is_scored]
+        loglik[0] = tables.area_onehot[used].T @ tables.log_prob[used, resp[is_scored]]
         area_counts[0] = np.bincount(bank.area[idx[is_scored]], minlength=bank.n_areas)
         kind_counts[0] = np.bincount(bank.kind[idx[is_scored]], minlength=len(KINDS))
     items = np.full((1, width), -1, dtype=np.int32)

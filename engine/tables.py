@@ -46,15 +46,19 @@ class BankTables:
     kind_onehot: np.ndarray  # (I, 3) float
     area_threshold_range: np.ndarray  # (A, 2) lowest and highest finite threshold per area
     area_information: tuple[np.ndarray, ...]  # information[:, members of area a], contiguous
+    scored_areas: np.ndarray  # (A,) bool: areas with at least one operational item
     _masks: dict = field(default_factory=dict, repr=False)
 
-    def interpolate_areas(self, table: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """Per-area table (G, A) at per-area thetas (N, A): column a at theta[:, a]."""
+    def interpolate_areas(self, theta: np.ndarray, *tables: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per-area tables (G, A) at per-area thetas (N, A): column a at theta[:, a]."""
         lower, weight = self.locate(theta)
-        n_areas = table.shape[1]
-        flat = table.ravel()
+        n_areas = tables[0].shape[1]
         index = lower * n_areas + np.arange(n_areas)
-        return (1.0 - weight) * flat[index] + weight * flat[index + n_areas]
+        out = []
+        for table in tables:
+            flat = table.ravel()
+            out.append((1.0 - weight) * flat[index] + weight * flat[index + n_areas])
+        return tuple(out)
 
     def informative_range(self, min_information: float) -> tuple[np.ndarray, np.ndarray]:
         """Per item, the lowest and highest fine-grid theta with information >= ``min_information``.
@@ -155,6 +159,9 @@ def _build(bank: ItemBank) -> BankTables:
         [[np.nanmin(finite[m]), np.nanmax(finite[m])] if m.size else [0.0, 0.0] for m in members]
     )
     area_information = tuple(np.ascontiguousarray(information[:, m]) for m in members)
+    scored_areas = np.bincount(bank.area[bank.operational], minlength=bank.n_areas) > 0
     for array in (*tables, *members, area_onehot, kind_onehot, threshold_range, *area_information):
         array.setflags(write=False)
-    return BankTables(*tables, members, area_onehot, kind_onehot, threshold_range, area_information)
+    return BankTables(
+        *tables, members, area_onehot, kind_onehot, threshold_range, area_information, scored_areas
+    )

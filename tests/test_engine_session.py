@@ -106,7 +106,8 @@ def test_single_sessions_match_the_lockstep_batch():
         batch = cat.advance(BANK, config, batch, responses, rng)
     for row in range(3):
         assert states[row].finished == bool(batch.finished[row])
-        np.testing.assert_allclose(states[row].theta, batch.theta[row], atol=1e-12)
+        # Same sums in another order; MAP's scoring stops at steps below 1e-7.
+        np.testing.assert_allclose(states[row].theta, batch.theta[row], atol=1e-6)
 
 
 def test_exposure_lottery_is_reproduced_from_the_seed():
