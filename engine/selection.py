@@ -29,14 +29,14 @@ if TYPE_CHECKING:  # only for annotations; engine.cat imports this module
 def point_information(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
     """Information of every item at its own area's theta: (N, A) -> (N, I)."""
     tables = bank_tables(bank)
+    # The nearest point of the fine grid (step 0.005: information moves by
+    # less than 0.5% of its peak between neighbours), gathered as whole rows of
+    # each area's own (G, I_a) table: far cheaper than (N x I) single elements.
     lower, weight = tables.locate(np.asarray(theta, dtype=float))  # (N, A)
+    nearest = lower + (weight >= 0.5)
     out = np.empty((lower.shape[0], bank.n_items))
-    # Whole-row gathers from each area's own (G, I_a) table: far cheaper than
-    # gathering (N x I) single elements.
     for area, members in enumerate(tables.area_members):
-        table = tables.area_information[area]
-        lo, w = lower[:, area], weight[:, area, None]
-        out[:, members] = (1.0 - w) * table[lo] + w * table[lo + 1]
+        out[:, members] = tables.area_information[area][nearest[:, area]]
     return out
 
 
