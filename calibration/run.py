@@ -53,6 +53,7 @@ from calibration import kernels, mml
 from calibration.data import ResponseData
 from calibration.diagnostics import Diagnostic, item_fit_rmsd
 from calibration.linking import METHODS, Linking, link
+from items.schema import ITEM_KEYS
 
 if TYPE_CHECKING:
     from items import BankDocument
@@ -806,20 +807,8 @@ def _document(
     return doc
 
 
-_ORDER = (
-    "id",
-    "area",
-    "competence",
-    "ksa",
-    "level",
-    "model",
-    "a",
-    "b",
-    "c",
-    "thresholds",
-    "se",
-    "status",
-)
+# The bank schema's key order up to the parameters' status (text follows).
+_ORDER = ITEM_KEYS[: ITEM_KEYS.index("status") + 1]
 
 
 def _ordered(entry: dict[str, Any]) -> dict[str, Any]:
