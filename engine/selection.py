@@ -67,6 +67,10 @@ def normal_weighted_information(bank: ItemBank, theta: np.ndarray, se: np.ndarra
     log_w = -0.5 * ((grid[None, None, :] - theta[:, :, None]) / se[:, :, None]) ** 2
     weights = normalized_exp(log_w)
     tables = bank_tables(bank)
+    if theta.shape[0] <= 8:
+        # A few rows: one product over all areas, then each item's own area's row.
+        every = weights @ tables.quadrature_information  # (N, A, I)
+        return every.reshape(theta.shape[0], -1)[:, tables.own_area_index]
     out = np.empty((theta.shape[0], bank.n_items))
     for area, members in enumerate(tables.area_members):
         out[:, members] = weights[:, area, :] @ tables.quadrature_information[:, members]

@@ -139,14 +139,14 @@ def _state_from_batch(
         bank_version=bank.version,
         config=config.name,
         seed=seed,
-        administered=tuple(bank.item_ids[i] for i in items),
-        responses=tuple(int(r) for r in batch.responses[0, :length]),
+        administered=tuple(bank.item_ids[i] for i in items.tolist()),
+        responses=tuple(batch.responses[0, :length].tolist()),
         next_item=None if nxt < 0 else bank.item_ids[nxt],
         finished=bool(batch.finished[0]),
         stop_reason=str(batch.stop_reason[0]) or None,
-        theta=tuple(float(x) for x in batch.theta[0]),
-        se=tuple(float(x) for x in batch.se[0]),
-        correlation=tuple(tuple(float(x) for x in row) for row in batch.theta_corr[0]),
+        theta=tuple(batch.theta[0].tolist()),
+        se=tuple(batch.se[0].tolist()),
+        correlation=tuple(map(tuple, batch.theta_corr[0].tolist())),
     )
 
 

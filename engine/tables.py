@@ -47,6 +47,7 @@ class BankTables:
     area_threshold_range: np.ndarray  # (A, 2) lowest and highest finite threshold per area
     area_information: tuple[np.ndarray, ...]  # information[:, members of area a], contiguous
     scored_areas: np.ndarray  # (A,) bool: areas with at least one operational item
+    own_area_index: np.ndarray  # (I,) area[i] * I + i: item i's entry in a flattened (A, I) array
     _masks: dict = field(default_factory=dict, repr=False)
 
     def interpolate_areas(self, theta: np.ndarray, *tables: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -162,6 +163,14 @@ def _build(bank: ItemBank) -> BankTables:
     scored_areas = np.bincount(bank.area[bank.operational], minlength=bank.n_areas) > 0
     for array in (*tables, *members, area_onehot, kind_onehot, threshold_range, *area_information):
         array.setflags(write=False)
+    own_area_index = bank.area.astype(np.intp) * bank.n_items + np.arange(bank.n_items)
     return BankTables(
-        *tables, members, area_onehot, kind_onehot, threshold_range, area_information, scored_areas
+        *tables,
+        members,
+        area_onehot,
+        kind_onehot,
+        threshold_range,
+        area_information,
+        scored_areas,
+        own_area_index,
     )

@@ -366,3 +366,22 @@ def test_informative_range_matches_point_information():
         np.abs(theta[:, None] - high[None, :]) < step
     )
     assert np.all((inside == (info >= 0.05)) | near_end)
+
+
+def test_normal_weighted_information_is_the_same_for_few_and_many_rows():
+    from engine.selection import normal_weighted_information
+
+    bank = make_bank(n_items=60, seed=9)
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=(20, bank.n_areas))
+    se = rng.uniform(0.2, 1.0, size=(20, bank.n_areas))
+    many = normal_weighted_information(bank, theta, se)  # per-area products
+    few = np.vstack(
+        [normal_weighted_information(bank, theta[i : i + 1], se[i : i + 1]) for i in range(20)]
+    )
+    np.testing.assert_allclose(few, many, rtol=1e-12, atol=1e-15)
+    grid = bank_tables(bank).quadrature
+    w = np.exp(-0.5 * ((grid - theta[3, 2]) / se[3, 2]) ** 2)
+    item = int(np.flatnonzero(bank.area == 2)[0])
+    exact = (w / w.sum()) @ irt.bank_information(bank, grid)[:, item]
+    assert many[3, item] == pytest.approx(exact, rel=1e-9)
