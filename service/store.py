@@ -104,7 +104,13 @@ class Database:
             return self._executor
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(self, *args, **kwargs)`` (a blocking unit of work) in the database threads."""
+        """Run ``fn(self, *args, **kwargs)``, a short blocking unit of work.
+
+        On the event loop itself by default; in the database threads when
+        ``settings.database_threads`` is set (see :class:`Settings`).
+        """
+        if not self.settings.database_threads:
+            return fn(self, *args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._threads(), functools.partial(fn, self, *args, **kwargs)

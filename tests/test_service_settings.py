@@ -78,3 +78,46 @@ def test_serve_refuses_bad_input_with_a_message(tmp_path) -> None:
     result = runner.invoke(serve, ["--database-url", "postgresql://nobody@127.0.0.1:1/none"])
     assert result.exit_code != 0 and "cannot use the database" in result.output
     assert "Traceback" not in result.output
+
+
+def test_database_threads_setting_round_trips() -> None:
+    assert Settings.from_env({}).database_threads is False
+    threaded = Settings.from_env({"NANGLUC_DB_THREADS": "1"})
+    assert threaded.database_threads is True
+    assert Settings.from_env(threaded.to_env()) == threaded
+
+
+def test_sessions_run_the_same_in_database_threads(tmp_path) -> None:
+    # The default runs session work on the event loop; the thread-pool path
+    # must give the same behaviour (a whole test, a result, a refused answer).
+    from litestar.testing import TestClient
+    from service_fixtures import bank_dict, write_bank
+
+    from service.app import create_app
+
+    bank = write_bank(tmp_path / "bank.json", bank_dict())
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'threads.db'}",
+        bank_path=str(bank),
+        database_threads=True,
+    )
+    app = create_app(settings)
+    try:
+        with TestClient(app) as client:
+            started = client.post("/api/v1/sessions", json={}).json()
+            sid, item = started["session_id"], started["item"]
+            wrong = client.post(
+                f"/api/v1/sessions/{sid}/answers", json={"item_id": item["id"], "response": 99}
+            )
+            assert wrong.status_code == 422
+            while item is not None:
+                reply = client.post(
+                    f"/api/v1/sessions/{sid}/answers", json={"item_id": item["id"], "response": 0}
+                )
+                assert reply.status_code == 200
+                item = reply.json()["item"]
+            result = client.get(f"/api/v1/sessions/{sid}/result")
+            assert result.status_code == 200
+            assert 0 <= result.json()["overall"]["score"] <= 100
+    finally:
+        app.state.db.dispose()
