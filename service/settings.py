@@ -90,8 +90,8 @@ class Settings:
         thread pool instead of on the worker's event loop. Off by default:
         each unit is a millisecond or two of CPU and one round trip, and on
         2 cores the inline path served about twice the answers per second
-        (``python -m benchmarks.service_load``: 617–672/s inline against
-        346–348/s threaded) because it avoids thread hand-offs and GIL
+        (``python -m benchmarks.service_load``, five runs inline: 432–672
+        answers/s; two runs threaded: 346–348/s) because it avoids thread hand-offs and GIL
         contention. Researcher endpoints always run in threads.
     """
 
