@@ -214,7 +214,7 @@ def test_a_whole_test_on_a_phone_ends_with_level_and_five_areas(
     page.goto(base_url + "/")
     expect(page.locator("html")).to_have_attribute("lang", "vi")
     expect(page.locator("h1")).to_have_text("Tự kiểm tra kỹ năng số")
-    expect(page.locator(".points")).to_contain_text("10–15 phút")
+    expect(page.locator(".points")).to_contain_text("5–15 phút")
     _no_sideways_scroll(page)
     _shot(page, "01-welcome-vi")
 
@@ -222,7 +222,7 @@ def test_a_whole_test_on_a_phone_ends_with_level_and_five_areas(
     _start(page, ward=ward, age_label="Từ 65 tuổi trở lên")
     session_id = _session_id(page)
     expect(page.locator(".counter")).to_have_text("Câu 1")
-    expect(page.locator(".progress-about")).to_have_text("Bài có khoảng 20–25 câu")
+    expect(page.locator(".progress-about")).to_have_text("Bài có từ 5 đến 40 câu")
 
     # Large targets and large text for an older reader on a phone.
     options = page.locator(".option")
