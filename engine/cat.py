@@ -269,9 +269,11 @@ def _select_or_finish(
 
     if going.size:
         # Pretest seeding: at the configured positions, an unscored item at random.
-        pretest_pool = ~bank.operational & ~_excluded_mask(bank, config)
         seeded = np.zeros(going.size, dtype=bool)
-        if config.pretest_positions and pretest_pool.any():
+        pretest_pool = (
+            ~bank.operational & ~_excluded_mask(bank, config) if config.pretest_positions else None
+        )
+        if pretest_pool is not None and pretest_pool.any():
             at_position = np.isin(batch.length[going], config.pretest_positions)
             choices = pretest_pool[None, :] & ~batch.administered[going]
             seeded = at_position & choices.any(axis=1)

@@ -53,25 +53,25 @@ def posterior_information(
     bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0
 ) -> np.ndarray:
     """Posterior-weighted information of every item, (N, I) (van der Linden, 1998)."""
-    weights = posterior_weights(bank, loglik, prior_mean, prior_sd)
-    tables = bank_tables(bank)
-    out = np.empty((loglik.shape[0], bank.n_items))
-    for area, members in enumerate(tables.area_members):
-        out[:, members] = weights[:, area, :] @ tables.quadrature_information[:, members]
-    return out
+    return _weighted_information(bank, posterior_weights(bank, loglik, prior_mean, prior_sd))
 
 
 def normal_weighted_information(bank: ItemBank, theta: np.ndarray, se: np.ndarray) -> np.ndarray:
     """Information of every item averaged over ``N(theta_a, se_a^2)`` of its area, (N, I)."""
     grid = bank_tables(bank).quadrature
     log_w = -0.5 * ((grid[None, None, :] - theta[:, :, None]) / se[:, :, None]) ** 2
-    weights = normalized_exp(log_w)
+    return _weighted_information(bank, normalized_exp(log_w))
+
+
+def _weighted_information(bank: ItemBank, weights: np.ndarray) -> np.ndarray:
+    """Each item's information averaged over its own area's weights (N, A, Q) -> (N, I)."""
     tables = bank_tables(bank)
-    if theta.shape[0] <= 8:
+    n = weights.shape[0]
+    if n <= 8:
         # A few rows: one product over all areas, then each item's own area's row.
         every = weights @ tables.quadrature_information  # (N, A, I)
-        return every.reshape(theta.shape[0], -1)[:, tables.own_area_index]
-    out = np.empty((theta.shape[0], bank.n_items))
+        return every.reshape(n, -1)[:, tables.own_area_index]
+    out = np.empty((n, bank.n_items))
     for area, members in enumerate(tables.area_members):
         out[:, members] = weights[:, area, :] @ tables.quadrature_information[:, members]
     return out

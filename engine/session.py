@@ -18,6 +18,7 @@ from engine.bank import KINDS, ItemBank
 from engine.config import TestConfig
 from engine.scoring import LEVELS, level_decided, level_of, score
 from engine.selection import SympsonHetter
+from engine.tables import bank_tables
 
 STATE_FORMAT = 1
 
@@ -208,8 +209,6 @@ def answer_item(
 
 def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBatch:
     """Arrays of one state without replaying selection (O(items) per step)."""
-    from engine.tables import bank_tables
-
     tables = bank_tables(bank)
     width = cat.capacity(config)
     length = state.answered

@@ -5,8 +5,9 @@ Everything a test step needs is a gather from these tables:
 * ``log_prob`` (I, K, Q): log P(X = k | theta_q) on the quadrature grid, so a
   response adds one row to a session's log-likelihood and EAP is one weighted
   sum (girth's "likelihood on a grid" idea);
-* ``information`` (G, I) and ``area_score`` (G, A) on a fine grid, linearly
-  interpolated at any theta, so selection and scoring never evaluate logistic
+* ``information`` (G, I) and ``area_score`` (G, A) on a fine grid (step
+  0.005), read at the nearest point (information) or linearly interpolated
+  (scores and their slopes), so selection and scoring never evaluate logistic
   functions inside the adaptive loop.
 
 The tables are exact functions of the bank, built with :mod:`engine.irt`.
@@ -104,19 +105,6 @@ class BankTables:
         position = (np.clip(theta, THETA_MIN, THETA_MAX) - THETA_MIN) / self.fine_step
         lower = np.minimum(position.astype(np.intp), self.fine.size - 2)
         return lower, position - lower
-
-    def interpolate(
-        self, table: np.ndarray, theta: np.ndarray, columns: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Linear interpolation of ``table`` (G, C) at ``theta``.
-
-        With ``columns`` (same shape as ``theta``) pick one column per theta;
-        otherwise theta has shape (N,) and the result is (N, C).
-        """
-        lower, weight = self.locate(np.asarray(theta, dtype=float))
-        if columns is None:
-            return (1.0 - weight)[:, None] * table[lower] + weight[:, None] * table[lower + 1]
-        return (1.0 - weight) * table[lower, columns] + weight * table[lower + 1, columns]
 
 
 _CACHE: weakref.WeakKeyDictionary[ItemBank, BankTables] = weakref.WeakKeyDictionary()

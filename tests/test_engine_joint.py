@@ -99,7 +99,8 @@ def test_overall_se_uses_the_area_correlation():
     se = np.full((1, 5), 0.4)
     independent = score(bank, theta, se).overall_se[0]
     correlated = score(bank, theta, se, np.full((1, 5, 5), 0.5) + 0.5 * np.eye(5)).overall_se[0]
-    slope = bank_tables(bank).interpolate(bank_tables(bank).area_score_slope, np.zeros(1))[0]
+    tables = bank_tables(bank)
+    slope = tables.interpolate_areas(np.zeros((1, 5)), tables.area_score_slope)[0][0]
     g = slope * 0.4
     c = np.full((5, 5), 0.5) + 0.5 * np.eye(5)
     assert independent == pytest.approx(np.sqrt((g**2).sum()) / 5, rel=1e-3)
@@ -115,7 +116,7 @@ def test_overall_precision_equals_the_exact_variance_reduction():
     batch = cat.advance(bank, config, batch, np.array([1]), np.random.default_rng(1))
     crit = config.selector.criterion(bank, batch, np.array([0]))[0]
     tables = bank_tables(bank)
-    slope = tables.interpolate(tables.area_score_slope, batch.theta[0], np.arange(5))
+    slope = tables.interpolate_areas(batch.theta[:1], tables.area_score_slope)[0][0]
     cov = batch.theta_corr[0] * np.outer(batch.se[0], batch.se[0])
     info = point_information(bank, batch.theta)[0]
     before = slope @ cov @ slope
