@@ -61,9 +61,30 @@ class CatBatch:
         return self.area_counts.sum(axis=1)
 
 
+def _replace(batch: CatBatch, **changes: np.ndarray) -> CatBatch:
+    """``dataclasses.replace`` without re-running ``__init__``: a step makes two
+    new batches, and for one session the generic replace cost as much as the
+    estimate update."""
+    new = object.__new__(CatBatch)
+    new.__dict__.update(batch.__dict__, **changes)
+    return new
+
+
 def capacity(config: TestConfig) -> int:
     """Columns needed for a test's administered items (scored plus pretest)."""
     return config.max_items + len(config.pretest_positions)
+
+
+def _operational_pool(bank: ItemBank, config: TestConfig) -> np.ndarray:
+    """Operational items not excluded by ``config`` (I,), cached per bank and exclusion list."""
+    tables = bank_tables(bank)
+    key = ("operational pool", config.excluded)
+    pool = tables._masks.get(key)
+    if pool is None:
+        pool = bank.operational & ~_excluded_mask(bank, config)
+        pool.setflags(write=False)
+        tables._masks[key] = pool
+    return pool
 
 
 def _excluded_mask(bank: ItemBank, config: TestConfig) -> np.ndarray:
@@ -149,12 +170,12 @@ def advance(
     if rows.size == 0:
         return batch
     item = batch.next_item[rows].astype(np.intp)
-    if np.any(item < 0):
+    if (item < 0).any():
         raise ValueError("a test has no current item to answer")
     response = responses[rows].astype(np.intp)
     n_cat = bank.n_categories[item]
     bad = (response < 0) | (response >= n_cat)
-    if np.any(bad):
+    if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"response {int(response[first])} is out of range for item {bank.item_ids[item[first]]} "
@@ -182,31 +203,11 @@ def advance(
     kind_counts = batch.kind_counts.copy()
     kind_counts[rows[is_scored], bank.kind[item[is_scored]]] += 1
     loglik = batch.loglik.copy()
-    theta = batch.theta.copy()
-    se = batch.se.copy()
-    theta_corr = batch.theta_corr
-
     # Pretest answers change no estimate.
-    upd = rows[is_scored]
-    if upd.size:
-        upd_area = area[is_scored]
-        loglik[upd, upd_area] += tables.log_prob[item[is_scored], response[is_scored]]
-    if upd.size and hasattr(config.estimator, "estimate_joint"):
-        # Every area's estimate moves: the areas share information.
-        theta_corr = theta_corr.copy()
-        theta[upd], se[upd], theta_corr[upd] = config.estimator.estimate_joint(bank, loglik[upd])
-    elif upd.size:
-        # Only the answered area of each row changes.
-        row_items = items[upd]
-        member = scored[upd] & (row_items >= 0)
-        member &= bank.area[np.where(member, row_items, 0)] == upd_area[:, None]
-        new_theta, new_se = config.estimator.estimate(
-            bank, loglik[upd, upd_area], row_items, stored[upd], member
-        )
-        theta[upd, upd_area] = new_theta
-        se[upd, upd_area] = new_se
-
-    batch = replace(
+    loglik[rows[is_scored], area[is_scored]] += tables.log_prob[
+        item[is_scored], response[is_scored]
+    ]
+    batch = _replace(
         batch,
         administered=administered,
         items=items,
@@ -216,10 +217,61 @@ def advance(
         area_counts=area_counts,
         kind_counts=kind_counts,
         loglik=loglik,
-        theta=theta,
-        se=se,
-        theta_corr=theta_corr,
     )
+    return settle(
+        bank,
+        config,
+        batch,
+        rows,
+        np.where(is_scored, area, -1),
+        rng,
+        selection_theta=selection_theta,
+    )
+
+
+def settle(
+    bank: ItemBank,
+    config: TestConfig,
+    batch: CatBatch,
+    rows: np.ndarray,
+    answered_area: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    selection_theta: np.ndarray | None = None,
+) -> CatBatch:
+    """Second half of a step: update the estimates of ``rows`` and choose their next items.
+
+    ``batch`` already holds the rows' new answers (items, responses, counts,
+    log-likelihoods); ``answered_area`` (R,) is the area of each row's new
+    scored answer, or -1 for a pretest answer, which changes no estimate.
+    :func:`advance` records the answers of a batch and calls this; a single
+    session rebuilds its arrays with the answer in place
+    (:func:`engine.session.answer_item`) and calls it directly.
+    """
+    scored_rows = answered_area >= 0
+    upd = rows[scored_rows]
+    if upd.size:
+        everything = upd.size == batch.n  # every row moved (always so for one session)
+        if hasattr(config.estimator, "estimate_joint"):
+            # Every area's estimate moves: the areas share information.
+            if everything:
+                theta, se, theta_corr = config.estimator.estimate_joint(bank, batch.loglik)
+            else:
+                theta, se, theta_corr = batch.theta.copy(), batch.se.copy(), batch.theta_corr.copy()
+                theta[upd], se[upd], theta_corr[upd] = config.estimator.estimate_joint(
+                    bank, batch.loglik[upd]
+                )
+        else:
+            # Only the answered area of each row changes.
+            upd_area = answered_area[scored_rows]
+            row_items = batch.items[upd]
+            member = batch.scored[upd] & (row_items >= 0)
+            member &= bank.area[np.where(member, row_items, 0)] == upd_area[:, None]
+            theta, se, theta_corr = batch.theta.copy(), batch.se.copy(), batch.theta_corr
+            theta[upd, upd_area], se[upd, upd_area] = config.estimator.estimate(
+                bank, batch.loglik[upd, upd_area], row_items, batch.responses[upd], member
+            )
+        batch = _replace(batch, theta=theta, se=se, theta_corr=theta_corr)
     return _select_or_finish(bank, config, batch, rows, rng, selection_theta)
 
 
@@ -289,7 +341,7 @@ def _select_or_finish(
             finished[chosen_rows[none_left]] = True
             stop_reason[chosen_rows[none_left]] = "no_item_left"
             next_item[chosen_rows[none_left]] = -1
-    return replace(batch, finished=finished, stop_reason=stop_reason, next_item=next_item)
+    return _replace(batch, finished=finished, stop_reason=stop_reason, next_item=next_item)
 
 
 def select(
@@ -304,11 +356,7 @@ def select(
 
     Returns bank indices (R,) (-1 where none is left) and a bool (R,).
     """
-    eligible = (
-        ~batch.administered[rows]
-        & bank.operational[None, :]
-        & ~_excluded_mask(bank, config)[None, :]
-    )
+    eligible = ~batch.administered[rows] & _operational_pool(bank, config)
     view = (
         batch
         if selection_theta is None

@@ -24,7 +24,7 @@ from scipy.special import expit
 
 from engine.bank import ItemBank
 from engine.irt import categories_and_slopes
-from engine.tables import bank_tables
+from engine.tables import bank_tables, log_normal_density
 
 
 class Estimator(Protocol):
@@ -61,12 +61,11 @@ class EAP:
         _check_prior(self.prior_mean, self.prior_sd)
 
     def estimate(self, bank, loglik, items, responses, member):
-        grid = bank_tables(bank).quadrature
-        log_post = loglik - 0.5 * ((grid - self.prior_mean) / self.prior_sd) ** 2
-        weight = normalized_exp(log_post)
-        mean = weight @ grid
-        variance = weight @ (grid**2) - mean**2
-        return mean, np.sqrt(np.maximum(variance, 1e-12))
+        moments = bank_tables(bank).quadrature_moments
+        weight = normalized_exp(loglik + log_normal_density(self.prior_mean, self.prior_sd))
+        m = weight @ moments
+        mean, second = m[..., 0], m[..., 1]
+        return mean, np.sqrt(np.maximum(second - mean**2, 1e-12))
 
 
 @dataclass(frozen=True)
@@ -319,43 +318,62 @@ class CorrelatedEAP:
         Returns theta (N, A), standard errors (N, A) and the posterior
         correlation of the areas (N, A, A).
         """
-        grid = bank_tables(bank).quadrature
-        n, n_areas, _ = loglik.shape
+        tables = bank_tables(bank)
+        grid, moments = tables.quadrature, tables.quadrature_moments
         prior_precision = 1.0 / self.prior_sd**2
-        log_prior = -0.5 * ((grid - self.prior_mean) / self.prior_sd) ** 2
-        weight = normalized_exp(loglik + log_prior)
-        mean = weight @ grid
-        variance = np.maximum(weight @ grid**2 - mean**2, 1e-12)
+        weight = normalized_exp(loglik + log_normal_density(self.prior_mean, self.prior_sd))
+        m = weight @ moments  # E[theta], E[theta^2]: (N, A, 2)
+        first, second = m[..., 0], m[..., 1]
+        variance = np.maximum(second - first**2, 1e-12)
         # Gaussian summary of each area's likelihood: precision and (centred) information.
         precision = np.maximum(1.0 / variance - prior_precision, 0.0)
-        information = (
-            mean / variance - prior_precision * self.prior_mean - precision * self.prior_mean
+        information = np.where(
+            precision > 0,
+            first / variance - (prior_precision + precision) * self.prior_mean,
+            0.0,
         )
-        information = np.where(precision > 0, information, 0.0)
-        sigma_inv = _prior_precision_matrix(self.correlation, self.prior_sd, n_areas)
         # Posterior covariance with every area's Gaussian summary: J = (S^-1 + diag p)^-1.
-        joint = np.linalg.inv(
-            sigma_inv[None, :, :] + precision[:, :, None] * np.eye(n_areas)[None, :, :]
-        )
-        diag = np.einsum("nii->ni", joint)
+        joint = self._posterior_covariance(precision)
+        diag = np.diagonal(joint, axis1=1, axis2=2)
         # Leaving out area a's own summary is a rank-one downdate of J
         # (Sherman–Morrison): row a of the result is J[a] / (1 - p_a J_aa).
         keep = 1.0 - precision * diag
         cond_mean = (
             self.prior_mean
-            + (np.einsum("nij,nj->ni", joint, information) - diag * information) / keep
+            + ((joint @ information[:, :, None])[:, :, 0] - diag * information) / keep
         )
         cond_sd = np.sqrt(diag / keep)
-        log_post = (
-            loglik
-            - 0.5 * ((grid[None, None, :] - cond_mean[:, :, None]) / cond_sd[:, :, None]) ** 2
-        )
-        w = normalized_exp(log_post)
-        theta = w @ grid
-        se = np.sqrt(np.maximum(w @ grid**2 - theta**2, 1e-12))
+        z = (grid - cond_mean[:, :, None]) / cond_sd[:, :, None]
+        w = normalized_exp(loglik - 0.5 * z * z)
+        m = w @ moments
+        theta, second = m[..., 0], m[..., 1]
+        se = np.sqrt(np.maximum(second - theta**2, 1e-12))
         scale = np.sqrt(diag)
         correlation = joint / (scale[:, :, None] * scale[:, None, :])
         return theta, se, correlation
+
+    def _posterior_covariance(self, precision: np.ndarray) -> np.ndarray:
+        """``(S^-1 + diag p)^-1`` for each row of ``precision`` (N, A) -> (N, A, A).
+
+        With one correlation r for every pair, ``S^-1 = alpha I - beta 11'`` and
+        the inverse has the closed form ``diag(u) + gamma u u'`` with
+        ``u = 1 / (alpha + p)`` and ``gamma = beta / (1 - beta sum(u))``
+        (Sherman–Morrison), far cheaper than a batched ``inv``; a full
+        correlation matrix takes the general route.
+        """
+        n_areas = precision.shape[1]
+        if np.ndim(self.correlation) == 0:
+            r, variance = float(self.correlation), self.prior_sd**2
+            alpha = 1.0 / (variance * (1.0 - r))
+            beta = alpha * r / (1.0 - r + n_areas * r)
+            u = 1.0 / (alpha + precision)
+            gamma = beta / (1.0 - beta * u.sum(axis=1))
+            joint = (gamma[:, None] * u)[:, :, None] * u[:, None, :]
+            diag = np.diagonal(joint, axis1=1, axis2=2)
+            joint[:, np.arange(n_areas), np.arange(n_areas)] = diag + u
+            return joint
+        sigma_inv = _prior_precision_matrix(self.correlation, self.prior_sd, n_areas)
+        return np.linalg.inv(sigma_inv + precision[:, :, None] * np.eye(n_areas))
 
 
 ESTIMATORS["eap-correlated"] = CorrelatedEAP

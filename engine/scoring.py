@@ -100,14 +100,15 @@ def score(
     theta_se = np.atleast_2d(np.asarray(theta_se, dtype=float))
     tables = bank_tables(bank)
     area, slope = tables.interpolate_areas(theta, tables.area_score, tables.area_score_slope)
-    area = np.clip(area, 0.0, 100.0)
+    area = np.minimum(np.maximum(area, 0.0), 100.0)
     area_se = np.abs(slope) * theta_se
-    scored = tables.scored_areas
-    overall = area[:, scored].mean(axis=1)
+    # The mean over areas with operational items, as one product with weights 1/A' (0 elsewhere).
+    weights = tables.scored_area_weights
+    overall = area @ weights
     if correlation is None:
-        overall_se = np.sqrt((area_se[:, scored] ** 2).sum(axis=1)) / scored.sum()
+        overall_se = np.sqrt(area_se**2 @ weights**2)
     else:
-        g = np.where(scored[None, :], slope * theta_se, 0.0)
+        g = slope * theta_se * weights
         variance = np.einsum("na,nab,nb->n", g, np.asarray(correlation, dtype=float), g)
-        overall_se = np.sqrt(np.maximum(variance, 0.0)) / scored.sum()
+        overall_se = np.sqrt(np.maximum(variance, 0.0))
     return Scores(area, area_se, overall, overall_se)

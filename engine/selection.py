@@ -341,18 +341,20 @@ def _randomesque(
 ) -> np.ndarray:
     masked = np.where(eligible, criterion, -np.inf)
     if k == 1:
-        return np.argmax(masked, axis=1)
+        return masked.argmax(axis=1)
     if k <= 3:
-        # A few argmax passes beat a partition over all items for small k.
+        # A few argmax passes beat a partition over all items for small k. The
+        # candidates come out best first, so the eligible ones lead: draw a
+        # position below their count.
         rows = np.arange(masked.shape[0])
         best = np.empty((masked.shape[0], k), dtype=np.intp)
-        work = masked.copy()
+        candidates = np.zeros(masked.shape[0], dtype=np.intp)
         for j in range(k):
-            best[:, j] = np.argmax(work, axis=1)
-            work[rows, best[:, j]] = -np.inf
-        finite = np.isfinite(masked[rows[:, None], best])
-        keys = np.where(finite, rng.random(best.shape) + 1.0, 0.0)
-        return best[rows, np.argmax(keys, axis=1)]
+            best[:, j] = masked.argmax(axis=1)
+            candidates += masked[rows, best[:, j]] > -np.inf
+            masked[rows, best[:, j]] = -np.inf
+        position = (rng.random(masked.shape[0]) * np.maximum(candidates, 1)).astype(np.intp)
+        return best[rows, position]
     k = min(k, masked.shape[1])
     top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
     top_values = np.take_along_axis(masked, top, axis=1)

@@ -200,34 +200,56 @@ def answer_item(
         raise ValueError(
             f"response {response} is out of range for item {item_id} (expected 0..{n_cat - 1})"
         )
-    batch = _batch_of(bank, config, state)
-    batch = cat.advance(
-        bank, config, batch, np.array([int(response)]), _rng(state.seed, state.answered + 1)
+    # The state's arrays with the answer already recorded, then the shared
+    # second half of a step (estimates, stopping, selection).
+    batch = _batch_of(bank, config, state, (item_id, int(response)))
+    answered_area = bank.area[index] if bank.operational[index] else -1
+    batch = cat.settle(
+        bank,
+        config,
+        batch,
+        _ONE_ROW,
+        np.array([answered_area]),
+        _rng(state.seed, state.answered + 1),
     )
     return _state_from_batch(bank, config, state.seed, batch)
 
 
-def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBatch:
-    """Arrays of one state without replaying selection (O(items) per step)."""
+_ONE_ROW = np.zeros(1, dtype=np.intp)
+_ONE_ROW.setflags(write=False)
+
+
+def _batch_of(
+    bank: ItemBank,
+    config: TestConfig,
+    state: TestState,
+    answer: tuple[str, int],
+) -> cat.CatBatch:
+    """Arrays of one state and its new ``answer`` (item id, response), without replay.
+
+    The arrays hold the answer as :func:`engine.cat.advance` would record it
+    (O(items) per step); the estimates are still the state's.
+    """
     tables = bank_tables(bank)
     width = cat.capacity(config)
-    length = state.answered
+    administered_ids = (*state.administered, answer[0])
+    responses = (*state.responses, answer[1])
+    length = len(responses)
     if length > width:
         raise ValueError("test state has more answers than its config allows")
-    idx = bank.indices(state.administered) if length else np.zeros(0, dtype=np.intp)
-    resp = np.asarray(state.responses, dtype=np.intp)
-    if length and np.any((resp < 0) | (resp >= bank.n_categories[idx])):
+    idx = bank.indices(administered_ids)
+    resp = np.asarray(responses, dtype=np.intp)
+    if ((resp < 0) | (resp >= bank.n_categories[idx])).any():
         raise ValueError("test state holds a response out of range")
     is_scored = bank.operational[idx]
     loglik = np.zeros((1, bank.n_areas, tables.quadrature.size))
     area_counts = np.zeros((1, bank.n_areas), dtype=np.int32)
     kind_counts = np.zeros((1, len(KINDS)), dtype=np.int32)
-    if length:
-        # Sum each area's rows of log P(response) with one matrix product.
-        used = idx[is_scored]
-        loglik[0] = tables.area_onehot[used].T @ tables.log_prob[used, resp[is_scored]]
-        area_counts[0] = np.bincount(bank.area[idx[is_scored]], minlength=bank.n_areas)
-        kind_counts[0] = np.bincount(bank.kind[idx[is_scored]], minlength=len(KINDS))
+    # Sum each area's rows of log P(response) with one matrix product.
+    used = idx[is_scored]
+    loglik[0] = tables.area_onehot[used].T @ tables.log_prob[used, resp[is_scored]]
+    area_counts[0] = np.bincount(bank.area[used], minlength=bank.n_areas)
+    kind_counts[0] = np.bincount(bank.kind[used], minlength=len(KINDS))
     items = np.full((1, width), -1, dtype=np.int32)
     responses = np.full((1, width), -1, dtype=np.int16)
     scored = np.zeros((1, width), dtype=bool)
@@ -248,7 +270,7 @@ def _batch_of(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBa
         theta=np.array([state.theta], dtype=float),
         se=np.array([state.se], dtype=float),
         theta_corr=_correlation_of(state, bank.n_areas)[None, :, :],
-        next_item=np.array([bank.index(state.next_item)], dtype=np.int32),
+        next_item=np.array([-1], dtype=np.int32),  # the answered item is no longer current
         finished=np.array([False]),
         stop_reason=np.array([""], dtype=object),
         # Only Sympson–Hetter reads the lottery; skip the draw otherwise.

@@ -139,8 +139,9 @@ def level_probability(score: np.ndarray, se: np.ndarray) -> np.ndarray:
     score = np.asarray(score, dtype=float)
     se = np.maximum(np.asarray(se, dtype=float), 1e-12)
     level = level_of(score)
-    lower = np.array([band.lower for band in LEVELS])[level]
-    upper = np.array([band.upper for band in LEVELS])[level]
-    lower = np.where(level == 0, -np.inf, lower)
-    upper = np.where(level == len(LEVELS) - 1, np.inf, upper)
-    return ndtr((upper - score) / se) - ndtr((lower - score) / se)
+    return ndtr((_UPPER[level] - score) / se) - ndtr((_LOWER[level] - score) / se)
+
+
+# Band limits with the open ends of the lowest and highest bands.
+_LOWER = np.array([-np.inf] + [band.lower for band in LEVELS[1:]])
+_UPPER = np.array([band.upper for band in LEVELS[:-1]] + [np.inf])

@@ -15,6 +15,7 @@ The tables are exact functions of the bank, built with :mod:`engine.irt`.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass, field
 
@@ -36,6 +37,9 @@ class BankTables:
     """Cached lookup tables of one :class:`ItemBank` (see module docstring)."""
 
     quadrature: np.ndarray  # (Q,)
+    quadrature_moments: (
+        np.ndarray
+    )  # (Q, 2): theta and theta^2, for posterior moments as one product
     log_prob: np.ndarray  # (I, K, Q)
     quadrature_information: np.ndarray  # (Q, I)
     fine: np.ndarray  # (G,)
@@ -48,6 +52,7 @@ class BankTables:
     area_threshold_range: np.ndarray  # (A, 2) lowest and highest finite threshold per area
     area_information: tuple[np.ndarray, ...]  # information[:, members of area a], contiguous
     scored_areas: np.ndarray  # (A,) bool: areas with at least one operational item
+    scored_area_weights: np.ndarray  # (A,) 1 / (number of scored areas) on scored areas, else 0
     own_area_index: np.ndarray  # (I,) area[i] * I + i: item i's entry in a flattened (A, I) array
     _masks: dict = field(default_factory=dict, repr=False)
 
@@ -107,6 +112,15 @@ class BankTables:
         return lower, position - lower
 
 
+@functools.lru_cache(maxsize=64)
+def log_normal_density(mean: float, sd: float) -> np.ndarray:
+    """``log N(theta_q; mean, sd^2)`` on the quadrature grid, up to a constant (cached, read-only)."""
+    grid = np.linspace(THETA_MIN, THETA_MAX, QUADRATURE_POINTS)
+    out = -0.5 * ((grid - mean) / sd) ** 2
+    out.setflags(write=False)
+    return out
+
+
 _CACHE: weakref.WeakKeyDictionary[ItemBank, BankTables] = weakref.WeakKeyDictionary()
 
 
@@ -142,14 +156,34 @@ def _build(bank: ItemBank) -> BankTables:
     members = tuple(np.flatnonzero(bank.area == a) for a in range(bank.n_areas))
     area_onehot = (bank.area[:, None] == np.arange(bank.n_areas)[None, :]).astype(float)
     kind_onehot = (bank.kind[:, None] == np.arange(len(KINDS))[None, :]).astype(float)
-    tables = (quadrature, log_prob, quadrature_information, fine, information, score, score_slope)
+    moments = np.column_stack([quadrature, quadrature**2])
+    tables = (
+        quadrature,
+        moments,
+        log_prob,
+        quadrature_information,
+        fine,
+        information,
+        score,
+        score_slope,
+    )
     finite = np.where(np.isfinite(bank.thresholds), bank.thresholds, np.nan)
     threshold_range = np.array(
         [[np.nanmin(finite[m]), np.nanmax(finite[m])] if m.size else [0.0, 0.0] for m in members]
     )
     area_information = tuple(np.ascontiguousarray(information[:, m]) for m in members)
     scored_areas = np.bincount(bank.area[bank.operational], minlength=bank.n_areas) > 0
-    for array in (*tables, *members, area_onehot, kind_onehot, threshold_range, *area_information):
+    scored_area_weights = scored_areas / max(int(scored_areas.sum()), 1)
+    for array in (
+        *tables,
+        *members,
+        area_onehot,
+        kind_onehot,
+        threshold_range,
+        *area_information,
+        scored_areas,
+        scored_area_weights,
+    ):
         array.setflags(write=False)
     own_area_index = bank.area.astype(np.intp) * bank.n_items + np.arange(bank.n_items)
     return BankTables(
@@ -160,5 +194,6 @@ def _build(bank: ItemBank) -> BankTables:
         threshold_range,
         area_information,
         scored_areas,
+        scored_area_weights,
         own_area_index,
     )
