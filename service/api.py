@@ -242,6 +242,11 @@ class ReportController(Controller):
         "/levels",
         sync_to_thread=True,
         summary="Level distribution of finished tests by ward or age group",
+        description=(
+            "Count and share of finished tests per level and the areas' mean scores, per "
+            "group. A group with fewer finished tests than the report's min_group "
+            "(NANGLUC_REPORT_MIN_GROUP, default 5) shows its count only (suppressed)."
+        ),
         responses=errors(400, 503),
     )
     def levels(

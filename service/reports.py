@@ -28,7 +28,11 @@ class _Group:
 
 
 def level_report(
-    db: Database, *, group_by: str | None = None, language: str = "vi"
+    db: Database,
+    *,
+    group_by: str | None = None,
+    language: str = "vi",
+    min_group: int | None = None,
 ) -> dict[str, Any]:
     """Count and share of finished sessions per level, with the areas' mean scores.
 
@@ -39,7 +43,13 @@ def level_report(
         group ``None``); None reports all finished sessions as one group.
     language : {"vi", "en"}
         Language of level and area names.
+    min_group : int, optional
+        Groups with fewer finished sessions are ``suppressed``: their count
+        is shown, their level counts, shares and mean scores are not (None,
+        no areas). Default: the database's ``settings.report_min_group``.
     """
+    if min_group is None:
+        min_group = db.settings.report_min_group
     if group_by is not None and group_by not in GROUP_COLUMNS:
         raise ValueError(f"group_by must be one of {', '.join(GROUP_COLUMNS)}, got {group_by!r}")
     column = GROUP_COLUMNS[group_by] if group_by else sa.null()
@@ -71,20 +81,26 @@ def level_report(
     out_groups = []
     for name in sorted(groups, key=sort_key):
         group = groups[name]
+        shown = group.sessions >= min_group
         out_groups.append(
             {
                 "group": name,
                 "sessions": group.sessions,
+                "suppressed": not shown,
                 "levels": [
                     {
                         "level": level.index,
                         "name": level_name(level.index, language),
-                        "count": int(group.level_counts[level.index]),
-                        "share": float(group.level_counts[level.index] / group.sessions),
+                        "count": int(group.level_counts[level.index]) if shown else None,
+                        "share": (
+                            float(group.level_counts[level.index] / group.sessions)
+                            if shown
+                            else None
+                        ),
                     }
                     for level in LEVELS
                 ],
-                "overall_mean": group.overall_sum / group.sessions,
+                "overall_mean": group.overall_sum / group.sessions if shown else None,
                 "areas": [
                     {
                         "area": code,
@@ -92,12 +108,15 @@ def level_report(
                         "mean_score": group.area_sums[code] / group.area_counts[code],
                     }
                     for code in sorted(group.area_sums)
-                ],
+                ]
+                if shown
+                else [],
             }
         )
     return {
         "group_by": group_by,
         "sessions": sum(g.sessions for g in groups.values()),
+        "min_group": min_group,
         "levels": [
             {
                 "level": level.index,

@@ -138,8 +138,8 @@ class FrameworkOut(msgspec.Struct):
 class ReportLevel(msgspec.Struct):
     level: int
     name: str
-    count: int
-    share: float
+    count: int | None  # None in a suppressed group
+    share: float | None
 
 
 class ReportArea(msgspec.Struct):
@@ -151,8 +151,9 @@ class ReportArea(msgspec.Struct):
 class ReportGroup(msgspec.Struct):
     group: str | None
     sessions: int
+    suppressed: bool  # fewer finished tests than the report's min_group: count only
     levels: list[ReportLevel]
-    overall_mean: float
+    overall_mean: float | None
     areas: list[ReportArea]
 
 
@@ -166,6 +167,7 @@ class LevelBand(msgspec.Struct):
 class LevelReport(msgspec.Struct):
     group_by: str | None
     sessions: int
+    min_group: int
     levels: list[LevelBand]
     groups: list[ReportGroup]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///nangluc.db"
 DEFAULT_MAX_BODY_SIZE = 64 * 1024
+DEFAULT_REPORT_MIN_GROUP = 5
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -93,6 +94,11 @@ class Settings:
         (``python -m benchmarks.service_load``, five runs inline: 432–672
         answers/s; two runs threaded: 346–348/s) because it avoids thread hand-offs and GIL
         contention. Researcher endpoints always run in threads.
+    report_min_group : int
+        Planner reports show levels and mean scores only for groups of at
+        least this many finished tests (default 5); a smaller group shows its
+        count alone, so that nobody's result can be read off a ward or age
+        group with one or two test takers.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -101,6 +107,7 @@ class Settings:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     pool_size: int = 16
     database_threads: bool = False
+    report_min_group: int = DEFAULT_REPORT_MIN_GROUP
 
     def __post_init__(self) -> None:
         sqlalchemy_url(self.database_url)  # fail early with a clear message
@@ -109,6 +116,8 @@ class Settings:
             raise ValueError(f"max_body_size must be at least 1024 bytes, got {self.max_body_size}")
         if self.pool_size < 1:
             raise ValueError(f"pool_size must be >= 1, got {self.pool_size}")
+        if self.report_min_group < 1:
+            raise ValueError(f"report_min_group must be >= 1, got {self.report_min_group}")
         if self.bank_path is not None:
             object.__setattr__(self, "bank_path", str(self.bank_path))
 
@@ -129,18 +138,21 @@ class Settings:
         digests); ``NANGLUC_ADMIN_KEY`` (comma-separated plain keys, hashed
         here); ``NANGLUC_BANK`` (bank file); ``NANGLUC_MAX_BODY_SIZE``
         (bytes); ``NANGLUC_DB_POOL_SIZE``; ``NANGLUC_DB_THREADS`` (``1`` to run
-        session work in threads).
+        session work in threads); ``NANGLUC_REPORT_MIN_GROUP``.
         """
         env = os.environ if environ is None else environ
         max_body = env.get("NANGLUC_MAX_BODY_SIZE", "").strip()
         pool = env.get("NANGLUC_DB_POOL_SIZE", "").strip()
+        min_group = env.get("NANGLUC_REPORT_MIN_GROUP", "").strip()
         bank = env.get("NANGLUC_BANK", "").strip()
         try:
             max_body_size = int(max_body) if max_body else DEFAULT_MAX_BODY_SIZE
             pool_size = int(pool) if pool else 16
+            report_min_group = int(min_group) if min_group else DEFAULT_REPORT_MIN_GROUP
         except ValueError:
             raise ValueError(
-                "NANGLUC_MAX_BODY_SIZE and NANGLUC_DB_POOL_SIZE must be integers"
+                "NANGLUC_MAX_BODY_SIZE, NANGLUC_DB_POOL_SIZE and NANGLUC_REPORT_MIN_GROUP "
+                "must be integers"
             ) from None
         settings = cls(
             database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
@@ -150,6 +162,7 @@ class Settings:
             pool_size=pool_size,
             database_threads=env.get("NANGLUC_DB_THREADS", "").strip().lower()
             in ("1", "true", "yes"),
+            report_min_group=report_min_group,
         )
         plain = [k.strip() for k in env.get("NANGLUC_ADMIN_KEY", "").split(",") if k.strip()]
         return settings.with_admin_keys(*plain) if plain else settings
@@ -165,6 +178,7 @@ class Settings:
             "NANGLUC_MAX_BODY_SIZE": str(self.max_body_size),
             "NANGLUC_DB_POOL_SIZE": str(self.pool_size),
             "NANGLUC_DB_THREADS": "1" if self.database_threads else "0",
+            "NANGLUC_REPORT_MIN_GROUP": str(self.report_min_group),
             "NANGLUC_ADMIN_KEY": "",
         }
         env["NANGLUC_BANK"] = self.bank_path or ""

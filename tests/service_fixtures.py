@@ -152,18 +152,25 @@ def fresh_database(kind: str, directory: Path) -> Iterator[str]:
 
 @contextmanager
 def app_client(
-    database_url: str, directory: Path, document: dict[str, Any] | None = None
+    database_url: str,
+    directory: Path,
+    document: dict[str, Any] | None = None,
+    **settings: Any,
 ) -> Iterator[Any]:
-    """A test client of an app on ``database_url`` with the small test bank."""
+    """A test client of an app on ``database_url`` with the small test bank.
+
+    ``settings`` are further :class:`Settings` fields (e.g. ``report_min_group``).
+    """
     from litestar.testing import TestClient
 
     from service.app import create_app
 
     bank = write_bank(directory / f"bank-{uuid.uuid4().hex[:8]}.json", document or bank_dict())
-    settings = Settings(
-        database_url=database_url, bank_path=str(bank), pool_size=4
-    ).with_admin_keys(ADMIN_KEY)
-    app = create_app(settings)
+    app = create_app(
+        Settings(
+            database_url=database_url, bank_path=str(bank), pool_size=4, **settings
+        ).with_admin_keys(ADMIN_KEY)
+    )
     try:
         with TestClient(app, raise_server_exceptions=False) as test_client:
             yield test_client

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from service_fixtures import (  # noqa: F401 - fixtures
     ADMIN_KEY,
+    app_client,
     bank_dict,
     client,
     database_url,
@@ -265,22 +266,32 @@ def test_session_resumes_with_same_item(client) -> None:
     )
 
 
-def test_level_report_by_ward_and_age_group(fresh_client) -> None:
-    client = fresh_client
+def _finish_tests(client, people) -> list[dict]:
     rng = np.random.default_rng(4)
-    people = [("Hải Châu", "25-34"), ("Hải Châu", "65+"), ("Sơn Trà", "65+"), (None, None)]
     results = []
     for ward, age in people:
         body = {k: v for k, v in (("ward", ward), ("age_group", age)) if v is not None}
         started = _start(client, **body)
         run_to_end(client, started["session_id"], started["item"], rng)
         results.append(client.get(f"{API}/sessions/{started['session_id']}/result").json())
-    _start(client, ward="Hải Châu")  # unfinished: not counted
+    return results
 
+
+def test_level_report_by_ward_and_age_group(database_url, tmp_path) -> None:
+    people = [("Hải Châu", "25-34"), ("Hải Châu", "65+"), ("Sơn Trà", "65+"), (None, None)]
+    with app_client(database_url, tmp_path, report_min_group=1) as client:
+        results = _finish_tests(client, people)
+        _start(client, ward="Hải Châu")  # unfinished: not counted
+        _check_level_report(client, results)
+
+
+def _check_level_report(client, results: list[dict]) -> None:
     report = client.get(f"{API}/reports/levels", params={"group_by": "ward"}).json()
     assert report["group_by"] == "ward" and report["sessions"] == 4
+    assert report["min_group"] == 1
     groups = {g["group"]: g for g in report["groups"]}
     assert set(groups) == {"Hải Châu", "Sơn Trà", None}
+    assert not any(g["suppressed"] for g in groups.values())
     hai_chau = groups["Hải Châu"]
     assert hai_chau["sessions"] == 2
     assert sum(lv["count"] for lv in hai_chau["levels"]) == 2
@@ -301,6 +312,31 @@ def test_level_report_by_ward_and_age_group(fresh_client) -> None:
     overall = client.get(f"{API}/reports/levels").json()
     assert [g["sessions"] for g in overall["groups"]] == [4]
     assert client.get(f"{API}/reports/levels", params={"group_by": "name"}).status_code == 400
+
+
+def test_level_report_hides_the_results_of_small_groups(database_url, tmp_path) -> None:
+    # Default threshold 5: a ward with 5 finished tests shows its levels; one
+    # with 2 shows only its count, so no one's level can be read off it.
+    people = [("Hải Châu", "65+")] * 5 + [("Sơn Trà", "65+")] * 2
+    with app_client(database_url, tmp_path) as client:
+        results = _finish_tests(client, people)
+        report = client.get(f"{API}/reports/levels", params={"group_by": "ward"}).json()
+        overall = client.get(f"{API}/reports/levels").json()
+    assert report["min_group"] == 5
+    groups = {g["group"]: g for g in report["groups"]}
+    shown, hidden = groups["Hải Châu"], groups["Sơn Trà"]
+    assert not shown["suppressed"] and shown["sessions"] == 5
+    expected = np.bincount([r["overall"]["level"] for r in results[:5]], minlength=5)
+    assert [lv["count"] for lv in shown["levels"]] == expected.tolist()
+    assert shown["overall_mean"] == pytest.approx(
+        np.mean([r["overall"]["score"] for r in results[:5]])
+    )
+    assert hidden["suppressed"] and hidden["sessions"] == 2
+    assert all(lv["count"] is None and lv["share"] is None for lv in hidden["levels"])
+    assert hidden["overall_mean"] is None and hidden["areas"] == []
+    # All 7 together are enough to show.
+    (everyone,) = overall["groups"]
+    assert not everyone["suppressed"] and sum(lv["count"] for lv in everyone["levels"]) == 7
 
 
 def test_admin_endpoints_refuse_without_valid_key(fresh_client) -> None:

@@ -29,6 +29,7 @@ def test_defaults() -> None:
     assert settings.admin_key_hashes == ()
     assert settings.max_body_size == 64 * 1024
     assert settings.bank_path is None
+    assert settings.report_min_group == 5
 
 
 def test_admin_keys_are_kept_only_as_hashes() -> None:
@@ -55,6 +56,16 @@ def test_bad_settings_are_clear_errors() -> None:
         Settings(max_body_size=10)
     with pytest.raises(ValueError, match="unsupported database"):
         Settings(database_url="oracle://x")
+    with pytest.raises(ValueError, match="must be integers"):
+        Settings.from_env({"NANGLUC_REPORT_MIN_GROUP": "few"})
+    with pytest.raises(ValueError, match="report_min_group must be >= 1"):
+        Settings.from_env({"NANGLUC_REPORT_MIN_GROUP": "0"})
+
+
+def test_report_min_group_round_trips() -> None:
+    settings = Settings.from_env({"NANGLUC_REPORT_MIN_GROUP": "10"})
+    assert settings.report_min_group == 10
+    assert Settings.from_env(settings.to_env()) == settings
 
 
 def test_serve_refuses_bad_input_with_a_message(tmp_path) -> None:
