@@ -89,11 +89,12 @@ class Settings:
     database_threads : bool
         Run the test-session units of work (start, read, answer, result) in a
         thread pool instead of on the worker's event loop. Off by default:
-        each unit is a millisecond or two of CPU and one round trip, and on
-        2 cores the inline path served about twice the answers per second
-        (``python -m benchmarks.service_load``, five runs inline: 432–672
-        answers/s; two runs threaded: 346–348/s) because it avoids thread hand-offs and GIL
-        contention. Researcher endpoints always run in threads.
+        each unit is about a millisecond of CPU and one round trip, so thread
+        hand-offs buy nothing. With ``python -m benchmarks.service_load`` on
+        2 cores, inline served 1,068–1,120 answers/s over four runs and one
+        threaded run 1,137/s (2026-11-27); before the engine step was cut to
+        a third, inline was clearly ahead (432–672/s against 346–348/s).
+        Researcher endpoints always run in threads.
     report_min_group : int
         Planner reports show levels and mean scores only for groups of at
         least this many finished tests (default 5); a smaller group shows its
