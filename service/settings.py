@@ -92,8 +92,10 @@ class Settings:
         each unit is about a millisecond of CPU and one round trip, so thread
         hand-offs buy nothing. With ``python -m benchmarks.service_load`` on
         2 cores, inline served 1,068–1,120 answers/s over four runs and one
-        threaded run 1,137/s (2026-11-27); before the engine step was cut to
-        a third, inline was clearly ahead (432–672/s against 346–348/s).
+        threaded run 1,137/s (2026-11-27). On 2026-11-22, with a slower engine
+        step and a slower day on the machine (health endpoint 11,000–17,000/s
+        against 22,000–25,000/s), inline was clearly ahead (432–672/s against
+        346–348/s).
         Researcher endpoints always run in threads.
     report_min_group : int
         Planner reports show levels and mean scores only for groups of at
