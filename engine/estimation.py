@@ -82,7 +82,7 @@ class MAP:
 
     def estimate(self, bank, loglik, items, responses, member):
         grid = bank_tables(bank).quadrature
-        log_post = loglik - 0.5 * ((grid - self.prior_mean) / self.prior_sd) ** 2
+        log_post = loglik + log_normal_density(self.prior_mean, self.prior_sd)
         theta = _grid_mode(log_post, grid)
         precision = 1.0 / self.prior_sd**2
         items, responses, member = _used_columns(items, responses, member)
@@ -369,8 +369,8 @@ class CorrelatedEAP:
             u = 1.0 / (alpha + precision)
             gamma = beta / (1.0 - beta * u.sum(axis=1))
             joint = (gamma[:, None] * u)[:, :, None] * u[:, None, :]
-            diag = np.diagonal(joint, axis1=1, axis2=2)
-            joint[:, np.arange(n_areas), np.arange(n_areas)] = diag + u
+            on_diagonal = np.arange(n_areas)
+            joint[:, on_diagonal, on_diagonal] += u
             return joint
         sigma_inv = _prior_precision_matrix(self.correlation, self.prior_sd, n_areas)
         return np.linalg.inv(sigma_inv + precision[:, :, None] * np.eye(n_areas))

@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.bank import KINDS, ItemBank
 from engine.estimation import normalized_exp
-from engine.tables import bank_tables
+from engine.tables import bank_tables, log_normal_density
 
 if TYPE_CHECKING:  # only for annotations; engine.cat imports this module
     from engine.cat import CatBatch
@@ -44,9 +44,7 @@ def posterior_weights(
     bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0
 ) -> np.ndarray:
     """Normalised posterior over the quadrature grid, (N, A, Q)."""
-    grid = bank_tables(bank).quadrature
-    log_post = loglik - 0.5 * ((grid - prior_mean) / prior_sd) ** 2
-    return normalized_exp(log_post)
+    return normalized_exp(loglik + log_normal_density(prior_mean, prior_sd))
 
 
 def posterior_information(

@@ -37,9 +37,7 @@ class BankTables:
     """Cached lookup tables of one :class:`ItemBank` (see module docstring)."""
 
     quadrature: np.ndarray  # (Q,)
-    quadrature_moments: (
-        np.ndarray
-    )  # (Q, 2): theta and theta^2, for posterior moments as one product
+    quadrature_moments: np.ndarray  # (Q, 2): theta and theta^2 (posterior moments in one product)
     log_prob: np.ndarray  # (I, K, Q)
     quadrature_information: np.ndarray  # (Q, I)
     fine: np.ndarray  # (G,)

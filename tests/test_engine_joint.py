@@ -199,38 +199,3 @@ def test_equal_correlation_closed_form_matches_the_matrix_inverse(r):
         scalar.estimate_joint(bank, loglik), matrix.estimate_joint(bank, loglik), strict=True
     ):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
-
-
-def test_one_session_steps_like_a_batch_row_with_the_joint_estimator():
-    # answer_item rebuilds one session's arrays with the answer in place and
-    # calls cat.settle; the simulator records answers with cat.advance. With
-    # no randomness in the rules they must choose the same items.
-    from engine.session import answer_item, start_test
-
-    config = TestConfig(
-        name="joint-det",
-        estimator=CorrelatedEAP(0.7),
-        selector=OverallPrecision(),
-        stopping=(LevelProbability(0.9),),
-        min_items=3,
-        max_items=20,
-    )
-    bank = make_bank(n_items=80, n_areas=5, seed=8, version="five-areas-b")
-    rng = np.random.default_rng(9)
-    truth = rng.normal(size=(4, bank.n_areas))
-    batch = cat.start(bank, config, 4, rng)
-    states = [start_test(bank, config, seed=s) for s in range(4)]
-    while not batch.finished.all():
-        items = np.where(batch.finished, 0, batch.next_item)
-        responses = irt.simulate_responses(bank, truth[np.arange(4), bank.area[items]], items, rng)
-        for row in range(4):
-            if not states[row].finished:
-                assert states[row].next_item == bank.item_ids[batch.next_item[row]]
-                states[row] = answer_item(
-                    bank, config, states[row], states[row].next_item, int(responses[row])
-                )
-        batch = cat.advance(bank, config, batch, responses, rng)
-    for row in range(4):
-        assert states[row].finished and states[row].stop_reason == batch.stop_reason[row]
-        np.testing.assert_allclose(states[row].theta, batch.theta[row], atol=1e-9)
-        np.testing.assert_allclose(states[row].correlation, batch.theta_corr[row], atol=1e-9)

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import make_bank
-from engine import cat
+from engine import cat, irt
 from engine.config import CITIZEN_TEST, TestConfig
-from engine.estimation import MAP
-from engine.selection import MaximumInformation, Randomesque, SympsonHetter
+from engine.estimation import MAP, CorrelatedEAP
+from engine.selection import MaximumInformation, OverallPrecision, Randomesque, SympsonHetter
 from engine.session import TestState, answer_item, replay, score_test, start_test
-from engine.stopping import OverallStandardError
+from engine.stopping import LevelProbability, OverallStandardError
 
 BANK = make_bank(n_items=80, seed=21, version="session-bank", pretest=4)
 CONFIG = replace(CITIZEN_TEST, pretest_positions=(3,))
@@ -92,22 +92,64 @@ def test_single_sessions_match_the_lockstep_batch():
     )
     rng = np.random.default_rng(4)
     choices = rng.integers(0, 4, size=(3, 15))
-    batch = cat.start(BANK, config, 3, rng)
-    states = [start_test(BANK, config, seed=s) for s in range(3)]
-    for step in range(15):
-        items = np.where(batch.finished, 0, batch.next_item)
-        responses = choices[:, step] % BANK.n_categories[items]
-        for row in range(3):
-            if not states[row].finished:
-                assert states[row].next_item == BANK.item_ids[batch.next_item[row]]
-                states[row] = answer_item(
-                    BANK, config, states[row], states[row].next_item, int(responses[row])
-                )
-        batch = cat.advance(BANK, config, batch, responses, rng)
+    states, batch = _side_by_side(
+        BANK, config, 3, rng, lambda step, items: choices[:, step] % BANK.n_categories[items]
+    )
     for row in range(3):
         assert states[row].finished == bool(batch.finished[row])
         # Same sums in another order; MAP's scoring stops at steps below 1e-7.
         np.testing.assert_allclose(states[row].theta, batch.theta[row], atol=1e-6)
+
+
+def test_single_sessions_match_the_lockstep_batch_with_the_joint_estimator():
+    # answer_item rebuilds one session's arrays with the answer in place and
+    # calls cat.settle; the simulator records answers with cat.advance. With
+    # no randomness in the rules they must choose the same items.
+    config = TestConfig(
+        name="joint-det",
+        estimator=CorrelatedEAP(0.7),
+        selector=OverallPrecision(),
+        stopping=(LevelProbability(0.9),),
+        min_items=3,
+        max_items=20,
+    )
+    bank = make_bank(n_items=80, n_areas=5, seed=8, version="five-areas-b")
+    rng = np.random.default_rng(9)
+    truth = rng.normal(size=(4, bank.n_areas))
+    states, batch = _side_by_side(
+        bank,
+        config,
+        4,
+        rng,
+        lambda step, items: irt.simulate_responses(
+            bank, truth[np.arange(4), bank.area[items]], items, rng
+        ),
+    )
+    for row in range(4):
+        assert states[row].finished and states[row].stop_reason == batch.stop_reason[row]
+        np.testing.assert_allclose(states[row].theta, batch.theta[row], atol=1e-9)
+        np.testing.assert_allclose(states[row].correlation, batch.theta_corr[row], atol=1e-9)
+
+
+def _side_by_side(bank, config, n, rng, respond):
+    """Run n sessions with answer_item and an n-row batch with cat.advance on the
+    same responses (``respond(step, current items)``) until all finish, checking
+    at every step that both offer the same item. Returns the states and the batch."""
+    batch = cat.start(bank, config, n, rng)
+    states = [start_test(bank, config, seed=s) for s in range(n)]
+    step = 0
+    while not batch.finished.all():
+        items = np.where(batch.finished, 0, batch.next_item)
+        responses = respond(step, items)
+        for row in range(n):
+            if not states[row].finished:
+                assert states[row].next_item == bank.item_ids[batch.next_item[row]]
+                states[row] = answer_item(
+                    bank, config, states[row], states[row].next_item, int(responses[row])
+                )
+        batch = cat.advance(bank, config, batch, responses, rng)
+        step += 1
+    return states, batch
 
 
 def test_exposure_lottery_is_reproduced_from_the_seed():
