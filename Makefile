@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine:
-#   make serve  -> installs nangluc and runs the service on an embedded SQLite file
-#   make test   -> installs nangluc with its test extras and runs the whole suite
+#   make serve  -> installs nangluc with its service extra and runs the service on an embedded SQLite file
+#   make test   -> installs nangluc with every extra and the test tools, and runs the whole suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[service]"
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.synthetic import simulate_sparse, write_csv
-from items import DEFAULT_BANK_PATH, load_bank
+from nangluc.calibration.synthetic import simulate_sparse, write_csv
+from nangluc.items import DEFAULT_BANK_PATH, load_bank
 
 
 def calibrate_command() -> list[str]:
@@ -38,7 +38,7 @@ def calibrate_command() -> list[str]:
     script = shutil.which("nangluc") or str(Path(sys.executable).with_name("nangluc"))
     if Path(script).exists():
         return [script, "calibrate"]
-    return [sys.executable, "-m", "calibration.cli"]
+    return [sys.executable, "-m", "nangluc.calibration.cli"]
 
 
 def perturbed(bank, rng: np.random.Generator):

@@ -26,10 +26,10 @@ import time
 
 import numpy as np
 
-from calibration import ResponseData, calibrate_bank
-from calibration.synthetic import simulate_sparse
-from engine.bank import ItemBank
-from items import load_bank
+from nangluc.calibration import ResponseData, calibrate_bank
+from nangluc.calibration.synthetic import simulate_sparse
+from nangluc.engine.bank import ItemBank
+from nangluc.items import load_bank
 
 
 def truth_bank() -> ItemBank:

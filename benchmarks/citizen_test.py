@@ -4,7 +4,7 @@ Simulees' area abilities are drawn from DESIGN's default population
 (multivariate normal, mean 0, SD 1, inter-area correlation 0.7). The same
 simulees take, on the shipped bank:
 
-* the default citizen test (:data:`engine.CITIZEN_TEST`);
+* the default citizen test (:data:`nangluc.engine.CITIZEN_TEST`);
 * every operational item of the bank (the reference accuracy), scored with the
   same estimator;
 * an oracle CAT that chooses items with the true abilities under the same
@@ -26,7 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from engine import (
+from nangluc.engine import (
     CITIZEN_TEST,
     EAP,
     AreaMinimum,
@@ -36,8 +36,8 @@ from engine import (
     MaximumInformation,
     OverallStandardError,
 )
-from items import load_bank
-from simulations import draw_population, full_bank_scores, run
+from nangluc.items import load_bank
+from nangluc.simulations import draw_population, full_bank_scores, run
 
 ALTERNATIVES = {
     "independent areas (EAP per area)": replace(

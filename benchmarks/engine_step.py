@@ -1,6 +1,6 @@
 """Latency of one adaptive-test step for one session (DESIGN §5: p99 < 1 ms).
 
-A step is what the service does per answer: :func:`engine.answer_item` on the
+A step is what the service does per answer: :func:`nangluc.engine.answer_item` on the
 stored state — record the response, update the area estimate, check the
 stopping rules, choose the next item — on the shipped 173-item bank under the
 default citizen test. Simulated citizens answer; only the step is timed.
@@ -21,8 +21,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from engine import CITIZEN_TEST, answer_item, irt, start_test
-from items import load_bank
+from nangluc.engine import CITIZEN_TEST, answer_item, irt, start_test
+from nangluc.items import load_bank
 
 
 def time_nangluc(bank, n_tests: int, rng: np.random.Generator) -> np.ndarray:

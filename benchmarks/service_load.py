@@ -1,6 +1,6 @@
 """Service load: answers per second and latency at 64 concurrent clients (DESIGN §5).
 
-Starts ``python -m service`` (uvicorn, ``--workers`` processes) against a
+Starts ``python -m nangluc.service`` (uvicorn, ``--workers`` processes) against a
 fresh PostgreSQL schema, then
 
 1. hits the plain ``/api/v1/health`` endpoint from the same number of clients

@@ -3,7 +3,7 @@
     python -m benchmarks.simulation_scale [--examinees 100000] [--workers N]
 
 Runs ``nangluc simulate --examinees 100000`` (the console script if it is
-installed, else ``python -m simulations``) as a subprocess with its defaults —
+installed, else ``python -m nangluc.simulations``) as a subprocess with its defaults —
 the shipped bank, the default citizen test, reference points on the first
 10,000 simulees — and times the process from start to exit, imports and
 process start-up included. The goal (DESIGN §5): under 60 s on 2 cores.
@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def command() -> list[str]:
-    """``nangluc simulate`` if the console script is installed, else ``python -m simulations``."""
+    """``nangluc simulate`` if the console script is installed, else ``python -m nangluc.simulations``."""
     script = Path(sys.executable).with_name("nangluc")
     if script.exists() or shutil.which("nangluc"):
         return [str(script if script.exists() else shutil.which("nangluc")), "simulate"]
-    return [sys.executable, "-m", "simulations"]
+    return [sys.executable, "-m", "nangluc.simulations"]
 
 
 def main(argv: list[str] | None = None) -> int:

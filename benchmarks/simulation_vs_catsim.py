@@ -33,8 +33,8 @@ import time
 
 import numpy as np
 
-from engine import MLE, MaximumInformation, TestConfig, ThetaStandardError
-from simulations import run, synthetic_bank
+from nangluc.engine import MLE, MaximumInformation, TestConfig, ThetaStandardError
+from nangluc.simulations import run, synthetic_bank
 
 SE_TARGET = 0.3
 

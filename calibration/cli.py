@@ -1,7 +1,7 @@
 """``nangluc calibrate``: response CSV in, calibrated bank file out.
 
 Everything is validated and fitted before the output file is touched; the
-bank file is then written atomically by :func:`items.write_bank`. Bad input
+bank file is then written atomically by :func:`nangluc.items.write_bank`. Bad input
 prints a clear message and exits with status 2 (1 for a failed fit).
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from calibration.data import ResponseDataError, read_responses
-from calibration.linking import METHODS
-from calibration.run import MODEL_CHOICES, CalibrationRun, calibrate_bank, online_calibrate
+from nangluc.calibration.data import ResponseDataError, read_responses
+from nangluc.calibration.linking import METHODS
+from nangluc.calibration.run import MODEL_CHOICES, CalibrationRun, calibrate_bank, online_calibrate
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -101,7 +101,7 @@ def calibrate(
     progress: bool | None,
 ) -> None:
     """Fit item parameters from RESPONSES (long CSV: respondent_id,item_id,response) into a new bank."""
-    from items import BankError, load_bank, write_bank
+    from nangluc.items import BankError, load_bank, write_bank
 
     if progress is None:
         progress = sys.stderr.isatty()

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 if TYPE_CHECKING:  # the items package is only needed for its types here
-    from items import BankDocument
+    from nangluc.items import BankDocument
 
 REQUIRED_COLUMNS = ("respondent_id", "item_id", "response")
 # Without a bank the number of categories comes from the data; a response

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration import kernels
+from nangluc.calibration import kernels
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from engine import irt
+from nangluc.engine import irt
 
 METHODS = ("stocking-lord", "haebara")
 

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from calibration import kernels
+from nangluc.calibration import kernels
 
 # Bounds keep a diverging item (a Heywood case) finite; an estimate on a bound
 # is reported by the diagnostics, never silently accepted.

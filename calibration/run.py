@@ -25,9 +25,9 @@ Choices (documented for researchers)
   marginal likelihood, carried to (a, b, c) by the delta method; linking
   error is not included. On very large data the cross-products come from a
   systematic sample of persons scaled to the full sample (see
-  :func:`calibration.mml._cross_product_covariance`).
+  :func:`nangluc.calibration.mml._cross_product_covariance`).
 * EM: Bock-Aitkin over an equally spaced grid chosen per area from the data
-  (:func:`calibration.mml.grid_for`), accelerated by SQUAREM; stops when no
+  (:func:`nangluc.calibration.mml.grid_for`), accelerated by SQUAREM; stops when no
   free parameter (slope-intercept form) moves by more than ``tol`` in a
   cycle. ``fit.iterations`` counts E-steps (the largest over the areas).
 * The inter-area correlation is the correlation of persons' EAP estimates
@@ -49,14 +49,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.special import logit
 
-from calibration import kernels, mml
-from calibration.data import ResponseData
-from calibration.diagnostics import Diagnostic, item_fit_rmsd
-from calibration.linking import METHODS, Linking, link
-from items.schema import ITEM_KEYS
+from nangluc.calibration import kernels, mml
+from nangluc.calibration.data import ResponseData
+from nangluc.calibration.diagnostics import Diagnostic, item_fit_rmsd
+from nangluc.calibration.linking import METHODS, Linking, link
+from nangluc.items.schema import ITEM_KEYS
 
 if TYPE_CHECKING:
-    from items import BankDocument
+    from nangluc.items import BankDocument
 
 MODEL_CHOICES = ("auto", "2pl", "3pl", "grm")
 
@@ -141,7 +141,7 @@ def calibrate_bank(
     Parameters
     ----------
     data : ResponseData
-        From :func:`calibration.read_responses` (validated).
+        From :func:`nangluc.calibration.read_responses` (validated).
     model : {"auto", "2pl", "3pl", "grm"}
         Item model; ``2pl``/``3pl`` apply to dichotomous items (graded items
         are an error then), ``grm`` fits every item as graded.
@@ -161,7 +161,7 @@ def calibrate_bank(
     linking_method : {"stocking-lord", "haebara"}
     n_quadrature, tol, max_iter : int or None, float, int
         EM settings: grid points (default: chosen per area from the data,
-        see :func:`calibration.mml.grid_for`); stop when no free parameter
+        see :func:`nangluc.calibration.mml.grid_for`); stop when no free parameter
         (slope-intercept form) changes by more than ``tol`` in a cycle.
     min_responses : int
         Items with fewer responses are reported (``few_responses``).

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import irt
-from engine.bank import ItemBank
+from nangluc.engine import irt
+from nangluc.engine.bank import ItemBank
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def bank_document(
     bank: ItemBank, *, version: str = "synthetic-1", status: str = "calibrated"
 ) -> dict:
     """A bare bank document (DESIGN §3) with ``bank``'s parameters, for tests and benchmarks."""
-    from engine.bank import MODELS
+    from nangluc.engine.bank import MODELS
 
     items = []
     for i, item_id in enumerate(bank.item_ids):

@@ -1,16 +1,16 @@
 """nangluc engine: IRT models, ability estimation, item selection, stopping, scoring.
 
 Pure numpy/scipy: arrays in, arrays out, no I/O. The service (one test at a
-time, :mod:`engine.session`) and the simulator (thousands in lockstep,
-:mod:`engine.cat`) call the same functions.
+time, :mod:`nangluc.engine.session`) and the simulator (thousands in lockstep,
+:mod:`nangluc.engine.cat`) call the same functions.
 """
 
-from engine.bank import KINDS, MODELS, ItemBank
-from engine.cat import CatBatch, NoItemLeftError, advance, start
-from engine.config import CITIZEN_TEST, CONFIGS, TestConfig
-from engine.estimation import EAP, MAP, MLE, CorrelatedEAP, Estimator, estimate_areas
-from engine.scoring import LEVELS, Level, Scores, level_decided, level_of, score
-from engine.selection import (
+from nangluc.engine.bank import KINDS, MODELS, ItemBank
+from nangluc.engine.cat import CatBatch, NoItemLeftError, advance, start
+from nangluc.engine.config import CITIZEN_TEST, CONFIGS, TestConfig
+from nangluc.engine.estimation import EAP, MAP, MLE, CorrelatedEAP, Estimator, estimate_areas
+from nangluc.engine.scoring import LEVELS, Level, Scores, level_decided, level_of, score
+from nangluc.engine.selection import (
     AreaBalance,
     AreaMinimum,
     ContentRule,
@@ -24,7 +24,7 @@ from engine.selection import (
     SympsonHetter,
     update_sympson_hetter,
 )
-from engine.session import (
+from nangluc.engine.session import (
     AreaScore,
     OverallScore,
     TestResult,
@@ -33,7 +33,7 @@ from engine.session import (
     score_test,
     start_test,
 )
-from engine.stopping import (
+from nangluc.engine.stopping import (
     AreaStandardError,
     LevelDecided,
     LevelProbability,

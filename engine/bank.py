@@ -35,7 +35,7 @@ class ItemBank:
     """Parameters of a bank's items as aligned, read-only arrays.
 
     Build it with :meth:`ItemBank.from_items` (per-item lists, validated) or
-    :func:`items.load_bank` (from a bank file). Index ``i`` means the same item
+    :func:`nangluc.items.load_bank` (from a bank file). Index ``i`` means the same item
     in every array.
 
     Attributes

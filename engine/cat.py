@@ -1,6 +1,6 @@
 """The adaptive test as arrays: N tests advance in lockstep by a pure step.
 
-The service advances one test (N = 1, see :mod:`engine.session`); the
+The service advances one test (N = 1, see :mod:`nangluc.engine.session`); the
 simulator advances thousands. Both call :func:`start` and :func:`advance`, so
 there is one implementation of selection, estimation and stopping.
 """
@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.bank import KINDS, ItemBank
-from engine.config import TestConfig
-from engine.estimation import estimate_areas
-from engine.scoring import score
-from engine.stopping import StopContext
-from engine.tables import bank_tables
+from nangluc.engine.bank import KINDS, ItemBank
+from nangluc.engine.config import TestConfig
+from nangluc.engine.estimation import estimate_areas
+from nangluc.engine.scoring import score
+from nangluc.engine.stopping import StopContext
+from nangluc.engine.tables import bank_tables
 
 #: Why a test stopped; index 0 means it has not.
 STOP_REASONS: tuple[str, ...] = ("", "max_items", "no_item_left")
@@ -246,7 +246,7 @@ def settle(
     scored answer, or -1 for a pretest answer, which changes no estimate.
     :func:`advance` records the answers of a batch and calls this; a single
     session rebuilds its arrays with the answer in place
-    (:func:`engine.session.answer_item`) and calls it directly.
+    (:func:`nangluc.engine.session.answer_item`) and calls it directly.
     """
     scored_rows = answered_area >= 0
     upd = rows[scored_rows]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.estimation import EAP, CorrelatedEAP, Estimator
-from engine.selection import (
+from nangluc.engine.estimation import EAP, CorrelatedEAP, Estimator
+from nangluc.engine.selection import (
     AreaMinimum,
     ContentRule,
     ExposureControl,
@@ -13,7 +13,7 @@ from engine.selection import (
     Randomesque,
     Selector,
 )
-from engine.stopping import LevelProbability, StopRule
+from nangluc.engine.stopping import LevelProbability, StopRule
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Every estimator works on M rows at once (a row = one test taker's evidence in
 one area) and returns ``theta`` and its standard error, shape (M,):
 
 * ``loglik`` (M, Q): the log-likelihood of the row's scored responses on the
-  quadrature grid of :mod:`engine.tables`;
+  quadrature grid of :mod:`nangluc.engine.tables`;
 * ``items``/``responses`` (M, L): the administered items (bank indices,
   -1 padding) and their responses; ``member`` (M, L) marks the entries that
   belong to the row (scored items of that area).
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy.special import expit
 
-from engine.bank import ItemBank
-from engine.irt import categories_and_slopes
-from engine.tables import bank_tables, log_normal_density
+from nangluc.engine.bank import ItemBank
+from nangluc.engine.irt import categories_and_slopes
+from nangluc.engine.special import expit
+from nangluc.engine.tables import bank_tables, log_normal_density
 
 
 class Estimator(Protocol):
@@ -390,7 +390,7 @@ def estimate_areas(
     """Estimates of every area for N takers: theta, SE (N, A), correlation (N, A, A).
 
     ``loglik`` (N, A, Q); ``items``/``responses``/``scored`` (N, L) as in a
-    :class:`engine.cat.CatBatch`. Estimators with ``estimate_joint`` see all
+    :class:`nangluc.engine.cat.CatBatch`. Estimators with ``estimate_joint`` see all
     areas at once; the others estimate each area alone (correlation = I).
     """
     n, n_areas, q = loglik.shape

@@ -14,9 +14,9 @@ parameters) and broadcast over (thetas x items x categories). Shapes:
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
-from engine.bank import ItemBank
+from nangluc.engine.bank import ItemBank
+from nangluc.engine.special import expit
 
 _TINY = 1e-300
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.bank import ItemBank
-from engine.tables import bank_tables
+from nangluc.engine.bank import ItemBank
+from nangluc.engine.tables import bank_tables
 
 Z_95 = 1.959963984540054
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from engine.bank import KINDS, ItemBank
-from engine.estimation import normalized_exp
-from engine.tables import bank_tables, log_normal_density
+from nangluc.engine.bank import KINDS, ItemBank
+from nangluc.engine.estimation import normalized_exp
+from nangluc.engine.tables import bank_tables, log_normal_density
 
 if TYPE_CHECKING:  # only for annotations; engine.cat imports this module
-    from engine.cat import CatBatch
+    from nangluc.engine.cat import CatBatch
 
 
 def point_information(bank: ItemBank, theta: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 The state holds what happened (items given, responses) and what follows from
 it (estimates, the current item, whether and why the test stopped). Replaying
-the responses through :func:`engine.cat.advance` reproduces it exactly, which
+the responses through :func:`nangluc.engine.cat.advance` reproduces it exactly, which
 is how a stored state is advanced: the service keeps only this JSON.
 """
 
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import cat
-from engine.bank import KINDS, ItemBank
-from engine.config import TestConfig
-from engine.scoring import LEVELS, level_decided, level_of, score
-from engine.selection import SympsonHetter
-from engine.tables import bank_tables
+from nangluc.engine import cat
+from nangluc.engine.bank import KINDS, ItemBank
+from nangluc.engine.config import TestConfig
+from nangluc.engine.scoring import LEVELS, level_decided, level_of, score
+from nangluc.engine.selection import SympsonHetter
+from nangluc.engine.tables import bank_tables
 
 STATE_FORMAT = 1
 
@@ -227,7 +227,7 @@ def _batch_of(
 ) -> cat.CatBatch:
     """Arrays of one state and its new ``answer`` (item id, response), without replay.
 
-    The arrays hold the answer as :func:`engine.cat.advance` would record it
+    The arrays hold the answer as :func:`nangluc.engine.cat.advance` would record it
     (O(items) per step); the estimates are still the state's.
     """
     tables = bank_tables(bank)

@@ -3,7 +3,7 @@
 A rule looks at the rows' current estimates and scores and says which rows
 have reached its target. The test stops when any target rule is met after
 the minimum length, at the maximum length, or when no informative item is
-left (see :func:`engine.cat.advance`).
+left (see :func:`nangluc.engine.cat.advance`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy.special import ndtr
-from scipy.stats import norm
 
-from engine.scoring import LEVELS, Z_95, Scores, level_of
+from nangluc.engine.scoring import LEVELS, Z_95, Scores, level_of
+from nangluc.engine.special import ndtr, ndtri
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ class LevelDecided:
 
     @property
     def z(self) -> float:
-        return Z_95 if self.confidence == 0.95 else float(norm.ppf(0.5 + self.confidence / 2))
+        return Z_95 if self.confidence == 0.95 else float(ndtri(0.5 + self.confidence / 2))
 
     def met(self, context):
         z = self.z

@@ -10,7 +10,7 @@ Everything a test step needs is a gather from these tables:
   (scores and their slopes), so selection and scoring never evaluate logistic
   functions inside the adaptive loop.
 
-The tables are exact functions of the bank, built with :mod:`engine.irt`.
+The tables are exact functions of the bank, built with :mod:`nangluc.engine.irt`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine import irt
-from engine.bank import KINDS, ItemBank
+from nangluc.engine import irt
+from nangluc.engine.bank import KINDS, ItemBank
 
 THETA_MIN, THETA_MAX = -6.0, 6.0
 # 61 points (step 0.2): the discrete posterior moments of a normal posterior

@@ -3,7 +3,7 @@
 ``load_bank()`` gives the shipped bank; ``load_bank(path)`` any bank file.
 """
 
-from items.bank import (
+from nangluc.items.bank import (
     DEFAULT_BANK_PATH,
     FRAMEWORK_PATH,
     Area,
@@ -22,7 +22,7 @@ from items.bank import (
     new_version,
     write_bank,
 )
-from items.schema import BANK_SCHEMA, validate_document
+from nangluc.items.schema import BANK_SCHEMA, validate_document
 
 __all__ = [
     "BANK_SCHEMA",

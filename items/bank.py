@@ -2,7 +2,7 @@
 
 A :class:`BankDocument` is the parsed, validated, NFC-normalised bank file
 (DESIGN §3). :attr:`BankDocument.item_bank` turns it into the engine's
-:class:`engine.bank.ItemBank`, built once per (version, content hash).
+:class:`nangluc.engine.bank.ItemBank`, built once per (version, content hash).
 
 Published versions are immutable: :func:`write_bank` refuses to replace a file
 holding the same version with different content; a change is a new version
@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.bank import ItemBank
-from items.schema import (
+from nangluc.engine.bank import ItemBank
+from nangluc.items.schema import (
     BankError,
     BankFileError,
     Problem,
@@ -656,7 +656,7 @@ def load_bank(path: str | Path | None = None) -> BankDocument:
 
 def load_framework(path: str | Path | None = None) -> Framework:
     """Load and validate a framework file (the shipped ``items/data/framework.json`` by default)."""
-    from items.schema import _framework_problems
+    from nangluc.items.schema import _framework_problems
 
     path = Path(FRAMEWORK_PATH if path is None else path)
     data = read_json(path, what="framework file")

@@ -1,8 +1,8 @@
 """Assemble the shipped bank from the framework, the item content and the provisional rule.
 
-Run ``python -m items.build`` after editing ``items/source/area*.json`` or
+Run ``python -m nangluc.items.build`` after editing ``items/source/area*.json`` or
 ``items/data/framework.json``. It checks the content, gives every item its
-provisional parameters (:mod:`items.provisional`), validates the whole bank
+provisional parameters (:mod:`nangluc.items.provisional`), validates the whole bank
 and writes ``items/data/bank.json`` (status ``provisional``) atomically, plus
 the JSON Schema ``items/bank.schema.json``. Re-running it on unchanged
 content rewrites nothing of substance; changed content needs a new
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from items.bank import (
+from nangluc.items.bank import (
     DEFAULT_BANK_PATH,
     FRAMEWORK_PATH,
     BankDocument,
@@ -31,8 +31,8 @@ from items.bank import (
     utc_now,
     write_bank,
 )
-from items.provisional import DEFAULT_SEED, parameter_source, provisional_parameters
-from items.schema import BANK_SCHEMA, KSA
+from nangluc.items.provisional import DEFAULT_SEED, parameter_source, provisional_parameters
+from nangluc.items.schema import BANK_SCHEMA, KSA
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = PACKAGE_DIR / "source"
@@ -212,7 +212,7 @@ def build_document(
 
 
 def write_schema(path: Path = SCHEMA_PATH) -> None:
-    """Write :data:`items.schema.BANK_SCHEMA` as a JSON file."""
+    """Write :data:`nangluc.items.schema.BANK_SCHEMA` as a JSON file."""
     text = json.dumps(BANK_SCHEMA, ensure_ascii=False, indent=2) + "\n"
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
@@ -220,7 +220,7 @@ def write_schema(path: Path = SCHEMA_PATH) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m items.build", description=__doc__.splitlines()[0]
+        prog="python -m nangluc.items.build", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
         "--version", default=DEFAULT_VERSION, help=f"bank version id (default {DEFAULT_VERSION})"

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import click
 
-from items.bank import (
+from nangluc.items.bank import (
     BankDocument,
     BankError,
     BankFileError,
@@ -24,8 +24,8 @@ from items.bank import (
     read_json,
     write_bank,
 )
-from items.schema import validate_document
-from items.spreadsheet import bank_to_csv, decode_csv, import_csv, items_from_csv
+from nangluc.items.schema import validate_document
+from nangluc.items.spreadsheet import bank_to_csv, decode_csv, import_csv, items_from_csv
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from items.bank import (
+from nangluc.items.bank import (
     BankDocument,
     BankError,
     ItemRecord,
@@ -39,8 +39,8 @@ from items.bank import (
     new_version,
     nfc,
 )
-from items.provisional import parameter_source, provisional_parameters
-from items.schema import validate_document
+from nangluc.items.provisional import parameter_source, provisional_parameters
+from nangluc.items.schema import validate_document
 
 BOM = "\ufeff"
 BASE_COLUMNS = (
@@ -433,7 +433,7 @@ def import_csv(
         of other columns must agree with the base, and items absent from the
         CSV stay as they are. ``full``: the CSV is the complete item list;
         rows with no model and no parameters get provisional parameters from
-        their ksa and level (:mod:`items.provisional`), other rows keep theirs.
+        their ksa and level (:mod:`nangluc.items.provisional`), other rows keep theirs.
     source_name : str, optional
         Recorded in the new version's metadata.
 

@@ -1,16 +1,16 @@
 """nangluc service: the engine over HTTP (Litestar), persisted with SQLModel.
 
 ``create_app(settings)`` builds the application; ``nangluc serve`` (or
-``python -m service``) runs it. SQLite file by default, PostgreSQL via
+``python -m nangluc.service``) runs it. SQLite file by default, PostgreSQL via
 ``DATABASE_URL``.
 """
 
-from service.settings import Settings
+from nangluc.service.settings import Settings
 
 
 def create_app(settings: Settings | None = None):  # noqa: ANN201 - Litestar, imported lazily
-    """Build the Litestar application (see :func:`service.app.create_app`)."""
-    from service.app import create_app as _create_app
+    """Build the Litestar application (see :func:`nangluc.service.app.create_app`)."""
+    from nangluc.service.app import create_app as _create_app
 
     return _create_app(settings)
 

@@ -1,5 +1,5 @@
-"""``python -m service``: the same as ``nangluc serve``."""
+"""``python -m nangluc.service``: the same as ``nangluc serve``."""
 
-from service.cli import main
+from nangluc.service.cli import main
 
 main()

@@ -5,8 +5,8 @@ async and hand their unit of work to the database's own thread pool
 (:meth:`Database.run`, one thread per pooled connection, so no thread waits
 for a connection); the others are synchronous and run in Litestar's pool
 (``sync_to_thread=True``). Either way a reply is sent only after the unit of
-work has committed, which is what makes every acknowledged answer durable. The work itself lives in :mod:`service.sessions`,
-:mod:`service.research` and :mod:`service.reports`.
+work has committed, which is what makes every acknowledged answer durable. The work itself lives in :mod:`nangluc.service.sessions`,
+:mod:`nangluc.service.research` and :mod:`nangluc.service.reports`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
-from engine import LEVELS
-from service import reports, research, sessions
-from service.schemas import (
+from nangluc.engine import LEVELS
+from nangluc.service import reports, research, sessions
+from nangluc.service.schemas import (
     AGE_GROUPS,
     AnswerIn,
     AnswerOut,
@@ -44,8 +44,8 @@ from service.schemas import (
     SessionOut,
     StartSession,
 )
-from service.settings import hash_key
-from service.store import Database
+from nangluc.service.settings import hash_key
+from nangluc.service.store import Database
 
 try:
     VERSION = package_version("nangluc")

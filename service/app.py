@@ -17,8 +17,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import OperationalError
 from threadpoolctl import threadpool_limits
 
-from service import schemas
-from service.api import (
+from nangluc.service import schemas
+from nangluc.service.api import (
     API_KEY_HEADER,
     VERSION,
     AdminController,
@@ -27,9 +27,9 @@ from service.api import (
     ReportController,
     SessionController,
 )
-from service.banks import ConflictError, NotFoundError, UnprocessableError
-from service.settings import Settings
-from service.store import Database
+from nangluc.service.banks import ConflictError, NotFoundError, UnprocessableError
+from nangluc.service.settings import Settings
+from nangluc.service.store import Database
 
 logger = logging.getLogger("nangluc.service")
 
@@ -79,10 +79,10 @@ def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def _page_handlers() -> list[Any]:
-    """Route handlers of the citizen pages (``service.pages``), when present."""
-    if importlib.util.find_spec("service.pages") is None:
+    """Route handlers of the citizen pages (``nangluc.service.pages``), when present."""
+    if importlib.util.find_spec("nangluc.service.pages") is None:
         return []
-    pages = importlib.import_module("service.pages")
+    pages = importlib.import_module("nangluc.service.pages")
     handlers = getattr(pages, "route_handlers", None)
     if callable(handlers):
         handlers = handlers()

@@ -1,7 +1,7 @@
 """Bank versions as the service uses them: parsed once per version, cached.
 
 A stored bank version never changes, so its parsed form (the engine's
-:class:`~engine.bank.ItemBank`, the item payloads clients see, and how each
+:class:`~nangluc.engine.bank.ItemBank`, the item payloads clients see, and how each
 option index is scored) is computed once per process and reused. Sessions
 load the bank by the version they started on, so activating a new version
 never changes a test in progress.
@@ -16,9 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-import items as item_bank
-from engine.bank import ItemBank
-from service.db import BANK
+from nangluc import items as item_bank
+from nangluc.engine.bank import ItemBank
+from nangluc.service.db import BANK
 
 LANGUAGES = ("vi", "en")
 

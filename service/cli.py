@@ -7,7 +7,7 @@ import os
 
 import click
 
-from service.settings import DEFAULT_DATABASE_URL, Settings
+from nangluc.service.settings import DEFAULT_DATABASE_URL, Settings
 
 
 def _safe_url(url: str) -> str:
@@ -78,7 +78,7 @@ def serve(
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from service.store import Database
+    from nangluc.service.store import Database
 
     try:
         base = Settings.from_env()
@@ -119,17 +119,17 @@ def serve(
     logging.getLogger("nangluc.service").setLevel(log_level.upper())
     options = {"host": host, "port": port, "log_level": log_level, "access_log": access_log}
     if workers == 1:
-        from service.app import create_app
+        from nangluc.service.app import create_app
 
         uvicorn.run(create_app(settings), **options)
     else:
         # Worker processes rebuild the settings from the environment (hashes only).
         os.environ.update(settings.to_env())
-        uvicorn.run("service.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run("nangluc.service.app:create_app", factory=True, workers=workers, **options)
 
 
 def main() -> None:
-    serve(prog_name="python -m service")
+    serve(prog_name="python -m nangluc.service")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from service.settings import Settings
+from nangluc.service.settings import Settings
 
 BANK_STATUSES = ("draft", "active", "retired")
 SESSION_STATUSES = ("in_progress", "finished")

@@ -3,7 +3,7 @@
 The page is plain HTML, CSS and an ES module in ``service/static/`` (no
 framework, no build step, nothing fetched from the internet). It talks to the
 JSON API under ``/api/v1`` like any other client. This module only serves the
-files; ``service.app.create_app`` mounts :func:`page_handlers`.
+files; ``nangluc.service.app.create_app`` mounts :func:`page_handlers`.
 
 Routes
 ------
@@ -97,5 +97,5 @@ def page_handlers() -> list[Router]:
     return [pages, static]
 
 
-#: The name ``service.app`` looks up; the same handlers as :func:`page_handlers`.
+#: The name ``nangluc.service.app`` looks up; the same handlers as :func:`page_handlers`.
 route_handlers = page_handlers

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from engine import LEVELS
-from service.banks import NotFoundError
-from service.db import SESSION
-from service.sessions import FINISHED, level_name
-from service.store import Database
+from nangluc.engine import LEVELS
+from nangluc.service.banks import NotFoundError
+from nangluc.service.db import SESSION
+from nangluc.service.sessions import FINISHED, level_name
+from nangluc.service.store import Database
 
 GROUP_COLUMNS = {"ward": SESSION.c.ward, "age_group": SESSION.c.age_group}
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-import items as item_bank
-from service.banks import ConflictError, NotFoundError, UnprocessableError
-from service.db import BANK, RESPONSE, SESSION, utcnow
-from service.store import Database
+from nangluc import items as item_bank
+from nangluc.service.banks import ConflictError, NotFoundError, UnprocessableError
+from nangluc.service.db import BANK, RESPONSE, SESSION, utcnow
+from nangluc.service.store import Database
 
 #: Columns of ``responses.csv``: the calibration input (DESIGN §3) plus the
 #: attributes a planner groups by and where each answer came from.
@@ -184,7 +184,7 @@ def calibrate(
     ConflictError
         A bank with the new version id exists already (409).
     """
-    import calibration  # heavy (model fits); only researchers need it
+    from nangluc import calibration  # heavy (model fits); only researchers need it
 
     with db.engine.connect() as conn:
         base_version = base_version or db.banks.active_version(conn)

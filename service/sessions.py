@@ -2,7 +2,7 @@
 
 Each function runs one short transaction and commits before it returns, so
 whatever a caller acknowledges to a client is on disk. They are plain
-functions of a :class:`~service.store.Database`, usable from the HTTP
+functions of a :class:`~nangluc.service.store.Database`, usable from the HTTP
 handlers and the citizen pages alike.
 
 Answers are checked before anything is written: the item must be the
@@ -13,7 +13,7 @@ version ``x``; only one ``UPDATE ... WHERE lock_version = x`` matches a row,
 the other gets 409.
 
 The hot path is short: each process remembers the last state of recent
-sessions (:class:`~service.store.SessionCache`), so an answer to the expected
+sessions (:class:`~nangluc.service.store.SessionCache`), so an answer to the expected
 item skips reading the session; the lock version check catches a state
 another process moved on, and the answer is then redone from the database.
 On PostgreSQL the session update and the response insert are one
@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine import (
+from nangluc.engine import (
     CITIZEN_TEST,
     CONFIGS,
     LEVELS,
@@ -39,9 +39,9 @@ from engine import (
     score_test,
     start_test,
 )
-from service.banks import LANGUAGES, ConflictError, LoadedBank, NotFoundError
-from service.db import RESPONSE, SESSION, utcnow
-from service.store import Database, KnownSession
+from nangluc.service.banks import LANGUAGES, ConflictError, LoadedBank, NotFoundError
+from nangluc.service.db import RESPONSE, SESSION, utcnow
+from nangluc.service.store import Database, KnownSession
 
 IN_PROGRESS = "in_progress"
 FINISHED = "finished"

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-import items as item_bank
-from engine import TestState
-from service.banks import BankStore, ConflictError
-from service.db import BANK, create_db_engine, create_tables, utcnow
-from service.settings import Settings
+from nangluc import items as item_bank
+from nangluc.engine import TestState
+from nangluc.service.banks import BankStore, ConflictError
+from nangluc.service.db import BANK, create_db_engine, create_tables, utcnow
+from nangluc.service.settings import Settings
 
 logger = logging.getLogger("nangluc.service")
 T = TypeVar("T")
@@ -77,10 +77,10 @@ class SessionCache:
 class Database:
     """Engine and bank cache of one database, shared by a process's requests.
 
-    Handlers call the functions of :mod:`service.sessions` and friends with
+    Handlers call the functions of :mod:`nangluc.service.sessions` and friends with
     it; each unit of work runs in :meth:`transaction`, which commits before
     it returns (so a reply is only sent for what is on disk) and turns an
-    integrity error into :class:`~service.banks.ConflictError` (HTTP 409).
+    integrity error into :class:`~nangluc.service.banks.ConflictError` (HTTP 409).
     """
 
     def __init__(self, settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """Vectorized CAT simulations: accuracy, length and exposure of a test design.
 
-Thousands of simulees advance in lockstep through :func:`engine.cat.start` and
-:func:`engine.cat.advance`, the same step functions the service uses.
+Thousands of simulees advance in lockstep through :func:`nangluc.engine.cat.start` and
+:func:`nangluc.engine.cat.advance`, the same step functions the service uses.
 
 * :func:`draw_population` / :func:`read_population`: true abilities per area;
 * :func:`run`: one design on those simulees -> :class:`SimulationResult`;
@@ -11,11 +11,11 @@ Thousands of simulees advance in lockstep through :func:`engine.cat.start` and
   file; :func:`evaluate` / :func:`run_designs`: designs with their reference
   points on the same simulees (optionally on Dask);
 * :func:`sympson_hetter_control`: exposure-control parameters by simulation;
-* :func:`simulations.report.write_report`: Markdown report with PNG plots.
+* :func:`nangluc.simulations.report.write_report`: Markdown report with PNG plots.
 """
 
-from simulations.banks import synthetic_bank
-from simulations.core import (
+from nangluc.simulations.banks import synthetic_bank
+from nangluc.simulations.core import (
     DEFAULT_CHUNK_SIZE,
     FullBankResult,
     SimulationResult,
@@ -26,10 +26,10 @@ from simulations.core import (
     summarize,
     true_levels,
 )
-from simulations.designs import Design, build_design, read_grid
-from simulations.exposure import SympsonHetterCalibration, sympson_hetter_control
-from simulations.population import DEFAULT_CORRELATION, draw_population, read_population
-from simulations.study import DesignResult, evaluate, run_designs
+from nangluc.simulations.designs import Design, build_design, read_grid
+from nangluc.simulations.exposure import SympsonHetterCalibration, sympson_hetter_control
+from nangluc.simulations.population import DEFAULT_CORRELATION, draw_population, read_population
+from nangluc.simulations.study import DesignResult, evaluate, run_designs
 
 __all__ = [
     "Design",

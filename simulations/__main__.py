@@ -1,5 +1,5 @@
-"""``python -m simulations`` is ``nangluc simulate``."""
+"""``python -m nangluc.simulations`` is ``nangluc simulate``."""
 
-from simulations.cli import simulate
+from nangluc.simulations.cli import simulate
 
-simulate(prog_name="python -m simulations")
+simulate(prog_name="python -m nangluc.simulations")

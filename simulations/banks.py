@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.bank import MODELS, ItemBank
+from nangluc.engine.bank import MODELS, ItemBank
 
 
 def synthetic_bank(

@@ -11,16 +11,17 @@ from pathlib import Path
 
 import click
 
-from simulations.core import plain_json
-from simulations.designs import (
+from nangluc.extras import missing_modules, require
+from nangluc.simulations.core import plain_json
+from nangluc.simulations.designs import (
     DESIGN_KEYS,
     ESTIMATOR_CHOICES,
     SELECTOR_CHOICES,
     build_design,
     read_grid,
 )
-from simulations.population import DEFAULT_CORRELATION, draw_population, read_population
-from simulations.study import DEFAULT_REFERENCE_EXAMINEES, population_stream, run_designs
+from nangluc.simulations.population import DEFAULT_CORRELATION, draw_population, read_population
+from nangluc.simulations.study import DEFAULT_REFERENCE_EXAMINEES, population_stream, run_designs
 
 DEFAULT_EXAMINEES = 10_000
 
@@ -157,7 +158,16 @@ def simulate(
     """
     started = time.perf_counter()
     if progress is None:
-        progress = sys.stderr.isatty()
+        # On by default on a terminal, when the progress bar's package is installed.
+        progress = sys.stderr.isatty() and not missing_modules("simulations", ("tqdm",))
+    elif progress:
+        require("simulations", "tqdm", purpose="--progress needs the 'simulations' extra")
+    if report_dir:
+        require("simulations", "matplotlib", purpose="--report needs the 'simulations' extra")
+    if use_dask:
+        require(
+            "simulations", "dask", "distributed", purpose="--dask needs the 'simulations' extra"
+        )
     workers = workers or _cores()
     try:
         if scheduler and not use_dask:
@@ -207,7 +217,7 @@ def simulate(
         output["process_seconds"] = round(time.perf_counter() - started, 3)
         text = json.dumps(plain_json(output), ensure_ascii=False, indent=2, allow_nan=False)
         if report_dir:
-            from simulations.report import write_report
+            from nangluc.simulations.report import write_report
 
             write_report(report_dir, bank, results, context, grid=bool(grid_path))
         if json_path:
@@ -219,7 +229,7 @@ def simulate(
 
 def _load_bank(path):
     """The bank document and its engine form; clear errors for bad files."""
-    import items
+    from nangluc import items
 
     if path is not None and not Path(path).is_file():
         raise ValueError(f"bank file {path} does not exist")

@@ -1,7 +1,7 @@
 """Vectorized CAT simulation through the engine's own step functions.
 
-All simulees of a chunk advance in lockstep as one :class:`engine.cat.CatBatch`
-with :func:`engine.cat.start` and :func:`engine.cat.advance` — the functions
+All simulees of a chunk advance in lockstep as one :class:`nangluc.engine.cat.CatBatch`
+with :func:`nangluc.engine.cat.start` and :func:`nangluc.engine.cat.advance` — the functions
 the service calls for one test — so selection, estimation and stopping have a
 single implementation. This module only draws responses from the true
 abilities, drops finished rows to keep the arrays small, and measures.
@@ -21,13 +21,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine import cat, irt
-from engine.bank import ItemBank
-from engine.config import TestConfig
-from engine.estimation import estimate_areas
-from engine.scoring import LEVELS, Scores, level_of, score
-from engine.selection import MaximumInformation, OverallPrecision, PosteriorWeightedInformation
-from engine.tables import bank_tables
+from nangluc.engine import cat, irt
+from nangluc.engine.bank import ItemBank
+from nangluc.engine.config import TestConfig
+from nangluc.engine.estimation import estimate_areas
+from nangluc.engine.scoring import LEVELS, Scores, level_of, score
+from nangluc.engine.selection import (
+    MaximumInformation,
+    OverallPrecision,
+    PosteriorWeightedInformation,
+)
+from nangluc.engine.tables import bank_tables
 
 #: Simulees per chunk. Fixed (not derived from the number of workers) so that
 #: the same seed gives the same numbers however many processes run; about a

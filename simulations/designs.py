@@ -32,10 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.config import CONFIGS, TestConfig
-from engine.estimation import ESTIMATORS
-from engine.selection import SELECTORS, AreaMinimum, KindBalance, Randomesque, SympsonHetter
-from engine.stopping import LevelDecided, LevelProbability, OverallStandardError, ThetaStandardError
+from nangluc.engine.config import CONFIGS, TestConfig
+from nangluc.engine.estimation import ESTIMATORS
+from nangluc.engine.selection import SELECTORS, AreaMinimum, KindBalance, Randomesque, SympsonHetter
+from nangluc.engine.stopping import (
+    LevelDecided,
+    LevelProbability,
+    OverallStandardError,
+    ThetaStandardError,
+)
 
 # The engine's registries: a rule added there is available here by its name.
 SELECTOR_CHOICES = tuple(SELECTORS)
@@ -73,7 +78,7 @@ class Design:
 
     ``sympson_hetter_rate`` is set when the design asks for Sympson–Hetter
     exposure control: its control parameters are derived by simulation before
-    the run (see :func:`simulations.exposure.sympson_hetter_control`).
+    the run (see :func:`nangluc.simulations.exposure.sympson_hetter_control`).
     """
 
     name: str

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.bank import ItemBank
-from engine.config import TestConfig
-from engine.selection import SympsonHetter, update_sympson_hetter
-from simulations.core import check_true_theta, run
+from nangluc.engine.bank import ItemBank
+from nangluc.engine.config import TestConfig
+from nangluc.engine.selection import SympsonHetter, update_sympson_hetter
+from nangluc.simulations.core import check_true_theta, run
 
 
 @dataclass(frozen=True)
@@ -50,15 +50,15 @@ def sympson_hetter_control(
 
     Starts with every item always given when selected, simulates
     ``true_theta``, and updates the control parameters with
-    :func:`engine.selection.update_sympson_hetter` from the observed
+    :func:`nangluc.engine.selection.update_sympson_hetter` from the observed
     exposure rates, ``iterations`` times; a final run measures the result.
-    The simulees should stand for the target population; :func:`simulations.evaluate`
+    The simulees should stand for the target population; :func:`nangluc.simulations.evaluate`
     resamples them from the study's simulees (with fresh responses).
 
     Parameters
     ----------
     bank, config, true_theta, rng
-        As for :func:`simulations.run`; ``config``'s own exposure control is
+        As for :func:`nangluc.simulations.run`; ``config``'s own exposure control is
         replaced (a randomesque ``k`` of an existing Sympson–Hetter rule is kept).
     max_rate : float
         Target highest exposure rate in (0, 1].

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.bank import ItemBank
-from engine.scoring import LEVELS
-from simulations.core import plain_json
-from simulations.study import DesignResult
+from nangluc.engine.bank import ItemBank
+from nangluc.engine.scoring import LEVELS
+from nangluc.simulations.core import plain_json
+from nangluc.simulations.study import DesignResult
 
 
 def write_report(

@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.bank import ItemBank
-from simulations.core import (
+from nangluc.engine.bank import ItemBank
+from nangluc.simulations.core import (
     FullBankResult,
     SimulationResult,
     check_true_theta,
     full_bank_scores,
     run,
 )
-from simulations.designs import Design
-from simulations.exposure import sympson_hetter_control
+from nangluc.simulations.designs import Design
+from nangluc.simulations.exposure import sympson_hetter_control
 
 #: Simulees used for the reference points (the oracle CAT costs as much as the CAT).
 DEFAULT_REFERENCE_EXAMINEES = 10_000

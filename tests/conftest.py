@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.bank import ItemBank
+from nangluc.engine.bank import ItemBank
 
 
 def make_bank(

@@ -21,8 +21,8 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from items import load_framework
-from service.settings import Settings
+from nangluc.items import load_framework
+from nangluc.service.settings import Settings
 
 ADMIN_KEY = "test-admin-key-7f3a"
 POSTGRES_URL = os.environ.get(
@@ -163,7 +163,7 @@ def app_client(
     """
     from litestar.testing import TestClient
 
-    from service.app import create_app
+    from nangluc.service.app import create_app
 
     bank = write_bank(directory / f"bank-{uuid.uuid4().hex[:8]}.json", document or bank_dict())
     app = create_app(

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from calibration.cli import calibrate
-from calibration.synthetic import bank_document, simulate_sparse, write_responses_csv
-from engine.bank import ItemBank
-from items import load_bank
+from nangluc.calibration.cli import calibrate
+from nangluc.calibration.synthetic import bank_document, simulate_sparse, write_responses_csv
+from nangluc.engine.bank import ItemBank
+from nangluc.items import load_bank
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pytest
 
-import calibration.data as data_module
-from calibration import ResponseDataError, read_responses
-from items import bank_from_dict
+import nangluc.calibration.data as data_module
+from nangluc.calibration import ResponseDataError, read_responses
+from nangluc.items import bank_from_dict
 
 BANK = bank_from_dict(
     {
@@ -144,7 +144,7 @@ def test_standard_library_reader_matches_pyarrow(monkeypatch):
 
 
 def test_from_arrays_validates_like_the_reader():
-    from calibration import ResponseData
+    from nangluc.calibration import ResponseData
 
     with pytest.raises(ResponseDataError, match="no responses"):
         ResponseData.from_arrays([], [], [])

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calibration import kernels, mml
-from engine import irt
+from nangluc.calibration import kernels, mml
+from nangluc.engine import irt
 
 
 @settings(max_examples=40, deadline=None)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration import ResponseData, calibrate_bank, online_calibrate
-from calibration.linking import link, transform
-from calibration.synthetic import bank_document, simulate_sparse
-from engine.bank import ItemBank
-from items import bank_from_dict
+from nangluc.calibration import ResponseData, calibrate_bank, online_calibrate
+from nangluc.calibration.linking import link, transform
+from nangluc.calibration.synthetic import bank_document, simulate_sparse
+from nangluc.engine.bank import ItemBank
+from nangluc.items import bank_from_dict
 
 
 def truth_bank(rng, n_items=24, *, pretest=0):
@@ -151,7 +151,7 @@ def test_online_calibration_fixes_operational_items_and_estimates_latent():
 
 
 def _responses(bank, theta, items, rng):
-    from engine import irt
+    from nangluc.engine import irt
 
     return irt.simulate_responses(bank, theta, items, rng)
 

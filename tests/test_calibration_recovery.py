@@ -6,9 +6,9 @@ import girth
 import numpy as np
 import pytest
 
-from calibration import ResponseData, calibrate_bank
-from calibration.synthetic import simulate_sparse
-from engine.bank import ItemBank
+from nangluc.calibration import ResponseData, calibrate_bank
+from nangluc.calibration.synthetic import simulate_sparse
+from nangluc.engine.bank import ItemBank
 
 
 def make_bank(rng, n_items, *, models, n_areas=1, n_categories=4):
@@ -112,8 +112,8 @@ def mixed_sparse():
     rng = np.random.default_rng(14)
     bank = make_bank(rng, 36, models=["2pl", "grm", "3pl"], n_areas=3)
     sim = simulate_sparse(bank, 30000, 12, rng, correlation=0.6)
-    from calibration.synthetic import bank_document
-    from items import bank_from_dict
+    from nangluc.calibration.synthetic import bank_document
+    from nangluc.items import bank_from_dict
 
     current = bank_from_dict(bank_document(bank))
     run = calibrate_bank(to_data(bank, sim), model="auto", current=current)

@@ -17,7 +17,7 @@ import girth
 import numpy as np
 import pytest
 
-from calibration import calibrate_bank, read_responses
+from nangluc.calibration import calibrate_bank, read_responses
 
 DATA = Path(__file__).parent / "data" / "lsat6_patterns.csv"
 # ltm(LSAT ~ z1, IRT.param = TRUE): difficulty, discrimination and their standard errors

@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import make_bank
-from engine import cat, irt
-from engine.bank import KINDS
-from engine.config import CITIZEN_TEST, TestConfig
-from engine.estimation import EAP, MLE
-from engine.scoring import LEVELS, area_scores, level_decided, level_of, score
-from engine.selection import (
+from nangluc.engine import cat, irt
+from nangluc.engine.bank import KINDS
+from nangluc.engine.config import CITIZEN_TEST, TestConfig
+from nangluc.engine.estimation import EAP, MLE
+from nangluc.engine.scoring import LEVELS, area_scores, level_decided, level_of, score
+from nangluc.engine.selection import (
     AreaBalance,
     AreaMinimum,
     KindBalance,
@@ -26,13 +26,13 @@ from engine.selection import (
     point_information,
     update_sympson_hetter,
 )
-from engine.stopping import (
+from nangluc.engine.stopping import (
     AreaStandardError,
     LevelDecided,
     OverallStandardError,
     ThetaStandardError,
 )
-from engine.tables import bank_tables
+from nangluc.engine.tables import bank_tables
 
 
 def run(bank, config, true_theta, seed=0, selection_theta=None):
@@ -369,7 +369,7 @@ def test_informative_range_matches_point_information():
 
 
 def test_normal_weighted_information_is_the_same_for_few_and_many_rows():
-    from engine.selection import normal_weighted_information
+    from nangluc.engine.selection import normal_weighted_information
 
     bank = make_bank(n_items=60, seed=9)
     rng = np.random.default_rng(0)

@@ -10,9 +10,9 @@ from scipy import integrate, optimize
 from scipy.stats import norm
 
 from conftest import make_bank
-from engine import irt
-from engine.estimation import EAP, MAP, MLE
-from engine.tables import bank_tables
+from nangluc.engine import irt
+from nangluc.engine.estimation import EAP, MAP, MLE
+from nangluc.engine.tables import bank_tables
 
 ONE_AREA = make_bank(n_items=40, n_areas=1, seed=11, version="one-area")
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from engine import irt
-from engine.bank import ItemBank
+from nangluc.engine import irt
+from nangluc.engine.bank import ItemBank
 
 thetas = st.floats(-6, 6, allow_nan=False)
 discriminations = st.floats(0.2, 3.0)

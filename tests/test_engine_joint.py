@@ -7,13 +7,13 @@ import pytest
 from scipy.stats import multivariate_normal, norm
 
 from conftest import make_bank
-from engine import cat, irt
-from engine.config import CITIZEN_TEST, TestConfig
-from engine.estimation import EAP, CorrelatedEAP, estimate_areas
-from engine.scoring import score
-from engine.selection import OverallPrecision, point_information
-from engine.stopping import LevelProbability, StopContext, level_probability
-from engine.tables import bank_tables
+from nangluc.engine import cat, irt
+from nangluc.engine.config import CITIZEN_TEST, TestConfig
+from nangluc.engine.estimation import EAP, CorrelatedEAP, estimate_areas
+from nangluc.engine.scoring import score
+from nangluc.engine.selection import OverallPrecision, point_information
+from nangluc.engine.stopping import LevelProbability, StopContext, level_probability
+from nangluc.engine.tables import bank_tables
 
 TWO_AREAS = make_bank(n_items=30, n_areas=2, seed=17, version="two-areas")
 

@@ -11,12 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import make_bank
-from engine import cat, irt
-from engine.config import CITIZEN_TEST, TestConfig
-from engine.estimation import MAP, CorrelatedEAP
-from engine.selection import MaximumInformation, OverallPrecision, Randomesque, SympsonHetter
-from engine.session import TestState, answer_item, replay, score_test, start_test
-from engine.stopping import LevelProbability, OverallStandardError
+from nangluc.engine import cat, irt
+from nangluc.engine.config import CITIZEN_TEST, TestConfig
+from nangluc.engine.estimation import MAP, CorrelatedEAP
+from nangluc.engine.selection import (
+    MaximumInformation,
+    OverallPrecision,
+    Randomesque,
+    SympsonHetter,
+)
+from nangluc.engine.session import TestState, answer_item, replay, score_test, start_test
+from nangluc.engine.stopping import LevelProbability, OverallStandardError
 
 BANK = make_bank(n_items=80, seed=21, version="session-bank", pretest=4)
 CONFIG = replace(CITIZEN_TEST, pretest_positions=(3,))

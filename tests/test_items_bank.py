@@ -10,12 +10,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-import items
-from engine.bank import KINDS, MODELS
-from engine.scoring import LEVELS
-from items.bank import read_json
-from items.build import PLANNED_COUNTS, build_document
-from items.provisional import DISCRIMINATION, LOCATION_BY_LEVEL, provisional_parameters
+from nangluc import items
+from nangluc.engine.bank import KINDS, MODELS
+from nangluc.engine.scoring import LEVELS
+from nangluc.items.bank import read_json
+from nangluc.items.build import PLANNED_COUNTS, build_document
+from nangluc.items.provisional import DISCRIMINATION, LOCATION_BY_LEVEL, provisional_parameters
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +273,7 @@ def test_a_failed_write_leaves_the_old_file_whole(doc, tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("items.bank.os.replace", broken_replace)
+    monkeypatch.setattr("nangluc.items.bank.os.replace", broken_replace)
     with pytest.raises(OSError):
         items.write_bank(items.new_version(doc, version="2024.10-p9"), path)
     assert path.read_bytes() == before

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-import items
-from items.cli import bank
-from items.spreadsheet import BOM, bank_to_csv
+from nangluc import items
+from nangluc.items.cli import bank
+from nangluc.items.spreadsheet import BOM, bank_to_csv
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import items
-from items.bank import read_json
-from items.build import SCHEMA_PATH
-from items.schema import BANK_SCHEMA, Problem, validate_document
+from nangluc import items
+from nangluc.items.bank import read_json
+from nangluc.items.build import SCHEMA_PATH
+from nangluc.items.schema import BANK_SCHEMA, Problem, validate_document
 
 jsonschema_rs = pytest.importorskip("jsonschema_rs")
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import items
-from items.schema import BANK_SCHEMA
-from items.spreadsheet import BOM, bank_from_csv, bank_to_csv, import_csv, items_from_csv
+from nangluc import items
+from nangluc.items.schema import BANK_SCHEMA
+from nangluc.items.spreadsheet import BOM, bank_from_csv, bank_to_csv, import_csv, items_from_csv
 
 jsonschema_rs = pytest.importorskip("jsonschema_rs")
 SCHEMA_VALIDATOR = jsonschema_rs.Draft202012Validator(BANK_SCHEMA)
@@ -213,7 +213,7 @@ def test_semicolon_separated_csv_from_excel_is_read(doc):
 
 
 def test_empty_and_non_utf8_csv():
-    from items.spreadsheet import decode_csv
+    from nangluc.items.spreadsheet import decode_csv
 
     with pytest.raises(items.BankError, match="empty"):
         items_from_csv("")

@@ -34,8 +34,8 @@ if not CHROMIUM.exists() and not REQUIRE_BROWSER:
 import uvicorn  # noqa: E402
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright  # noqa: E402
 
-from service.app import create_app  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from nangluc.service.app import create_app  # noqa: E402
+from nangluc.service.settings import Settings  # noqa: E402
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}

@@ -11,7 +11,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from service.pages import CONTENT_SECURITY_POLICY, STATIC_DIR, page_handlers, render_page
+from nangluc.service.pages import CONTENT_SECURITY_POLICY, STATIC_DIR, page_handlers, render_page
 
 ASSETS = sorted(p for p in STATIC_DIR.iterdir() if p.is_file())
 TEXT_ASSETS = [p for p in ASSETS if p.suffix in {".html", ".js", ".css", ".json", ".svg"}]
@@ -121,8 +121,8 @@ def test_static_folder_holds_only_page_assets():
 
 
 def test_the_service_app_serves_the_pages_beside_the_api(tmp_path):
-    from service.app import create_app
-    from service.settings import Settings
+    from nangluc.service.app import create_app
+    from nangluc.service.settings import Settings
 
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'pages.db'}"))
     with TestClient(app=app) as client:

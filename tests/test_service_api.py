@@ -11,6 +11,8 @@ import uuid
 import numpy as np
 import pytest
 import sqlalchemy as sa
+
+from nangluc.service.db import RESPONSE, SESSION
 from service_fixtures import (  # noqa: F401 - fixtures
     ADMIN_KEY,
     app_client,
@@ -20,8 +22,6 @@ from service_fixtures import (  # noqa: F401 - fixtures
     fresh_client,
     run_to_end,
 )
-
-from service.db import RESPONSE, SESSION
 
 API = "/api/v1"
 ITEM_KEYS = {"id", "area", "competence", "kind", "text", "options"}
@@ -407,7 +407,7 @@ def test_responses_csv_is_the_calibration_input(client) -> None:
 
 def test_activation_and_sessions_keep_their_bank(fresh_client) -> None:
     client = fresh_client
-    from service import research
+    from nangluc.service import research
 
     db = client.app.state.db
     # A second version, stored as a draft (as a calibration would).

@@ -9,12 +9,11 @@ import uuid
 
 import numpy as np
 import sqlalchemy as sa
-from service_fixtures import ADMIN_KEY, bank_dict, database_url, fresh_client  # noqa: F401
 
-import calibration
-import items
-from engine.irt import simulate_responses
-from service.db import RESPONSE, SESSION, utcnow
+from nangluc import calibration, items
+from nangluc.engine.irt import simulate_responses
+from nangluc.service.db import RESPONSE, SESSION, utcnow
+from service_fixtures import ADMIN_KEY, bank_dict, database_url, fresh_client  # noqa: F401
 
 API = "/api/v1"
 HEADERS = {"X-API-Key": ADMIN_KEY}

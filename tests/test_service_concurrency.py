@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
-from service_fixtures import client, database_url, fresh_client  # noqa: F401 - fixtures
 
-from service import sessions
-from service.banks import ConflictError
-from service.db import RESPONSE, SESSION
-from service.store import SessionCache
+from nangluc.service import sessions
+from nangluc.service.banks import ConflictError
+from nangluc.service.db import RESPONSE, SESSION
+from nangluc.service.store import SessionCache
+from service_fixtures import client, database_url, fresh_client  # noqa: F401 - fixtures
 
 API = "/api/v1"
 
@@ -132,10 +132,9 @@ def test_concurrent_sessions_do_not_interfere(client) -> None:
 
 def test_state_cached_by_another_process_is_never_trusted(database_url, tmp_path) -> None:
     """Two server processes on one database: one answers, the other's cached state is stale."""
+    from nangluc.service.settings import Settings
+    from nangluc.service.store import Database
     from service_fixtures import bank_dict, write_bank
-
-    from service.settings import Settings
-    from service.store import Database
 
     bank = write_bank(tmp_path / "bank.json", bank_dict())
     settings = Settings(database_url=database_url, bank_path=str(bank), pool_size=2)

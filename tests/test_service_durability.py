@@ -1,6 +1,6 @@
 """A server killed with SIGKILL under load loses no acknowledged answer, and sessions go on.
 
-Runs the real server (``python -m service``) as a subprocess on a SQLite file
+Runs the real server (``python -m nangluc.service``) as a subprocess on a SQLite file
 and on a PostgreSQL schema, answers from several client threads, kills it
 with SIGKILL while answers are in flight, restarts it on the same database
 and checks every acknowledged answer against the stored rows.
@@ -20,17 +20,25 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from service_fixtures import DATABASES, bank_dict, free_port, fresh_database, write_bank
 
-from service.db import RESPONSE
-from service.settings import sqlalchemy_url
+from nangluc.service.db import RESPONSE
+from nangluc.service.settings import sqlalchemy_url
+from service_fixtures import DATABASES, bank_dict, free_port, fresh_database, write_bank
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 4
 
 
 def _start(database_url: str, bank: Path, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "service", "--port", str(port), "--database-url", database_url]
+    command = [
+        sys.executable,
+        "-m",
+        "nangluc.service",
+        "--port",
+        str(port),
+        "--database-url",
+        database_url,
+    ]
     command += ["--bank", str(bank), "--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(
         command,

@@ -20,6 +20,10 @@ import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+
+from nangluc.service import sessions
+from nangluc.service.app import create_app
+from nangluc.service.settings import Settings
 from service_fixtures import (
     ADMIN_KEY,
     PostgresSchema,
@@ -27,10 +31,6 @@ from service_fixtures import (
     postgres_available,
     write_bank,
 )
-
-from service import sessions
-from service.app import create_app
-from service.settings import Settings
 
 _TMP = Path(tempfile.mkdtemp(prefix="nangluc-schemathesis-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 from click.testing import CliRunner
 
-from service.cli import serve
-from service.settings import Settings, hash_key, sqlalchemy_url
+from nangluc.service.cli import serve
+from nangluc.service.settings import Settings, hash_key, sqlalchemy_url
 
 
 def test_plain_urls_get_our_drivers() -> None:
@@ -102,9 +102,9 @@ def test_sessions_run_the_same_in_database_threads(tmp_path) -> None:
     # The default runs session work on the event loop; the thread-pool path
     # must give the same behaviour (a whole test, a result, a refused answer).
     from litestar.testing import TestClient
-    from service_fixtures import bank_dict, write_bank
 
-    from service.app import create_app
+    from nangluc.service.app import create_app
+    from service_fixtures import bank_dict, write_bank
 
     bank = write_bank(tmp_path / "bank.json", bank_dict())
     settings = Settings(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from simulations.cli import simulate
+from nangluc.simulations.cli import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--examinees", "150", "--reference-examinees", "100", "--workers", "1", "--no-progress"]
@@ -201,7 +201,7 @@ def test_grid_file_errors_name_the_design(bare_bank, tmp_path):
 
 def test_python_dash_m_simulations_and_nangluc_simulate():
     help_text = subprocess.run(
-        [sys.executable, "-m", "simulations", "--help"],
+        [sys.executable, "-m", "nangluc.simulations", "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,

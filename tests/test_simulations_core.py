@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import simulations
-from engine import (
+from nangluc import simulations
+from nangluc.engine import (
     CITIZEN_TEST,
     EAP,
     MLE,
@@ -25,7 +25,7 @@ from engine import (
     answer_item,
     start_test,
 )
-from simulations import core
+from nangluc.simulations import core
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-import simulations
-from engine import (
+from nangluc import simulations
+from nangluc.engine import (
     CITIZEN_TEST,
     MLE,
     AreaMinimum,
@@ -22,8 +22,8 @@ from engine import (
     SympsonHetter,
     ThetaStandardError,
 )
-from simulations.designs import build_design, parse_exposure, read_grid
-from simulations.exposure import sympson_hetter_control
+from nangluc.simulations.designs import build_design, parse_exposure, read_grid
+from nangluc.simulations.exposure import sympson_hetter_control
 
 
 def test_no_overrides_is_the_citizen_test():

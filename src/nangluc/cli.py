@@ -1,7 +1,7 @@
 """The ``nangluc`` command: one entry point for the packages' commands.
 
-Each package owns its commands (``items.cli``, ``calibration.cli``,
-``simulations.cli``, ``service.cli``); they are imported only when used, so
+Each package owns its commands (``nangluc.items.cli``, ``nangluc.calibration.cli``,
+``nangluc.simulations.cli``, ``nangluc.service.cli``); they are imported only when used, so
 ``nangluc --help`` stays fast.
 """
 
@@ -12,22 +12,26 @@ import importlib
 import click
 
 from nangluc import __version__
+from nangluc.extras import MissingExtraError, missing_modules
 
 #: command name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "bank": ("items.cli", "bank", "Validate, inspect, export and import item bank files."),
+    "bank": ("nangluc.items.cli", "bank", "Validate, inspect, export and import item bank files."),
     "calibrate": (
-        "calibration.cli",
+        "nangluc.calibration.cli",
         "calibrate",
         "Fit item parameters from response data into a new bank.",
     ),
     "simulate": (
-        "simulations.cli",
+        "nangluc.simulations.cli",
         "simulate",
         "Run simulated test takers through an adaptive test.",
     ),
-    "serve": ("service.cli", "serve", "Run the HTTP service and the citizen pages."),
+    "serve": ("nangluc.service.cli", "serve", "Run the HTTP service and the citizen pages."),
 }
+
+#: command name -> the extra it needs beyond the light core (see :mod:`nangluc.extras`)
+COMMAND_EXTRAS: dict[str, str] = {"calibrate": "calibration", "serve": "service"}
 
 
 class LazyGroup(click.Group):
@@ -37,6 +41,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
+        extra = COMMAND_EXTRAS.get(name)
+        if extra is not None and (missing := missing_modules(extra)):
+            raise MissingExtraError(extra, missing, f"nangluc {name} needs the '{extra}' extra")
         module, attribute, _ = COMMANDS[name]
         return getattr(importlib.import_module(module), attribute)
 
