@@ -1,13 +1,17 @@
 """The item bank in memory: one frozen object of parameter arrays.
 
-Every item is stored in one graded form so that probabilities and information
-broadcast over (thetas x items x categories) with no per-model branches:
+Every item is stored in one threshold form so that probabilities and
+information broadcast over (thetas x items x categories):
 
-* ``thresholds[i, k-1]`` is the location of the boundary ``P(X >= k)``,
-  k = 1..m-1, padded with ``+inf`` beyond the item's last category (so the
-  padded boundary probabilities are exactly 0);
-* a 2PL item is a graded item with two categories and threshold ``b``;
-* a 3PL item adds a lower asymptote ``guessing`` (0 for every other item).
+* ``thresholds[i, k-1]`` is the location of the boundary ``P(X >= k)`` of a
+  graded item, or the step parameter between categories k-1 and k of a
+  partial-credit item, k = 1..m-1, padded with ``+inf`` beyond the item's
+  last category (so the padded categories have probability exactly 0);
+* a 2PL item is a graded item with two categories and threshold ``b``; a
+  1PL (Rasch) item is a 2PL item whose ``a`` is shared (1 by default);
+* a 3PL item adds a lower asymptote ``guessing`` (0 for every other item);
+* GPCM and PCM items are flagged in ``partial_credit`` (the PCM is a GPCM
+  whose ``a`` is shared, 1 by default).
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ from typing import Literal
 
 import numpy as np
 
-MODELS: tuple[str, ...] = ("2pl", "3pl", "grm")
+#: Model names; an item's ``model`` is an index into this tuple (new models are appended).
+MODELS: tuple[str, ...] = ("2pl", "3pl", "grm", "1pl", "gpcm", "pcm")
+#: Models with several ordered categories.
+POLYTOMOUS: tuple[str, ...] = ("grm", "gpcm", "pcm")
+#: Divide-by-total models: thresholds are step parameters, in any order.
+PARTIAL_CREDIT: tuple[str, ...] = ("gpcm", "pcm")
+#: Models whose discrimination is shared by all their items (1 unless calibrated otherwise).
+SHARED_DISCRIMINATION: tuple[str, ...] = ("1pl", "pcm")
 KINDS: tuple[str, ...] = ("knowledge", "skill", "attitude")
 
-ModelName = Literal["2pl", "3pl", "grm"]
+ModelName = Literal["2pl", "3pl", "grm", "1pl", "gpcm", "pcm"]
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -64,6 +75,8 @@ class ItemBank:
         Number of score categories (2 for dichotomous items).
     operational : ndarray of bool, shape (n_items,)
         False for pretest items: they may be administered but never scored.
+    partial_credit : ndarray of bool, shape (n_items,)
+        True for GPCM/PCM items (derived from ``model``).
     """
 
     version: str
@@ -78,6 +91,7 @@ class ItemBank:
     guessing: np.ndarray
     n_categories: np.ndarray
     operational: np.ndarray
+    partial_credit: np.ndarray = field(init=False, repr=False, compare=False)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +128,10 @@ class ItemBank:
             raise ValueError(f"discrimination must be a finite number > 0 (items {', '.join(bad)})")
         if np.any((self.guessing < 0) | (self.guessing >= 1)):
             raise ValueError("guessing must lie in [0, 1)")
+        if np.any((self.model < 0) | (self.model >= len(MODELS))):
+            raise ValueError("model index out of range")
+        partial = np.isin(self.model, [MODELS.index(m) for m in PARTIAL_CREDIT])
+        object.__setattr__(self, "partial_credit", _readonly(partial))
         for name in (
             "area",
             "kind",
@@ -146,8 +164,9 @@ class ItemBank:
     ) -> ItemBank:
         """Build a bank from per-item values, with clear errors.
 
-        ``thresholds[i]`` is ``[b]`` for 2PL/3PL items and the increasing
-        boundary locations for graded items. ``kinds`` defaults to knowledge
+        ``thresholds[i]`` is ``[b]`` for 1PL/2PL/3PL items, the increasing
+        boundary locations for graded items and the step parameters (in any
+        order) for GPCM/PCM items. ``kinds`` defaults to knowledge
         for dichotomous items and skill for graded ones (a bare bank).
         ``area_codes`` fixes the order of areas; by default the sorted
         distinct values of ``areas``.
@@ -174,11 +193,11 @@ class ItemBank:
                 raise ValueError(f"item {item_ids[i]}: needs at least one threshold")
             if not np.all(np.isfinite(row)):
                 raise ValueError(f"item {item_ids[i]}: thresholds must be finite numbers")
-            if MODELS[model_index[i]] != "grm" and row.size != 1:
-                raise ValueError(
-                    f"item {item_ids[i]}: a {MODELS[model_index[i]]} item has one difficulty b"
-                )
-            if np.any(np.diff(row) <= 0):
+            name = MODELS[model_index[i]]
+            if name not in POLYTOMOUS and row.size != 1:
+                raise ValueError(f"item {item_ids[i]}: a {name} item has one difficulty b")
+            # Step parameters of a partial-credit item may be in any order.
+            if name == "grm" and np.any(np.diff(row) <= 0):
                 raise ValueError(f"item {item_ids[i]}: thresholds must be strictly increasing")
         width = max(row.size for row in rows)
         table = np.full((n, width), np.inf)
@@ -195,7 +214,7 @@ class ItemBank:
         if unknown:
             raise ValueError(f"areas not in area_codes: {', '.join(unknown)}")
         if kinds is None:
-            kinds = ["knowledge" if MODELS[m] != "grm" else "skill" for m in model_index]
+            kinds = ["skill" if MODELS[m] in POLYTOMOUS else "knowledge" for m in model_index]
         kind_index = np.empty(n, dtype=np.int8)
         for i, k in enumerate(kinds):
             if k not in KINDS:

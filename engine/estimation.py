@@ -229,6 +229,7 @@ def _score_and_information(
         bank.discrimination[safe][:, :, None],
         bank.thresholds[safe],
         bank.guessing[safe],
+        bank.partial_credit[safe],
     )
     prob = np.maximum(prob, 1e-300)
     chosen = np.where(member, responses, 0)[:, :, None]

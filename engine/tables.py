@@ -139,7 +139,7 @@ def _build(bank: ItemBank) -> BankTables:
     quadrature_information = irt.bank_information(bank, quadrature)
     fine = np.linspace(THETA_MIN, THETA_MAX, FINE_POINTS)
     information = irt.bank_information(bank, fine)
-    args = (fine, bank.discrimination, bank.thresholds, bank.guessing)
+    args = (fine, bank.discrimination, bank.thresholds, bank.guessing, bank.partial_credit)
     expected = irt.expected_score(*args)  # (G, I)
     slope = irt.expected_score_derivative(*args)
     score = np.zeros((fine.size, bank.n_areas))

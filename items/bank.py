@@ -27,6 +27,7 @@ from typing import Any
 
 from nangluc.engine.bank import ItemBank
 from nangluc.items.schema import (
+    POLYTOMOUS,
     BankError,
     BankFileError,
     Problem,
@@ -233,7 +234,8 @@ class ItemRecord:
     """One item (criterion) of a bank, as in the file.
 
     ``thresholds`` is the engine's form for every model: ``(b,)`` for 2pl/3pl
-    items and the ordered boundaries for grm items. ``c`` is None except on
+    items, the ordered boundaries of grm items and the step parameters of
+    gpcm/pcm items. ``c`` is None except on
     3pl items. ``key`` is the 0-based index of the correct option of a
     multiple-choice item. ``ksa`` is None in a bare bank that does not say.
     """
@@ -258,13 +260,14 @@ class ItemRecord:
     def from_dict(cls, d: Mapping[str, Any]) -> ItemRecord:
         """Build from one (validated) item object of a bank file."""
         model = d["model"]
-        b = float(d["b"]) if model != "grm" else None
+        b = float(d["b"]) if model not in POLYTOMOUS else None
         thresholds = (b,) if b is not None else tuple(float(t) for t in d["thresholds"])
         return cls(
             id=d["id"],
             area=d["area"],
             model=model,
-            a=float(d["a"]),
+            # 1PL and PCM items share one a; without one it is the Rasch scale's 1.
+            a=float(d.get("a", 1.0)),
             thresholds=thresholds,
             b=b,
             c=float(d["c"]) if model == "3pl" else None,
@@ -289,7 +292,7 @@ class ItemRecord:
             out["level"] = self.level
         out["model"] = self.model
         out["a"] = self.a
-        if self.model == "grm":
+        if self.model in POLYTOMOUS:
             out["thresholds"] = list(self.thresholds)
         else:
             out["b"] = self.b
@@ -311,7 +314,7 @@ class ItemRecord:
         """knowledge / skill / attitude; a bare item's kind follows its model (as in the engine)."""
         if self.ksa is not None:
             return self.ksa
-        return "skill" if self.model == "grm" else "knowledge"
+        return "skill" if self.model in POLYTOMOUS else "knowledge"
 
     @property
     def n_categories(self) -> int:

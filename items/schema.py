@@ -14,7 +14,8 @@ A bank file is one JSON object::
 
 Only ``items`` is required, and each item only needs ``id``, ``area``,
 ``model`` and its parameters (``a`` plus ``b`` for 2pl/3pl, ``c`` for 3pl,
-``thresholds`` for grm): that is a *bare* bank, which must load as well as a
+``thresholds`` for grm/gpcm; ``b`` for 1pl and ``thresholds`` for pcm, whose
+shared ``a`` defaults to 1, the Rasch scale): that is a *bare* bank, which must load as well as a
 full one. The framework checks (areas, competences, levels exist) and the
 "every item has Vietnamese text" check apply only when a framework is given.
 
@@ -33,7 +34,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-MODELS: tuple[str, ...] = ("2pl", "3pl", "grm")
+MODELS: tuple[str, ...] = ("2pl", "3pl", "grm", "1pl", "gpcm", "pcm")
+#: Models with one difficulty b (dichotomous) and with ordered score categories.
+DICHOTOMOUS: tuple[str, ...] = ("2pl", "3pl", "1pl")
+POLYTOMOUS: tuple[str, ...] = ("grm", "gpcm", "pcm")
+#: Models whose ``a`` may be omitted: it is shared by all their items, 1 (Rasch) by default.
+OPTIONAL_DISCRIMINATION: tuple[str, ...] = ("1pl", "pcm")
 KSA: tuple[str, ...] = ("knowledge", "skill", "attitude")
 ITEM_STATUSES: tuple[str, ...] = ("operational", "pretest")
 BANK_STATUSES: tuple[str, ...] = ("provisional", "calibrated", "draft")
@@ -249,11 +255,15 @@ BANK_SCHEMA: dict[str, Any] = {
                 "options": {"type": "array", "minItems": 2, "items": {"$ref": "#/$defs/text"}},
                 "key": {"type": "integer", "minimum": 0},
             },
-            "required": ["id", "area", "model", "a"],
+            "required": ["id", "area", "model"],
             "additionalProperties": False,
             "allOf": [
                 {
-                    "if": {"properties": {"model": {"const": "2pl"}}},
+                    "if": {"properties": {"model": {"enum": ["2pl", "3pl", "grm", "gpcm"]}}},
+                    "then": {"required": ["a"]},
+                },
+                {
+                    "if": {"properties": {"model": {"enum": ["2pl", "1pl"]}}},
                     "then": {
                         "required": ["b"],
                         "not": {"anyOf": [{"required": ["c"]}, {"required": ["thresholds"]}]},
@@ -264,7 +274,7 @@ BANK_SCHEMA: dict[str, Any] = {
                     "then": {"required": ["b", "c"], "not": {"required": ["thresholds"]}},
                 },
                 {
-                    "if": {"properties": {"model": {"const": "grm"}}},
+                    "if": {"properties": {"model": {"enum": list(POLYTOMOUS)}}},
                     "then": {
                         "required": ["thresholds"],
                         "not": {
@@ -559,12 +569,13 @@ def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[s
         out.append(f"unknown model {_show(model)} (expected one of {', '.join(MODELS)})")
     a = item.get("a")
     if a is None:
-        out.append("discrimination a is missing")
+        if model not in OPTIONAL_DISCRIMINATION:
+            out.append("discrimination a is missing")
     elif not _is_finite(a) or a <= 0:
         out.append(f"discrimination a must be a finite number > 0 (got {_show(a)})")
 
     n_thresholds: int | None = None
-    if model in ("2pl", "3pl"):
+    if model in DICHOTOMOUS:
         b = item.get("b")
         if b is None:
             out.append(f"difficulty b is missing (a {model} item needs b)")
@@ -572,7 +583,8 @@ def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[s
             out.append(f"difficulty b must be a finite number (got {_show(b)})")
         if "thresholds" in item:
             out.append(
-                f"a {model} item has one difficulty b, not thresholds (use model grm for ordered categories)"
+                f"a {model} item has one difficulty b, not thresholds "
+                "(use model grm, gpcm or pcm for ordered categories)"
             )
         n_thresholds = 1
     if model == "3pl":
@@ -584,19 +596,22 @@ def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[s
         c = item["c"]
         if not _is_finite(c) or not 0 <= c < 1:
             out.append(f"guessing c must lie in [0, 1) (got {_show(c)})")
-    if model == "grm":
+    if model in POLYTOMOUS:
         if "b" in item:
-            out.append("a grm item has thresholds, not a single difficulty b")
+            out.append(f"a {model} item has thresholds, not a single difficulty b")
         thresholds = item.get("thresholds")
         if thresholds is None:
-            out.append("thresholds are missing (a grm item needs at least one)")
+            out.append(f"thresholds are missing (a {model} item needs at least one)")
         elif not isinstance(thresholds, list) or not thresholds:
             out.append(f"thresholds must be a non-empty list of numbers (got {_show(thresholds)})")
         elif not all(_is_finite(t) for t in thresholds):
             out.append(f"thresholds must be finite numbers (got {_show(thresholds)})")
         else:
             n_thresholds = len(thresholds)
-            if any(t1 <= t0 for t0, t1 in zip(thresholds, thresholds[1:], strict=False)):
+            # GPCM/PCM step parameters may be in any order (reversed steps are legitimate).
+            if model == "grm" and any(
+                t1 <= t0 for t0, t1 in zip(thresholds, thresholds[1:], strict=False)
+            ):
                 shown = ", ".join(f"{t:g}" for t in thresholds)
                 out.append(f"thresholds must be strictly increasing (got {shown})")
 
@@ -619,7 +634,11 @@ def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[s
                     out.append(
                         f"se.thresholds must be a list of numbers >= 0 or null (got {_show(ses)})"
                     )
-                elif n_thresholds is not None and model == "grm" and len(ses) != n_thresholds:
+                elif (
+                    n_thresholds is not None
+                    and model in POLYTOMOUS
+                    and len(ses) != n_thresholds
+                ):
                     out.append(
                         f"se.thresholds has {len(ses)} entries for {n_thresholds} thresholds"
                     )
@@ -642,9 +661,9 @@ def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[s
                 out += _text_problems(option, f"option {j + 1}")
     key = item.get("key")
     if "key" in item:
-        if model == "grm":
+        if model in POLYTOMOUS:
             out.append(
-                "key is only for multiple-choice (2pl/3pl) items; grm options are ordered scores"
+                f"key is only for multiple-choice (1pl/2pl/3pl) items; {model} options are ordered scores"
             )
         elif not _is_int(key):
             out.append(f"key must be the 0-based index of the correct option (got {_show(key)})")
@@ -656,11 +675,11 @@ def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[s
                 f"key {key} is out of range: the item has {n_options} options (key 0..{n_options - 1})"
             )
     if n_options is not None:
-        if model == "grm" and n_thresholds is not None and n_options != n_thresholds + 1:
+        if model in POLYTOMOUS and n_thresholds is not None and n_options != n_thresholds + 1:
             out.append(
-                f"a grm item with {n_thresholds} thresholds needs {n_thresholds + 1} options (got {n_options})"
+                f"a {model} item with {n_thresholds} thresholds needs {n_thresholds + 1} options (got {n_options})"
             )
-        if model in ("2pl", "3pl") and "key" not in item:
+        if model in DICHOTOMOUS and "key" not in item:
             if ksa == "knowledge" or model == "3pl":
                 out.append(
                     f"a multiple-choice ({ksa or model}) item needs a key: the 0-based index of the correct option"

@@ -40,7 +40,7 @@ from nangluc.items.bank import (
     nfc,
 )
 from nangluc.items.provisional import parameter_source, provisional_parameters
-from nangluc.items.schema import validate_document
+from nangluc.items.schema import POLYTOMOUS, validate_document
 
 BOM = "\ufeff"
 BASE_COLUMNS = (
@@ -111,7 +111,7 @@ def item_row(item: ItemRecord) -> dict[str, str]:
         "a": _fmt(item.a),
         "b": _fmt(item.b),
         "c": _fmt(item.c),
-        "thresholds": _fmt_list(item.thresholds) if item.model == "grm" else "",
+        "thresholds": _fmt_list(item.thresholds) if item.model in POLYTOMOUS else "",
         "key": "" if item.key is None else str(item.key + 1),
         "text_vi": item.text["vi"] if item.text else "",
         "text_en": item.text.get("en", "") if item.text else "",

@@ -32,9 +32,15 @@ def make_bank(
             a.append(float(rng.uniform(0.8, 2.5)))
             kinds.append("skill" if i % 2 else "attitude")
             c.append(0.0)
+        elif model in ("gpcm", "pcm"):
+            # Step parameters in no particular order (reversals are legitimate).
+            thresholds.append(list(b + rng.normal(0.0, 0.8, size=3)))
+            a.append(float(rng.uniform(0.6, 1.8)) if model == "gpcm" else 1.0)
+            kinds.append("skill" if i % 2 else "attitude")
+            c.append(0.0)
         else:
             thresholds.append([b])
-            a.append(float(rng.uniform(0.6, 2.0)))
+            a.append(float(rng.uniform(0.6, 2.0)) if model != "1pl" else 1.0)
             kinds.append("knowledge")
             c.append(0.25 if model == "3pl" else 0.0)
     operational = [True] * (n_items - pretest) + [False] * pretest
@@ -54,6 +60,14 @@ def make_bank(
 @pytest.fixture(scope="session")
 def mixed_bank() -> ItemBank:
     return make_bank()
+
+
+@pytest.fixture(scope="session")
+def every_model_bank() -> ItemBank:
+    """All six models mixed in one bank."""
+    return make_bank(
+        n_items=60, seed=3, models=("2pl", "3pl", "grm", "1pl", "gpcm", "pcm"), version="every"
+    )
 
 
 @pytest.fixture(scope="session")

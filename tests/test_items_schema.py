@@ -121,7 +121,7 @@ def test_3pl_item_needs_guessing():
         ({"thresholds": []}, "thresholds must be a non-empty list of numbers"),
         ({"thresholds": [0.0, None]}, "thresholds must be finite numbers"),
         ({"b": 0.0}, "a grm item has thresholds, not a single difficulty b"),
-        ({"key": 0}, "key is only for multiple-choice (2pl/3pl) items"),
+        ({"key": 0}, "key is only for multiple-choice (1pl/2pl/3pl) items"),
         (
             {"options": [{"vi": "Không"}, {"vi": "Có"}]},
             "a grm item with 3 thresholds needs 4 options (got 2)",
