@@ -371,7 +371,7 @@ def select(
     none_left = ~eligible.any(axis=1)
     for rule in config.content:
         eligible = rule.allowed(bank, view, rows, eligible)
-    criterion = config.selector.criterion(bank, view, rows)
+    criterion = config.selector.criterion(bank, view, rows, estimator=config.estimator, rng=rng)
     if config.exposure is None:
         picked = np.argmax(np.where(eligible, criterion, -np.inf), axis=1)
     else:

@@ -168,9 +168,9 @@ def expected_score(
     partial_credit: np.ndarray | None = None,
 ) -> np.ndarray:
     """Expected item score ``E[X | theta] = sum_k P(X >= k)``, shape (T, I)."""
-    return boundary_probabilities(
-        theta, discrimination, thresholds, guessing, partial_credit
-    ).sum(axis=2)
+    return boundary_probabilities(theta, discrimination, thresholds, guessing, partial_credit).sum(
+        axis=2
+    )
 
 
 def expected_score_derivative(

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from nangluc.engine.bank import KINDS, ItemBank
-from nangluc.engine.estimation import normalized_exp
-from nangluc.engine.tables import bank_tables, log_normal_density
+from nangluc.engine.estimation import EAP, Estimator, normalized_exp, posterior_weights
+from nangluc.engine.irt import categories_and_slopes
+from nangluc.engine.tables import bank_tables
 
 if TYPE_CHECKING:  # only for annotations; engine.cat imports this module
     from nangluc.engine.cat import CatBatch
@@ -40,18 +41,17 @@ def point_information(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
     return out
 
 
-def posterior_weights(
-    bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0
-) -> np.ndarray:
-    """Normalised posterior over the quadrature grid, (N, A, Q)."""
-    return normalized_exp(loglik + log_normal_density(prior_mean, prior_sd))
-
-
 def posterior_information(
-    bank: ItemBank, loglik: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0
+    bank: ItemBank, loglik: np.ndarray, estimator: Estimator | None = None
 ) -> np.ndarray:
-    """Posterior-weighted information of every item, (N, I) (van der Linden, 1998)."""
-    return _weighted_information(bank, posterior_weights(bank, loglik, prior_mean, prior_sd))
+    """Information of every item averaged over the estimator's posterior of its area, (N, I).
+
+    van der Linden (1998); the posterior is the estimator's own
+    (:func:`nangluc.engine.estimation.posterior_weights`): its prior, or for
+    :class:`~nangluc.engine.estimation.CorrelatedEAP` what the other areas lend.
+    """
+    weights = posterior_weights(bank, estimator or EAP(), loglik)
+    return _weighted_information(bank, weights)
 
 
 def normal_weighted_information(bank: ItemBank, theta: np.ndarray, se: np.ndarray) -> np.ndarray:
@@ -75,13 +75,45 @@ def _weighted_information(bank: ItemBank, weights: np.ndarray) -> np.ndarray:
     return out
 
 
+def _probabilities_at(bank: ItemBank, theta: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """``P(X = k)`` of the items ``members`` at per-row thetas: (R, ...) -> (R, ..., I_m, K)."""
+    theta = np.asarray(theta, dtype=float)[..., None, None]
+    prob, _ = categories_and_slopes(
+        theta,
+        bank.discrimination[members][:, None],
+        bank.thresholds[members],
+        bank.guessing[members],
+        bank.partial_credit[members],
+        slopes=False,
+    )
+    return np.clip(prob, 0.0, 1.0)
+
+
+def _negative_entropy(prob: np.ndarray) -> np.ndarray:
+    """``sum_k P_k log P_k`` over the last axis (0 log 0 = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(prob > 0, prob * np.log(np.where(prob > 0, prob, 1.0)), 0.0).sum(axis=-1)
+
+
 # ----------------------------------------------------------------- selectors
 class Selector(Protocol):
-    """Scores every item for every taker; higher is better."""
+    """Scores every item for every taker; higher is better.
+
+    ``estimator`` is the test's estimator (posterior-weighted rules use its
+    posterior); ``rng`` is the step's random generator.
+    """
 
     name: str
 
-    def criterion(self, bank: ItemBank, batch: CatBatch, rows: np.ndarray) -> np.ndarray: ...
+    def criterion(
+        self,
+        bank: ItemBank,
+        batch: CatBatch,
+        rows: np.ndarray,
+        *,
+        estimator: Estimator | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -90,24 +122,197 @@ class MaximumInformation:
 
     name: str = "mfi"
 
-    def criterion(self, bank, batch, rows):
+    def criterion(self, bank, batch, rows, *, estimator=None, rng=None):
         return point_information(bank, batch.theta[rows])
 
 
 @dataclass(frozen=True)
 class PosteriorWeightedInformation:
-    """Fisher information averaged over the current posterior of the item's area.
+    """Fisher information averaged over the estimator's current posterior of the item's area.
 
     Better than point information in the first items, when the estimate is
-    still far from the truth.
+    still far from the truth. The posterior is the test's estimator's own
+    (its prior, or what :class:`~nangluc.engine.estimation.CorrelatedEAP`
+    borrows from the other areas; the likelihood alone for MLE and WLE).
     """
 
-    prior_mean: float = 0.0
-    prior_sd: float = 1.0
     name: str = "pwi"
 
-    def criterion(self, bank, batch, rows):
-        return posterior_information(bank, batch.loglik[rows], self.prior_mean, self.prior_sd)
+    def criterion(self, bank, batch, rows, *, estimator=None, rng=None):
+        return posterior_information(bank, batch.loglik[rows], estimator)
+
+
+@dataclass(frozen=True)
+class KullbackLeibler:
+    """Chang & Ying's (1996) Kullback–Leibler information at the estimate.
+
+    ``KL_i = integral over theta in [t - d, t + d] of KL(P_i(t) || P_i(theta))``
+    with ``t`` the estimate of the item's area and ``d = width / sqrt(n)``
+    (``n`` the items answered in that area, at least 1): a global criterion
+    that looks at the neighbourhood of the estimate, not only at the point.
+    The integral is Simpson's rule on ``points`` (odd) evaluations.
+    """
+
+    width: float = 3.0
+    points: int = 9
+    name: str = "kl"
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.width) and self.width > 0):
+            raise ValueError(f"KL width must be a number > 0, got {self.width}")
+        if self.points < 3 or self.points % 2 == 0:
+            raise ValueError(f"KL points must be an odd integer >= 3, got {self.points}")
+
+    def criterion(self, bank, batch, rows, *, estimator=None, rng=None):
+        tables = bank_tables(bank)
+        theta = batch.theta[rows]  # (R, A)
+        delta = self.width / np.sqrt(np.maximum(batch.area_counts[rows], 1))  # (R, A)
+        offsets = np.linspace(-1.0, 1.0, self.points)
+        simpson = np.ones(self.points)
+        simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
+        simpson /= simpson.sum()
+        out = np.empty((rows.size, bank.n_items))
+        for area, members in enumerate(tables.area_members):
+            if members.size == 0:
+                continue
+            t = theta[:, area]
+            at = _probabilities_at(bank, t, members)  # (R, I_a, K)
+            near = t[:, None] + delta[:, area, None] * offsets  # (R, J)
+            around = _probabilities_at(bank, near, members)  # (R, J, I_a, K)
+            with np.errstate(divide="ignore"):
+                log_around = np.log(np.maximum(around, 1e-300))
+            cross = np.einsum("rik,rjik,j->ri", at, log_around, simpson)
+            # Mean over the interval times its length: the integral.
+            out[:, members] = (_negative_entropy(at) - cross) * 2.0 * delta[:, area, None]
+        return out
+
+
+@dataclass(frozen=True)
+class PosteriorKullbackLeibler:
+    """Kullback–Leibler information averaged over the estimator's posterior (Chang & Ying, 1996).
+
+    ``sum_q w_q KL(P_i(t) || P_i(theta_q))`` with ``w`` the estimator's
+    posterior of the item's area on the quadrature grid and ``t`` its estimate.
+    """
+
+    name: str = "kl-posterior"
+
+    def criterion(self, bank, batch, rows, *, estimator=None, rng=None):
+        tables = bank_tables(bank)
+        weights = posterior_weights(bank, estimator or EAP(), batch.loglik[rows])  # (R, A, Q)
+        theta = batch.theta[rows]
+        out = np.empty((rows.size, bank.n_items))
+        k = bank.max_categories
+        for area, members in enumerate(tables.area_members):
+            if members.size == 0:
+                continue
+            at = _probabilities_at(bank, theta[:, area], members)  # (R, I_a, K)
+            log_prob = tables.log_prob[members].reshape(-1, tables.quadrature.size)
+            expected_log = (weights[:, area, :] @ log_prob.T).reshape(rows.size, members.size, k)
+            out[:, members] = _negative_entropy(at) - (at * expected_log).sum(axis=2)
+        return out
+
+
+@dataclass(frozen=True)
+class MinimumExpectedPosteriorVariance:
+    """Minimum expected posterior variance (van der Linden, 1998; catR's ``MEPV``).
+
+    For each item, the posterior variance of its area after each possible
+    response, weighted by the predictive probability of that response, under
+    the estimator's own posterior. The criterion is the expected reduction of
+    the area's posterior variance (for one area, the same order as the
+    expected variance itself).
+    """
+
+    name: str = "mepv"
+
+    def criterion(self, bank, batch, rows, *, estimator=None, rng=None):
+        tables = bank_tables(bank)
+        weights = posterior_weights(bank, estimator or EAP(), batch.loglik[rows])  # (R, A, Q)
+        grid = tables.quadrature
+        prob = tables.category_probabilities  # (I, K, Q)
+        k = bank.max_categories
+        out = np.empty((rows.size, bank.n_items))
+        for area, members in enumerate(tables.area_members):
+            if members.size == 0:
+                continue
+            w = weights[:, area, :]
+            mean = w @ grid
+            variance = w @ grid**2 - mean**2
+            p = prob[members].reshape(-1, grid.size).T  # (Q, I_a K)
+            m0 = (w @ p).reshape(rows.size, members.size, k)
+            # Moments about the current mean: better conditioned than raw moments.
+            centred = grid[None, :] - mean[:, None]
+            m1 = ((w * centred) @ p).reshape(m0.shape)
+            m2 = ((w * centred**2) @ p).reshape(m0.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                expected = np.where(m0 > 1e-300, m2 - m1**2 / m0, 0.0).sum(axis=2)
+            out[:, members] = variance[:, None] - expected
+        return out
+
+
+@dataclass(frozen=True)
+class RandomSelection:
+    """Any eligible item, uniformly at random (a baseline; content rules still apply)."""
+
+    name: str = "random"
+
+    def criterion(self, bank, batch, rows, *, estimator=None, rng=None):
+        if rng is None:
+            raise ValueError("random selection needs the step's random generator")
+        return rng.random((rows.size, bank.n_items))
+
+
+@dataclass(frozen=True)
+class AStratified:
+    """a-stratified selection (Chang & Ying, 1999).
+
+    Each area's operational items are split into ``strata`` groups of equal
+    size by ascending discrimination a. The test's first
+    ``items_per_stratum`` scored items come from the lowest stratum, the next
+    ones from the second, and so on (the last stratum after that); within the
+    stratum the item whose location (b, or the mean of the thresholds) is
+    nearest the estimate of its area is chosen. Less discriminating items are
+    spent early, when the estimate is rough, which evens out exposure. When
+    a stratum has no eligible item left, the nearest item of the others is
+    chosen.
+    """
+
+    strata: int = 4
+    items_per_stratum: int = 5
+    name: str = "a-stratified"
+
+    def __post_init__(self) -> None:
+        if self.strata < 1:
+            raise ValueError(f"strata must be >= 1, got {self.strata}")
+        if self.items_per_stratum < 1:
+            raise ValueError(f"items_per_stratum must be >= 1, got {self.items_per_stratum}")
+
+    def criterion(self, bank, batch, rows, *, estimator=None, rng=None):
+        stratum, location = _a_strata(bank, self.strata)
+        stage = np.minimum(batch.scored_length[rows] // self.items_per_stratum, self.strata - 1)
+        distance = np.abs(location[None, :] - batch.theta[rows][:, bank.area])
+        # Items of other strata rank below every item of the current stratum.
+        other = stratum[None, :] != stage[:, None]
+        return -(distance + np.where(other, 1e6, 0.0))
+
+
+def _a_strata(bank: ItemBank, strata: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratum (0 = lowest a) of each item within its area, and each item's location (cached)."""
+    tables = bank_tables(bank)
+    key = ("a-strata", strata)
+    cached = tables._masks.get(key)
+    if cached is None:
+        stratum = np.zeros(bank.n_items, dtype=np.intp)
+        for members in tables.area_members:
+            if members.size:
+                order = members[np.argsort(bank.discrimination[members], kind="stable")]
+                stratum[order] = np.arange(order.size) * strata // order.size
+        finite = np.where(np.isfinite(bank.thresholds), bank.thresholds, np.nan)
+        location = np.nanmean(finite, axis=1)
+        cached = (stratum, location)
+        tables._masks[key] = cached
+    return cached
 
 
 @dataclass(frozen=True)
@@ -124,17 +329,16 @@ class OverallPrecision:
     It spends items where they most sharpen the overall score, so it balances
     the areas by itself and gives few items to an area whose score is already
     flat (very low or very high ability). ``I`` is the information averaged
-    over a normal approximation of the area's posterior, ``N(theta, se^2)``
-    (``posterior_weighted=True``, better in the first items), or at the
-    estimate itself.
+    over the normal approximation of the estimator's posterior of the area,
+    ``N(theta, se^2)`` (``posterior_weighted=True``, better in the first
+    items), or at the estimate itself. ``theta``, ``se`` and ``C`` are the
+    estimator's, so a correlated estimator's borrowing enters through them.
     """
 
-    prior_mean: float = 0.0
-    prior_sd: float = 1.0
     posterior_weighted: bool = True
     name: str = "overall"
 
-    def criterion(self, bank, batch, rows):
+    def criterion(self, bank, batch, rows, *, estimator=None, rng=None):
         theta, se = batch.theta[rows], batch.se[rows]
         if self.posterior_weighted:
             info = normal_weighted_information(bank, theta, se)
@@ -149,10 +353,16 @@ class OverallPrecision:
         return info * u_item**2 / (1.0 + info * v_item)
 
 
+#: Selectors by their stable names (CLI, design files, test definitions).
 SELECTORS = {
     "mfi": MaximumInformation,
     "pwi": PosteriorWeightedInformation,
     "overall": OverallPrecision,
+    "kl": KullbackLeibler,
+    "kl-posterior": PosteriorKullbackLeibler,
+    "mepv": MinimumExpectedPosteriorVariance,
+    "random": RandomSelection,
+    "a-stratified": AStratified,
 }
 
 
@@ -318,19 +528,40 @@ class SympsonHetter:
 
 
 def update_sympson_hetter(
-    control: np.ndarray, exposure_rate: np.ndarray, max_rate: float
+    control: np.ndarray, exposure_rate: np.ndarray, max_rate: float, *, growth: float = 1.25
 ) -> np.ndarray:
-    """One Sympson–Hetter iteration: ``k <- k * min(1, r_max / P(selected))``.
+    """One Sympson–Hetter iteration: ``k <- min(1, r_max / P(selected))``.
 
     ``exposure_rate`` is each item's observed administration rate under the
-    current ``control``; the selection rate is rate / k.
+    current ``control``; since each test draws one lottery number per item,
+    independent of what led to the item being selected, the selection rate is
+    ``P(selected) = rate / k``. Two safeguards keep the iterations from
+    cycling (without them a lowered item that happened to get no exposure in
+    one iteration went straight back to 1, was over-exposed in the next, and
+    the maximum exposure ended above the target):
+
+    * a lowered ``k`` grows by at most the factor ``growth`` per iteration
+      (also when the item got no exposure, i.e. no evidence of its selection
+      rate);
+    * an item exposed above ``max_rate`` never gets a higher ``k``.
     """
     control = np.asarray(control, dtype=float)
     exposure_rate = np.asarray(exposure_rate, dtype=float)
+    if control.shape != exposure_rate.shape:
+        raise ValueError("control and exposure_rate need one value per item")
+    if not 0 < max_rate <= 1:
+        raise ValueError(f"max_rate must lie in (0, 1], got {max_rate}")
+    if not growth > 1:
+        raise ValueError(f"growth must be > 1, got {growth}")
     selection_rate = np.divide(
         exposure_rate, control, out=np.zeros_like(control), where=control > 0
     )
     new = np.where(selection_rate > max_rate, max_rate / np.maximum(selection_rate, 1e-12), 1.0)
+    # A lowered item is raised by at most ``growth`` per iteration: its selection
+    # rate rises again as the others are restricted, and a jump back to 1 made
+    # the iterations cycle around the target instead of settling below it.
+    new = np.minimum(new, growth * np.maximum(control, 1e-3))
+    new = np.where(exposure_rate > max_rate, np.minimum(new, control), new)
     return np.clip(new, 0.0, 1.0)
 
 

@@ -100,6 +100,17 @@ class BankTables:
         return mask
 
     @property
+    def category_probabilities(self) -> np.ndarray:
+        """``P(X = k | theta_q)`` (I, K, Q), the exponential of ``log_prob`` (cached)."""
+        cached = self._masks.get("category probabilities")
+        if cached is None:
+            cached = np.exp(self.log_prob)
+            cached[cached < 1e-250] = 0.0  # padded categories are exactly impossible
+            cached.setflags(write=False)
+            self._masks["category probabilities"] = cached
+        return cached
+
+    @property
     def fine_step(self) -> float:
         return float(self.fine[1] - self.fine[0])
 

@@ -634,11 +634,7 @@ def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[s
                     out.append(
                         f"se.thresholds must be a list of numbers >= 0 or null (got {_show(ses)})"
                     )
-                elif (
-                    n_thresholds is not None
-                    and model in POLYTOMOUS
-                    and len(ses) != n_thresholds
-                ):
+                elif n_thresholds is not None and model in POLYTOMOUS and len(ses) != n_thresholds:
                     out.append(
                         f"se.thresholds has {len(ses)} entries for {n_thresholds} thresholds"
                     )

@@ -50,8 +50,11 @@ ESTIMATOR_CHOICES = tuple(ESTIMATORS)
 DESIGN_KEYS: dict[str, str] = {
     "config": "start from this named engine config (default: citizen-v1)",
     "selector": "item selection: mfi (maximum information at the estimate), pwi (posterior-weighted "
-    "information), overall (largest gain in precision of the overall score)",
-    "estimator": "ability estimate: eap, map, mle (bounded at +-4) per area"
+    "information), overall (largest gain in precision of the overall score), kl (Kullback-Leibler "
+    "around the estimate), kl-posterior (posterior-weighted KL), mepv (minimum expected posterior "
+    "variance), random, a-stratified (low-a items first)",
+    "estimator": "ability estimate: eap, map, mle (bounded at +-4), wle (Warm's weighted likelihood) "
+    "per area"
     + (
         ", or eap-correlated (areas borrow strength from each other)"
         if "eap-correlated" in ESTIMATORS

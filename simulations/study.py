@@ -37,7 +37,7 @@ from nangluc.simulations.exposure import sympson_hetter_control
 #: Simulees used for the reference points (the oracle CAT costs as much as the CAT).
 DEFAULT_REFERENCE_EXAMINEES = 10_000
 #: Simulees (resampled from the population) used to derive Sympson–Hetter parameters.
-SYMPSON_HETTER_EXAMINEES = 5_000
+SYMPSON_HETTER_EXAMINEES = 10_000
 
 # Stream numbers under the study seed.
 _POPULATION, _CAT, _ORACLE, _FULL_BANK, _EXPOSURE = range(5)

@@ -240,7 +240,23 @@ def test_sympson_hetter_iterations_bring_exposure_under_the_cap():
 
 def test_update_sympson_hetter_formula():
     new = update_sympson_hetter(np.array([1.0, 0.5, 1.0]), np.array([0.6, 0.2, 0.1]), max_rate=0.3)
-    np.testing.assert_allclose(new, [0.5, 0.75, 1.0])
+    # r / P(S) = 0.3 / 0.6; 0.3 / 0.4 = 0.75 capped at 1.25 x 0.5; under the cap: 1.
+    np.testing.assert_allclose(new, [0.5, 0.625, 1.0])
+    unlimited = update_sympson_hetter(
+        np.array([1.0, 0.5, 1.0]), np.array([0.6, 0.2, 0.1]), max_rate=0.3, growth=10.0
+    )
+    np.testing.assert_allclose(unlimited, [0.5, 0.75, 1.0])
+
+
+def test_sympson_hetter_does_not_reset_a_lowered_item_without_exposure():
+    # Issue 16: an item whose k was lowered and that got no exposure in one
+    # iteration went back to k = 1, and the maximum exposure never reached the target.
+    new = update_sympson_hetter(np.array([0.2, 1.0]), np.array([0.0, 0.1]), max_rate=0.25)
+    assert new[0] == pytest.approx(0.25)  # grows by at most 1.25x
+    assert new[1] == 1.0
+    # An item exposed above the target never gets a higher k.
+    again = update_sympson_hetter(np.array([0.3]), np.array([0.3]), max_rate=0.25)
+    assert again[0] <= 0.3
 
 
 def test_no_item_left_stops_the_test():

@@ -84,7 +84,7 @@ def test_sympson_hetter_design_asks_for_calibration():
         ({"selectr": "mfi"}, "unknown design setting.*selectr"),
         ({"selector": "best"}, "selector 'best' is not one of mfi, pwi, overall"),
         ({"stop_level_probability": 1.2}, "threshold must lie in"),
-        ({"estimator": "wle"}, "estimator 'wle'"),
+        ({"estimator": "ml"}, "estimator 'ml'"),
         ({"config": "nope"}, "unknown config 'nope'"),
         ({"stop_se": "small"}, "stop_se must be a number"),
         ({"stop_se": -1.0}, "must be > 0"),
