@@ -1,6 +1,6 @@
 """Service load: answers per second and latency at 64 concurrent clients (DESIGN §5).
 
-Starts ``python -m nangluc.service`` (uvicorn, ``--workers`` processes) against a
+Starts ``nangluc serve`` (uvicorn, ``--workers`` processes) against a
 fresh PostgreSQL schema, then
 
 1. hits the plain ``/api/v1/health`` endpoint from the same number of clients
@@ -145,25 +145,22 @@ class _Schema:
             conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
 
 
-def _start_server(database_url: str, port: int, workers: int, bank: str | None) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "service",
-        "--port",
-        str(port),
-        "--database-url",
-        database_url,
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+def _start_server(
+    database_url: str,
+    port: int,
+    workers: int,
+    bank: str | None,
+    env: dict[str, str] | None = None,
+    log_level: str = "warning",
+) -> subprocess.Popen:
+    """``nangluc serve`` in a process group of its own; returns once it answers /health."""
+    command = [sys.executable, "-m", "nangluc", "serve", "--port", str(port)]
+    command += ["--database-url", database_url, "--workers", str(workers)]
+    command += ["--no-access-log", "--log-level", log_level]
     if bank:
         command += ["--bank", bank]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

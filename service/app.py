@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from threadpoolctl import threadpool_limits
 
 from nangluc.service import schemas
@@ -28,8 +29,12 @@ from nangluc.service.api import (
     SessionController,
 )
 from nangluc.service.banks import ConflictError, NotFoundError, UnprocessableError
+from nangluc.service.db import is_read_only_error
+from nangluc.service.docs import OfflineSwaggerPlugin
+from nangluc.service.edge import StrictRequest, add_security_headers
 from nangluc.service.settings import Settings
 from nangluc.service.store import Database
+from nangluc.text import LABEL_PATTERN
 
 logger = logging.getLogger("nangluc.service")
 
@@ -58,11 +63,48 @@ def _unprocessable(_: Request, exc: UnprocessableError) -> Response:
     return _error(422, str(exc))
 
 
+def database_error_reply(error: BaseException, lock_timeout: float) -> tuple[str, str, int]:
+    """What a database error means for a client: (kind, message, seconds to retry after).
+
+    ``read-only``: the database refuses writes (a SQLite file or folder made
+    read-only, a full or read-only disk); an operator has to act, and the
+    service recovers by itself once it is writable. ``busy``: a lock or
+    statement timeout, or no free connection in time; retry shortly.
+    ``unavailable``: anything else (the server is down or unreachable).
+    """
+    orig = getattr(error, "orig", None)
+    text = str(orig or error).lower()
+    sqlstate = getattr(orig, "sqlstate", None)
+    if is_read_only_error(error):
+        return (
+            "read-only",
+            "the database is read-only: answers cannot be stored until an operator makes it "
+            "writable again (the service then recovers by itself)",
+            30,
+        )
+    if (
+        isinstance(error, PoolTimeoutError)
+        or sqlstate in ("55P03", "57014")  # lock_not_available, query_canceled (timeouts)
+        or "database is locked" in text
+        or "database is busy" in text
+    ):
+        return (
+            "busy",
+            f"the database is busy (a lock was held longer than {lock_timeout:g} s); "
+            "try again in a moment",
+            max(1, round(lock_timeout)),
+        )
+    return "unavailable", "the database is unavailable; try again shortly", 5
+
+
 def _database_unavailable(request: Request, exc: Exception) -> Response:
-    logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
-    return _error(
-        503, "the database is unavailable; try again shortly", headers={"Retry-After": "1"}
-    )
+    settings: Settings = request.app.state.settings
+    kind, detail, retry_after = database_error_reply(exc, settings.lock_timeout)
+    # The message of the driver only: SQL parameters (a session id next to an
+    # answer) never reach the log (the engine also hides them).
+    reason = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()[0][:200]
+    logger.warning("database %s on %s %s: %s", kind, request.method, request.scope["path"], reason)
+    return _error(503, detail, headers={"Retry-After": str(retry_after)})
 
 
 def _http_error(_: Request, exc: HTTPException) -> Response:
@@ -74,6 +116,13 @@ def _http_error(_: Request, exc: HTTPException) -> Response:
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, HTTPException) and "disconnected" in str(exc.detail):
+        # The client went away (or missed the body deadline) before its body
+        # arrived: nothing failed here, and nobody is left to answer.
+        logger.info(
+            "client disconnected before its request body arrived: %s", request.scope["path"]
+        )
+        return _error(400, "the request body was not received")
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
 
@@ -134,10 +183,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             ConflictError: _conflict,
             UnprocessableError: _unprocessable,
             OperationalError: _database_unavailable,
+            PoolTimeoutError: _database_unavailable,
             HTTPException: _http_error,
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
         },
         request_max_body_size=settings.max_body_size,
+        request_class=StrictRequest,
+        before_send=[add_security_headers],
         openapi_config=OpenAPIConfig(
             title="nangluc",
             version=VERSION,
@@ -149,6 +201,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                     )
                 }
             ),
+            render_plugins=[OfflineSwaggerPlugin()],
         ),
         on_shutdown=[dispose],
         debug=False,
@@ -175,6 +228,10 @@ def _fix_openapi(app: Litestar) -> None:
         if operation is not None and operation.request_body is not None:
             operation.request_body.required = False
     components = openapi.components.schemas or {}
+    start = components.get("StartSession")
+    if start is not None and start.properties and "ward" in start.properties:
+        # What clean_label refuses, for clients that check before sending.
+        start.properties["ward"].pattern = LABEL_PATTERN  # type: ignore[union-attr]
     for name, schema in components.items():
         struct = getattr(schemas, name, None)
         config = getattr(struct, "__struct_config__", None)

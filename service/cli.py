@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
 import click
 
+from nangluc.service.protocol import PROTOCOL_PATH
 from nangluc.service.settings import DEFAULT_DATABASE_URL, Settings
 
 
@@ -81,13 +83,9 @@ def serve(
     from nangluc.service.store import Database
 
     try:
-        base = Settings.from_env()
-        settings = Settings(
-            database_url=database_url,
-            admin_key_hashes=base.admin_key_hashes,
-            bank_path=bank_path,
-            max_body_size=base.max_body_size,
-            pool_size=base.pool_size,
+        # Every NANGLUC_* setting from the environment; the flags override theirs.
+        settings = dataclasses.replace(
+            Settings.from_env(), database_url=database_url, bank_path=bank_path
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
@@ -117,14 +115,23 @@ def serve(
             err=True,
         )
     logging.getLogger("nangluc.service").setLevel(log_level.upper())
-    options = {"host": host, "port": port, "log_level": log_level, "access_log": access_log}
+    # Worker processes (and the HTTP protocol's limits in every process) read
+    # the settings from the environment: all of them, hashes only.
+    os.environ.update(settings.to_env())
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": access_log,
+        "http": PROTOCOL_PATH,
+        # Idle keep-alive connections are closed after this long.
+        "timeout_keep_alive": 5,
+    }
     if workers == 1:
         from nangluc.service.app import create_app
 
         uvicorn.run(create_app(settings), **options)
     else:
-        # Worker processes rebuild the settings from the environment (hashes only).
-        os.environ.update(settings.to_env())
         uvicorn.run("nangluc.service.app:create_app", factory=True, workers=workers, **options)
 
 

@@ -13,14 +13,15 @@ Tables
 
 SQLite is the embedded default: WAL journal, ``synchronous=FULL`` (a commit is
 on disk before we reply, so SIGKILL loses no acknowledged answer) and
-``BEGIN IMMEDIATE`` transactions (writers queue on ``busy_timeout`` instead of
-failing when another writer committed first). PostgreSQL is the production
+``BEGIN IMMEDIATE`` transactions for writers (they queue on ``busy_timeout``
+instead of failing when another writer committed first; readers never wait). PostgreSQL is the production
 database; its default READ COMMITTED isolation plus ``UPDATE ... WHERE
 lock_version = x`` is what lets only one of two concurrent answers win.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -115,20 +116,65 @@ SESSION = TestSession.__table__
 RESPONSE = Response.__table__
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # The driver's own transaction handling is switched off so that we can
-    # issue BEGIN IMMEDIATE ourselves (see module docstring).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own transaction handling is switched off so that we can
+        # issue BEGIN IMMEDIATE ourselves (see module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        # How long a writer queues on another's write lock before "database is
+        # locked" (a 503 with Retry-After): the settings' lock_timeout.
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return on_connect
+
+
+def _postgres_timeouts(lock_timeout_ms: int, statement_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Session-level settings: they hold for the pooled connection's life.
+        # A row lock (another transaction's SELECT ... FOR UPDATE) is waited
+        # for at most lock_timeout; a statement runs at most statement_timeout.
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute(f"SET lock_timeout = {lock_timeout_ms:d}")
+            dbapi_connection.execute(f"SET statement_timeout = {statement_timeout_ms:d}")
+        finally:
+            dbapi_connection.autocommit = autocommit
+
+    return on_connect
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock at BEGIN (they queue on the busy timeout
+    # instead of failing at their first write); readers begin deferred, so in
+    # WAL mode they never wait for a writer.
+    if conn.get_execution_options().get(IMMEDIATE):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+#: Execution option of a connection that will write (SQLite: ``BEGIN IMMEDIATE``).
+IMMEDIATE = "nangluc_immediate"
+
+
+def is_read_only_error(error: BaseException) -> bool:
+    """Whether a database error says the database cannot be written (SQLite's SQLITE_READONLY)."""
+    return "readonly database" in str(getattr(error, "orig", None) or error).lower()
+
+
+def _drop_read_only_connections(context: Any) -> None:
+    # SQLite opens a file it may not write read-only and stays so: without
+    # this, the pooled connections would refuse every write even after the
+    # file is writable again. Treating the error as a disconnect makes the
+    # pool open fresh connections on the next request.
+    if is_read_only_error(context.original_exception):
+        context.is_disconnect = True
 
 
 def _json_dumps(value: Any) -> str:
@@ -141,7 +187,12 @@ _JSON = {"json_serializer": _json_dumps, "json_deserializer": msgspec.json.decod
 
 
 def create_db_engine(settings: Settings) -> Engine:
-    """A pooled engine for the settings' database (drivers chosen here).
+    """A pooled engine for the settings' database (drivers and timeouts chosen here).
+
+    Every wait is bounded by ``settings.lock_timeout``: a lock (SQLite's
+    busy timeout, PostgreSQL's ``lock_timeout``), a free pooled connection
+    and, on PostgreSQL, a new connection. PostgreSQL statements are also
+    bounded by ``settings.statement_timeout``.
 
     Raises
     ------
@@ -149,6 +200,14 @@ def create_db_engine(settings: Settings) -> Engine:
         If the URL is not a supported database.
     """
     url = sa.make_url(settings.sqlalchemy_url)
+    lock_ms = max(1, round(settings.lock_timeout * 1000))
+    pool = {
+        # Errors never carry SQL parameters (a session id next to an answer) into logs.
+        "hide_parameters": True,
+        "pool_size": settings.pool_size,
+        "max_overflow": settings.pool_size,
+        "pool_timeout": settings.lock_timeout,
+    }
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:"):
             raise ValueError(
@@ -156,22 +215,25 @@ def create_db_engine(settings: Settings) -> Engine:
             )
         engine = sa.create_engine(
             url,
-            pool_size=settings.pool_size,
-            max_overflow=settings.pool_size,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            **pool,
+            connect_args={"check_same_thread": False, "timeout": settings.lock_timeout},
             **_JSON,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(lock_ms))
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "handle_error", _drop_read_only_connections)
         return engine
     if url.get_backend_name() == "postgresql":
-        return sa.create_engine(
+        engine = sa.create_engine(
             url,
-            pool_size=settings.pool_size,
-            max_overflow=settings.pool_size,
+            **pool,
             pool_recycle=3600,
+            connect_args={"connect_timeout": max(1, math.ceil(settings.lock_timeout))},
             **_JSON,
         )
+        statement_ms = round(settings.statement_timeout * 1000)
+        event.listen(engine, "connect", _postgres_timeouts(lock_ms, statement_ms))
+        return engine
     raise ValueError(f"unsupported database backend {url.get_backend_name()!r}")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from nangluc import items as item_bank
 from nangluc.service.banks import ConflictError, NotFoundError, UnprocessableError
 from nangluc.service.db import BANK, RESPONSE, SESSION, utcnow
 from nangluc.service.store import Database
+from nangluc.text import csv_writer
 
 #: Columns of ``responses.csv``: the calibration input (DESIGN §3) plus the
 #: attributes a planner groups by and where each answer came from.
@@ -136,9 +136,14 @@ def response_rows(db: Database, *, batch_size: int = 5000) -> Iterator[tuple]:
 
 
 def responses_csv(db: Database, *, batch_size: int = 5000) -> Iterator[str]:
-    """``responses.csv`` as text chunks: a header line, then one row per answer."""
+    """``responses.csv`` as text chunks: a header line, then one row per answer.
+
+    Every text cell is escaped against formula injection
+    (:func:`nangluc.text.escape_cell`): a ward typed as ``=HYPERLINK(...)``
+    arrives in the spreadsheet as text.
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for count, row in enumerate(response_rows(db, batch_size=batch_size), start=1):
         writer.writerow(row)

@@ -8,15 +8,32 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from nangluc.text import clean_label
+
 Language = Literal["vi", "en"]
 SessionStatus = Literal["in_progress", "finished"]
 BankStatus = Literal["draft", "active", "retired"]
 #: Age groups a planner reports by; a band, never a birth date.
 AGE_GROUPS: tuple[str, ...] = ("under-15", "15-24", "25-34", "35-44", "45-54", "55-64", "65+")
 AgeGroup = Literal["under-15", "15-24", "25-34", "35-44", "45-54", "55-64", "65+"]
-#: Printable text only: no control characters (PostgreSQL refuses NUL, and
-#: nothing a planner groups by needs them).
-Ward = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+#: A ward as typed: cleaned by :func:`nangluc.text.clean_label` (NFC, invisible
+#: characters removed, spaces collapsed); control and bidirectional characters
+#: and line separators are refused (PostgreSQL refuses NUL, and nothing a
+#: planner groups by needs them), and so is a ward that is blank once cleaned.
+Ward = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=100,
+        # The pattern is published in the OpenAPI document (app._fix_openapi);
+        # clean_label checks the same characters with clearer messages.
+        description=(
+            "Ward name (max 100 characters). Stored in Unicode NFC with invisible "
+            "characters removed and spaces collapsed; control characters, bidirectional "
+            "controls and line separators are refused, and so is a blank name."
+        ),
+    ),
+]
 ItemId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 CalibrationModel = Literal["auto", "2pl", "3pl", "grm"]
 BankVersionId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")]
@@ -40,6 +57,10 @@ class StartSession(msgspec.Struct, forbid_unknown_fields=True):
     language: Language = "vi"
     ward: Ward | None = None
     age_group: AgeGroup | None = None
+
+    def __post_init__(self) -> None:
+        if self.ward is not None:
+            self.ward = clean_label(self.ward, what="ward")
 
 
 class Item(msgspec.Struct):
@@ -66,7 +87,7 @@ class AnswerIn(msgspec.Struct, forbid_unknown_fields=True):
     """An answer: the current item's id and the chosen option index (0-based)."""
 
     item_id: ItemId
-    response: int
+    response: Annotated[int, msgspec.Meta(ge=0, description="The chosen option's index (0-based)")]
 
 
 class AnswerOut(msgspec.Struct):

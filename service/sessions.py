@@ -42,6 +42,7 @@ from nangluc.engine import (
 from nangluc.service.banks import LANGUAGES, ConflictError, LoadedBank, NotFoundError
 from nangluc.service.db import RESPONSE, SESSION, utcnow
 from nangluc.service.store import Database, KnownSession
+from nangluc.text import clean_label
 
 IN_PROGRESS = "in_progress"
 FINISHED = "finished"
@@ -105,6 +106,7 @@ def start_session(
     service never asks for a name or an ID number.
     """
     language = _language(language, "vi")
+    ward = clean_label(ward, what="ward") if ward is not None else None
     if config.name not in CONFIGS:
         raise ValueError(f"test rules {config.name!r} are not registered in engine.CONFIGS")
     seed = secrets.randbits(62) if seed is None else seed

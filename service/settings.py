@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///nangluc.db"
 DEFAULT_MAX_BODY_SIZE = 64 * 1024
 DEFAULT_REPORT_MIN_GROUP = 5
+DEFAULT_MAX_HEADER_SIZE = 16 * 1024
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -71,6 +74,10 @@ def _parse_hashes(values: Iterable[str]) -> tuple[str, ...]:
 class Settings:
     """How the service runs.
 
+    Every field has an environment variable (:data:`ENVIRONMENT`); ``nangluc
+    serve`` reads them all, overrides what its flags give, and hands the result
+    to every worker process (:meth:`to_env`).
+
     Parameters
     ----------
     database_url : str
@@ -85,23 +92,33 @@ class Settings:
     max_body_size : int
         Largest accepted request body in bytes; larger bodies get 413.
     pool_size : int
-        Database connections kept open per worker process.
-    database_threads : bool
-        Run the test-session units of work (start, read, answer, result) in a
-        thread pool instead of on the worker's event loop. Off by default:
-        each unit is about a millisecond of CPU and one round trip, so thread
-        hand-offs buy nothing. With ``python -m benchmarks.service_load`` on
-        2 cores, inline served 1,068–1,120 answers/s over four runs and one
-        threaded run 1,137/s (2026-11-27). On 2026-11-22, with a slower engine
-        step and a slower day on the machine (health endpoint 11,000–17,000/s
-        against 22,000–25,000/s), inline was clearly ahead (432–672/s against
-        346–348/s).
-        Researcher endpoints always run in threads.
+        Database connections kept open per worker process; as many threads
+        run the test-session units of work (start, read, answer, result), so
+        that a request waiting on the database never holds up the event loop
+        (``/health`` and other sessions are answered meanwhile).
     report_min_group : int
         Planner reports show levels and mean scores only for groups of at
         least this many finished tests (default 5); a smaller group shows its
         count alone, so that nobody's result can be read off a ward or age
         group with one or two test takers.
+    lock_timeout : float
+        Seconds a unit of work waits for a lock (a session's row on
+        PostgreSQL, the write lock on SQLite) or for a pooled connection
+        before it gives up with 503 and ``Retry-After`` (default 5).
+    statement_timeout : float
+        Seconds one PostgreSQL statement may run before it is cancelled
+        (default 30; 0 turns the limit off). Reports over a million sessions
+        take about 2 s.
+    max_header_size : int
+        Largest request line plus headers in bytes; larger get 431 (default
+        16 KiB).
+    header_timeout : float
+        Seconds a client has to send a request's line and headers once it
+        starts (or once it connects); slower clients get 408 and are
+        disconnected (default 10).
+    body_timeout : float
+        Seconds a client has to send a request's whole body after its headers
+        (default 30); a body that never comes gets 408.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -109,8 +126,12 @@ class Settings:
     bank_path: str | None = None
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     pool_size: int = 16
-    database_threads: bool = False
     report_min_group: int = DEFAULT_REPORT_MIN_GROUP
+    lock_timeout: float = 5.0
+    statement_timeout: float = 30.0
+    max_header_size: int = DEFAULT_MAX_HEADER_SIZE
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         sqlalchemy_url(self.database_url)  # fail early with a clear message
@@ -121,6 +142,17 @@ class Settings:
             raise ValueError(f"pool_size must be >= 1, got {self.pool_size}")
         if self.report_min_group < 1:
             raise ValueError(f"report_min_group must be >= 1, got {self.report_min_group}")
+        if self.max_header_size < 1024:
+            raise ValueError(
+                f"max_header_size must be at least 1024 bytes, got {self.max_header_size}"
+            )
+        for name in ("lock_timeout", "header_timeout", "body_timeout"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
+        if not (math.isfinite(self.statement_timeout) and self.statement_timeout >= 0):
+            raise ValueError(
+                f"statement_timeout must be >= 0 seconds (0: no limit), got {self.statement_timeout}"
+            )
         if self.bank_path is not None:
             object.__setattr__(self, "bank_path", str(self.bank_path))
 
@@ -135,38 +167,29 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from environment variables.
+        """Settings from environment variables (:data:`ENVIRONMENT`; unset or empty: the default).
 
-        ``DATABASE_URL``; ``NANGLUC_ADMIN_KEYS`` (comma-separated SHA-256 hex
-        digests); ``NANGLUC_ADMIN_KEY`` (comma-separated plain keys, hashed
-        here); ``NANGLUC_BANK`` (bank file); ``NANGLUC_MAX_BODY_SIZE``
-        (bytes); ``NANGLUC_DB_POOL_SIZE``; ``NANGLUC_DB_THREADS`` (``1`` to run
-        session work in threads); ``NANGLUC_REPORT_MIN_GROUP``.
+        ``NANGLUC_ADMIN_KEY`` (comma-separated plain keys) is hashed here and
+        added to ``NANGLUC_ADMIN_KEYS`` (comma-separated SHA-256 hex digests).
+
+        Raises
+        ------
+        ValueError
+            A variable that does not parse, naming it.
         """
         env = os.environ if environ is None else environ
-        max_body = env.get("NANGLUC_MAX_BODY_SIZE", "").strip()
-        pool = env.get("NANGLUC_DB_POOL_SIZE", "").strip()
-        min_group = env.get("NANGLUC_REPORT_MIN_GROUP", "").strip()
-        bank = env.get("NANGLUC_BANK", "").strip()
-        try:
-            max_body_size = int(max_body) if max_body else DEFAULT_MAX_BODY_SIZE
-            pool_size = int(pool) if pool else 16
-            report_min_group = int(min_group) if min_group else DEFAULT_REPORT_MIN_GROUP
-        except ValueError:
-            raise ValueError(
-                "NANGLUC_MAX_BODY_SIZE, NANGLUC_DB_POOL_SIZE and NANGLUC_REPORT_MIN_GROUP "
-                "must be integers"
-            ) from None
-        settings = cls(
-            database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
-            admin_key_hashes=tuple(env.get("NANGLUC_ADMIN_KEYS", "").split(",")),
-            bank_path=str(Path(bank)) if bank else None,
-            max_body_size=max_body_size,
-            pool_size=pool_size,
-            database_threads=env.get("NANGLUC_DB_THREADS", "").strip().lower()
-            in ("1", "true", "yes"),
-            report_min_group=report_min_group,
-        )
+        values: dict[str, Any] = {}
+        for name, variable in ENVIRONMENT.items():
+            raw = env.get(variable.name, "").strip()
+            if not raw:
+                continue
+            try:
+                values[name] = variable.parse(raw)
+            except ValueError:
+                raise ValueError(
+                    f"{variable.name}={raw!r} is not valid: expected {variable.expected}"
+                ) from None
+        settings = cls(**values)
         plain = [k.strip() for k in env.get("NANGLUC_ADMIN_KEY", "").split(",") if k.strip()]
         return settings.with_admin_keys(*plain) if plain else settings
 
@@ -175,14 +198,48 @@ class Settings:
 
         Used to hand settings to uvicorn worker processes; carries only hashes.
         """
-        env = {
-            "DATABASE_URL": self.database_url,
-            "NANGLUC_ADMIN_KEYS": ",".join(self.admin_key_hashes),
-            "NANGLUC_MAX_BODY_SIZE": str(self.max_body_size),
-            "NANGLUC_DB_POOL_SIZE": str(self.pool_size),
-            "NANGLUC_DB_THREADS": "1" if self.database_threads else "0",
-            "NANGLUC_REPORT_MIN_GROUP": str(self.report_min_group),
-            "NANGLUC_ADMIN_KEY": "",
-        }
-        env["NANGLUC_BANK"] = self.bank_path or ""
+        env = {v.name: v.dump(getattr(self, name)) for name, v in ENVIRONMENT.items()}
+        env["NANGLUC_ADMIN_KEY"] = ""
         return env
+
+
+@dataclass(frozen=True)
+class EnvironmentVariable:
+    """How one :class:`Settings` field is read from and written to the environment."""
+
+    name: str
+    parse: Callable[[str], Any]
+    dump: Callable[[Any], str]
+    expected: str
+
+
+def _seconds(name: str) -> EnvironmentVariable:
+    return EnvironmentVariable(name, float, repr, "a number of seconds")
+
+
+def _integer(name: str) -> EnvironmentVariable:
+    return EnvironmentVariable(name, int, str, "an integer")
+
+
+#: Settings field -> its environment variable. One table for reading and writing,
+#: so that a new field cannot reach the main process and miss the workers.
+ENVIRONMENT: dict[str, EnvironmentVariable] = {
+    "database_url": EnvironmentVariable("DATABASE_URL", str, str, "a database URL"),
+    "admin_key_hashes": EnvironmentVariable(
+        "NANGLUC_ADMIN_KEYS",
+        lambda raw: tuple(raw.split(",")),
+        ",".join,
+        "comma-separated SHA-256 hex digests",
+    ),
+    "bank_path": EnvironmentVariable(
+        "NANGLUC_BANK", lambda raw: str(Path(raw)), lambda v: v or "", "a file path"
+    ),
+    "max_body_size": _integer("NANGLUC_MAX_BODY_SIZE"),
+    "pool_size": _integer("NANGLUC_DB_POOL_SIZE"),
+    "report_min_group": _integer("NANGLUC_REPORT_MIN_GROUP"),
+    "lock_timeout": _seconds("NANGLUC_DB_LOCK_TIMEOUT"),
+    "statement_timeout": _seconds("NANGLUC_DB_STATEMENT_TIMEOUT"),
+    "max_header_size": _integer("NANGLUC_MAX_HEADER_SIZE"),
+    "header_timeout": _seconds("NANGLUC_HEADER_TIMEOUT"),
+    "body_timeout": _seconds("NANGLUC_BODY_TIMEOUT"),
+}

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from nangluc import items as item_bank
 from nangluc.engine import TestState
 from nangluc.service.banks import BankStore, ConflictError
-from nangluc.service.db import BANK, create_db_engine, create_tables, utcnow
+from nangluc.service.db import BANK, IMMEDIATE, create_db_engine, create_tables, utcnow
 from nangluc.service.settings import Settings
 
 logger = logging.getLogger("nangluc.service")
@@ -104,13 +104,14 @@ class Database:
             return self._executor
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(self, *args, **kwargs)``, a short blocking unit of work.
+        """Run ``fn(self, *args, **kwargs)``, a short blocking unit of work, in the database threads.
 
-        On the event loop itself by default; in the database threads when
-        ``settings.database_threads`` is set (see :class:`Settings`).
+        Never on the event loop: a unit of work that waits for a lock (another
+        transaction holding a session's row, another process holding SQLite's
+        write lock) then holds up one thread for at most
+        ``settings.lock_timeout``, while ``/health`` and every other session
+        are answered.
         """
-        if not self.settings.database_threads:
-            return fn(self, *args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._threads(), functools.partial(fn, self, *args, **kwargs)
@@ -124,8 +125,10 @@ class Database:
     def transaction(self) -> Iterator[sa.Connection]:
         """A connection in a transaction, committed on success, rolled back on error."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                conn.execution_options(**{IMMEDIATE: True})
+                with conn.begin():
+                    yield conn
         except IntegrityError as error:
             raise ConflictError(
                 "the request conflicts with stored data (it may have been sent twice)"
@@ -167,7 +170,7 @@ class Database:
         immediate transaction does.
         """
         document = item_bank.load_bank(self.settings.bank_path)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             if self.backend == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SETUP_LOCK_ID})
             create_tables(conn)

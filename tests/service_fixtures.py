@@ -202,6 +202,17 @@ def client(
         yield test_client
 
 
+#: Chromium flags for headless tests on a machine with no internet.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -228,3 +239,92 @@ def run_to_end(
         sent += 1
         assert sent <= 60, "a test did not finish within 60 answers"
     return sent
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ServerProcess:
+    """A real ``nangluc serve`` in a subprocess (its own process group), on a free port.
+
+    ``env`` adds environment variables (``NANGLUC_*`` settings); ``args`` adds
+    flags. :meth:`stop` ends the process group it started, by its id.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        bank: Path | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        workers: int = 1,
+    ) -> None:
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "nangluc", "serve", "--port", str(self.port)]
+        command += ["--database-url", database_url, "--workers", str(workers)]
+        if bank is not None:
+            command += ["--bank", str(bank)]
+        command += ["--log-level", "warning", "--no-access-log", *args]
+        self.log = (
+            Path(os.environ.get("TMPDIR", "/tmp")) / f"nangluc-serve-{uuid.uuid4().hex[:8]}.log"
+        )
+        self._log_file = self.log.open("wb")
+        environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=environment,
+            start_new_session=True,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> ServerProcess:
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited: {self.output()[-3000:]}")
+            try:
+                if httpx.get(f"{self.base}/api/v1/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"server did not start within {timeout} s: {self.output()[-3000:]}")
+
+    def output(self) -> str:
+        if not self._log_file.closed:
+            self._log_file.flush()
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, sig: int | None = None) -> None:
+        import signal
+        import subprocess
+
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, sig or signal.SIGTERM)
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)
+            except ProcessLookupError:
+                pass
+        if not self._log_file.closed:
+            self._log_file.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self.wait_ready()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.log.unlink(missing_ok=True)

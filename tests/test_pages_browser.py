@@ -36,18 +36,11 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from nangluc.service.app import create_app  # noqa: E402
 from nangluc.service.settings import Settings  # noqa: E402
+from service_fixtures import CHROMIUM_ARGS  # noqa: E402
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 SMALL_PHONE = {"width": 360, "height": 740}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LEVELS_VI = ("Bắt đầu", "Cơ bản", "Khá", "Cao", "Nâng cao")
 LEVELS_EN = ("Beginner", "Basic", "Intermediate", "High", "Advanced")
 # The engine never asks more than this; a loop that goes further is a bug.

@@ -163,10 +163,13 @@ def test_wrong_item_is_409_and_nothing_stored(client) -> None:
 def test_response_out_of_range_is_422_and_nothing_stored(client) -> None:
     started = _start(client)
     session_id, item = started["session_id"], started["item"]
-    for response in (len(item["options"]), -1, 10**9, 10**30):
+    for response in (len(item["options"]), 10**9, 10**30):
         reply = _answer(client, session_id, item["id"], response)
         assert reply.status_code == 422, reply.text
         assert reply.json()["status_code"] == 422 and item["id"] in reply.json()["detail"]
+    # A negative index breaks the schema (minimum 0): a malformed request.
+    reply = _answer(client, session_id, item["id"], -1)
+    assert reply.status_code == 400 and ">= 0" in reply.json()["detail"], reply.text
     assert _stored(client, session_id) == (0, 0, 0)
     assert client.get(f"{API}/sessions/{session_id}").json()["item"] == item
 
@@ -179,6 +182,8 @@ def test_response_out_of_range_is_422_and_nothing_stored(client) -> None:
         b'{"item_id": "1.t00"}',
         b'{"item_id": "1.t00", "response": "one"}',
         b'{"item_id": "1.t00", "response": 1.5}',
+        b'{"item_id": "1.t00", "response": 1.0}',
+        b'{"item_id": "1.t00", "response": "1"}',
         b'{"item_id": "1.t00", "response": true}',
         b'{"item_id": 5, "response": 1}',
         b'{"item_id": "1.t00", "response": 1, "name": "Nguyen Van A"}',

@@ -1,6 +1,6 @@
 """A server killed with SIGKILL under load loses no acknowledged answer, and sessions go on.
 
-Runs the real server (``python -m nangluc.service``) as a subprocess on a SQLite file
+Runs the real server (``nangluc serve``) as a subprocess on a SQLite file
 and on a PostgreSQL schema, answers from several client threads, kills it
 with SIGKILL while answers are in flight, restarts it on the same database
 and checks every acknowledged answer against the stored rows.
@@ -8,10 +8,7 @@ and checks every acknowledged answer against the stored rows.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,42 +20,14 @@ import sqlalchemy as sa
 
 from nangluc.service.db import RESPONSE
 from nangluc.service.settings import sqlalchemy_url
-from service_fixtures import DATABASES, bank_dict, free_port, fresh_database, write_bank
+from service_fixtures import DATABASES, ServerProcess, bank_dict, fresh_database, write_bank
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 4
 
 
-def _start(database_url: str, bank: Path, port: int) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "nangluc.service",
-        "--port",
-        str(port),
-        "--database-url",
-        database_url,
-    ]
-    command += ["--bank", str(bank), "--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise AssertionError("server did not start within 60 s")
+def _start(database_url: str, bank: Path) -> ServerProcess:
+    return ServerProcess(database_url, bank).wait_ready()
 
 
 class _Client(threading.Thread):
@@ -97,9 +66,8 @@ class _Client(threading.Thread):
 def test_sigkill_loses_no_acknowledged_answer(kind: str, tmp_path: Path) -> None:
     bank = write_bank(tmp_path / "bank.json", bank_dict())
     with fresh_database(kind, tmp_path) as url:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = _start(url, bank, port)
+        server = _start(url, bank)
+        base = server.base
         stop = threading.Event()
         clients = [_Client(base, seed, stop) for seed in range(CLIENTS)]
         try:
@@ -108,12 +76,10 @@ def test_sigkill_loses_no_acknowledged_answer(kind: str, tmp_path: Path) -> None
             deadline = time.monotonic() + 30
             while sum(len(c.acked) for c in clients) < 80 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            os.killpg(server.pid, signal.SIGKILL)  # mid-flight: clients are still sending
-            server.wait(timeout=10)
+            server.stop(signal.SIGKILL)  # mid-flight: clients are still sending
         finally:
             stop.set()
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGKILL)
+            server.stop(signal.SIGKILL)
         for c in clients:
             c.join(timeout=15)
         acked = [a for c in clients for a in c.acked]
@@ -139,10 +105,9 @@ def test_sigkill_loses_no_acknowledged_answer(kind: str, tmp_path: Path) -> None
 
         # After a restart every session goes on: the answer in flight is re-sent
         # (stored or not, the reply is 200), then the test runs to its end.
-        port = free_port()
-        server = _start(url, bank, port)
+        server = _start(url, bank)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            with httpx.Client(base_url=server.base, timeout=10) as http:
                 rng = np.random.default_rng(99)
                 in_flight = {sid: pending for c in clients for sid, pending in c.current.items()}
                 for session_id, pending in in_flight.items():
@@ -167,5 +132,4 @@ def test_sigkill_loses_no_acknowledged_answer(kind: str, tmp_path: Path) -> None
                         item = reply.json()["item"]
                     assert http.get(f"/api/v1/sessions/{session_id}/result").status_code == 200
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=15)
+            server.stop()

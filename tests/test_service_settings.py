@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -50,14 +51,16 @@ def test_admin_keys_are_kept_only_as_hashes() -> None:
 def test_bad_settings_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="SHA-256 hex digests"):
         Settings.from_env({"NANGLUC_ADMIN_KEYS": "not-a-digest"})
-    with pytest.raises(ValueError, match="must be integers"):
+    with pytest.raises(ValueError, match="NANGLUC_MAX_BODY_SIZE='big' is not valid"):
         Settings.from_env({"NANGLUC_MAX_BODY_SIZE": "big"})
     with pytest.raises(ValueError, match="at least 1024"):
         Settings(max_body_size=10)
     with pytest.raises(ValueError, match="unsupported database"):
         Settings(database_url="oracle://x")
-    with pytest.raises(ValueError, match="must be integers"):
+    with pytest.raises(ValueError, match="NANGLUC_REPORT_MIN_GROUP='few' is not valid"):
         Settings.from_env({"NANGLUC_REPORT_MIN_GROUP": "few"})
+    with pytest.raises(ValueError, match="lock_timeout must be > 0"):
+        Settings.from_env({"NANGLUC_DB_LOCK_TIMEOUT": "nan"})
     with pytest.raises(ValueError, match="report_min_group must be >= 1"):
         Settings.from_env({"NANGLUC_REPORT_MIN_GROUP": "0"})
 
@@ -91,44 +94,58 @@ def test_serve_refuses_bad_input_with_a_message(tmp_path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_database_threads_setting_round_trips() -> None:
-    assert Settings.from_env({}).database_threads is False
-    threaded = Settings.from_env({"NANGLUC_DB_THREADS": "1"})
-    assert threaded.database_threads is True
-    assert Settings.from_env(threaded.to_env()) == threaded
+def test_every_field_has_an_environment_variable_and_round_trips() -> None:
+    """Finding 2: settings built by hand in ``serve`` lost fields on their way to workers."""
+    import dataclasses
 
+    from nangluc.service.settings import ENVIRONMENT
 
-def test_sessions_run_the_same_in_database_threads(tmp_path) -> None:
-    # The default runs session work on the event loop; the thread-pool path
-    # must give the same behaviour (a whole test, a result, a refused answer).
-    from litestar.testing import TestClient
-
-    from nangluc.service.app import create_app
-    from service_fixtures import bank_dict, write_bank
-
-    bank = write_bank(tmp_path / "bank.json", bank_dict())
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'threads.db'}",
-        bank_path=str(bank),
-        database_threads=True,
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    assert set(ENVIRONMENT) == fields
+    changed = Settings(
+        database_url="postgresql://u@h/db",
+        admin_key_hashes=(hash_key("k"),),
+        bank_path="/tmp/bank.json",
+        max_body_size=2048,
+        pool_size=3,
+        report_min_group=50,
+        lock_timeout=2.5,
+        statement_timeout=0,
+        max_header_size=4096,
+        header_timeout=3,
+        body_timeout=4,
     )
-    app = create_app(settings)
-    try:
-        with TestClient(app) as client:
-            started = client.post("/api/v1/sessions", json={}).json()
-            sid, item = started["session_id"], started["item"]
-            wrong = client.post(
-                f"/api/v1/sessions/{sid}/answers", json={"item_id": item["id"], "response": 99}
-            )
-            assert wrong.status_code == 422
-            while item is not None:
-                reply = client.post(
-                    f"/api/v1/sessions/{sid}/answers", json={"item_id": item["id"], "response": 0}
-                )
-                assert reply.status_code == 200
-                item = reply.json()["item"]
-            result = client.get(f"/api/v1/sessions/{sid}/result")
-            assert result.status_code == 200
-            assert 0 <= result.json()["overall"]["score"] <= 100
-    finally:
+    defaults = Settings()
+    for name in fields:  # every field differs from its default here
+        assert getattr(changed, name) != getattr(defaults, name), name
+    assert Settings.from_env(changed.to_env()) == changed
+
+
+def test_serve_hands_every_environment_setting_to_the_app(tmp_path, monkeypatch) -> None:
+    """``nangluc serve`` keeps what the environment says and overrides only its flags."""
+    import uvicorn
+
+    seen = {}
+
+    def fake_run(app, **options):
+        seen["settings"] = app.state.settings
+        seen["options"] = options
         app.state.db.dispose()
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    # serve exports the settings to its environment (for the workers): a copy here.
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    monkeypatch.setenv("NANGLUC_REPORT_MIN_GROUP", "50")
+    monkeypatch.setenv("NANGLUC_DB_LOCK_TIMEOUT", "2")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///ignored.db")
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = CliRunner().invoke(serve, ["--database-url", url])
+    assert result.exit_code == 0, result.output
+    settings = seen["settings"]
+    assert (settings.report_min_group, settings.lock_timeout, settings.database_url) == (
+        50,
+        2.0,
+        url,
+    )
+    assert seen["options"]["http"] == "nangluc.service.protocol:GuardedHttpToolsProtocol"
+    assert os.environ["NANGLUC_REPORT_MIN_GROUP"] == "50"  # what workers would read

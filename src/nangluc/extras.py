@@ -14,7 +14,15 @@ import click
 
 #: extra name -> the top-level modules it brings (checked without importing them)
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "service": ("litestar", "sqlmodel", "sqlalchemy", "uvicorn", "psycopg", "threadpoolctl"),
+    "service": (
+        "litestar",
+        "sqlmodel",
+        "sqlalchemy",
+        "uvicorn",
+        "psycopg",
+        "threadpoolctl",
+        "swagger_ui",
+    ),
     "calibration": ("pyarrow", "tqdm"),
     "simulations": ("matplotlib", "tqdm", "dask", "distributed"),
 }
