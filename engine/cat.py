@@ -51,6 +51,9 @@ class CatBatch:
     finished: np.ndarray  # (N,) bool
     stop_reason: np.ndarray  # (N,) object (str)
     lottery: np.ndarray  # (N, I) one uniform draw per item per test (exposure control)
+    unavailable: (
+        np.ndarray
+    )  # (N, I) bool: items never to give this test taker (e.g. not in a record)
 
     @property
     def n(self) -> int:
@@ -93,11 +96,22 @@ def _excluded_mask(bank: ItemBank, config: TestConfig) -> np.ndarray:
 
 
 def empty(
-    bank: ItemBank, config: TestConfig, n: int, rng: np.random.Generator | None = None
+    bank: ItemBank,
+    config: TestConfig,
+    n: int,
+    rng: np.random.Generator | None = None,
+    *,
+    unavailable: np.ndarray | None = None,
+    initial_theta: np.ndarray | None = None,
 ) -> CatBatch:
     """N fresh tests with the prior estimate and no item chosen yet.
 
     The first draws of ``rng`` (if given) are the tests' exposure lotteries.
+    ``unavailable`` (N, I) marks items a test taker must never get (in a
+    replay of recorded answers: the items they did not answer).
+    ``initial_theta`` (N, A) is each test taker's starting estimate, used to
+    choose items until an answer in the area moves it (the standard errors
+    stay the estimator's prior ones).
     """
     if n < 1:
         raise ValueError(f"need at least one test, got {n}")
@@ -111,6 +125,22 @@ def empty(
         bank, config.estimator, loglik, items, responses, scored
     )
     lottery = (rng if rng is not None else np.random.default_rng(0)).random((n, bank.n_items))
+    if initial_theta is not None:
+        initial_theta = np.asarray(initial_theta, dtype=float)
+        if initial_theta.shape != (n, bank.n_areas) or not np.all(np.isfinite(initial_theta)):
+            raise ValueError(
+                f"initial theta must be finite with shape ({n}, {bank.n_areas}), "
+                f"got {initial_theta.shape}"
+            )
+        theta = initial_theta.copy()
+    if unavailable is None:
+        unavailable = np.zeros((n, bank.n_items), dtype=bool)
+    else:
+        unavailable = np.asarray(unavailable, dtype=bool)
+        if unavailable.shape != (n, bank.n_items):
+            raise ValueError(
+                f"unavailable items must have shape ({n}, {bank.n_items}), got {unavailable.shape}"
+            )
     return CatBatch(
         administered=np.zeros((n, bank.n_items), dtype=bool),
         items=items,
@@ -127,6 +157,7 @@ def empty(
         finished=np.zeros(n, dtype=bool),
         stop_reason=np.full(n, "", dtype=object),
         lottery=lottery,
+        unavailable=unavailable,
     )
 
 
@@ -137,9 +168,14 @@ def start(
     rng: np.random.Generator,
     *,
     selection_theta: np.ndarray | None = None,
+    unavailable: np.ndarray | None = None,
+    initial_theta: np.ndarray | None = None,
 ) -> CatBatch:
-    """Start N tests: prior estimates and the first item of each."""
-    batch = empty(bank, config, n, rng)
+    """Start N tests: prior estimates and the first item of each.
+
+    ``unavailable`` and ``initial_theta`` are per test taker (see :func:`empty`).
+    """
+    batch = empty(bank, config, n, rng, unavailable=unavailable, initial_theta=initial_theta)
     return _select_or_finish(bank, config, batch, np.arange(n), rng, selection_theta)
 
 
@@ -286,6 +322,7 @@ def stop_rules_met(
         theta=batch.theta[rows],
         se=batch.se[rows],
         scores=score(bank, batch.theta[rows], batch.se[rows], batch.theta_corr[rows]),
+        scored_areas=bank_tables(bank).scored_areas,
     )
     stop = np.zeros(rows.size, dtype=bool)
     reason = np.full(rows.size, "", dtype=object)
@@ -356,7 +393,9 @@ def select(
 
     Returns bank indices (R,) (-1 where none is left) and a bool (R,).
     """
-    eligible = ~batch.administered[rows] & _operational_pool(bank, config)
+    eligible = (
+        ~batch.administered[rows] & ~batch.unavailable[rows] & _operational_pool(bank, config)
+    )
     view = (
         batch
         if selection_theta is None
@@ -376,5 +415,9 @@ def select(
         picked = np.argmax(np.where(eligible, criterion, -np.inf), axis=1)
     else:
         picked = config.exposure.choose(criterion, eligible, rng, batch.lottery[rows])
+    if config.start is not None:
+        # The start rule decides the first items where it applies (-1 elsewhere).
+        first = config.start.choose(bank, view, rows, eligible, criterion, rng)
+        picked = np.where(first >= 0, first, picked)
     picked = np.where(none_left, -1, picked)
     return picked.astype(np.int32), none_left

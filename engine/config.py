@@ -12,6 +12,7 @@ from nangluc.engine.selection import (
     OverallPrecision,
     Randomesque,
     Selector,
+    StartRule,
 )
 from nangluc.engine.stopping import LevelProbability, StopRule
 
@@ -34,6 +35,10 @@ class TestConfig:
         area balancing).
     exposure : ExposureControl or None
         Randomesque or Sympson–Hetter; None picks the best item.
+    start : StartRule or None
+        How the first items are chosen (a fixed item, or random among the
+        best few at the prior); None lets the selector and exposure control
+        choose them as any other.
     stopping : tuple of StopRule
         The test stops when any rule is met (after ``min_items``).
     min_items, max_items : int
@@ -55,6 +60,7 @@ class TestConfig:
     selector: Selector = field(default_factory=OverallPrecision)
     content: tuple[ContentRule, ...] = ()
     exposure: ExposureControl | None = None
+    start: StartRule | None = None
     stopping: tuple[StopRule, ...] = ()
     min_items: int = 1
     max_items: int = 40
@@ -99,6 +105,7 @@ class TestConfig:
             "selector": rule(self.selector),
             "content": [rule(r) for r in self.content],
             "exposure": rule(self.exposure),
+            "start": rule(self.start),
             "stopping": [rule(r) for r in self.stopping],
             "min_items": self.min_items,
             "max_items": self.max_items,

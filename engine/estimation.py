@@ -554,6 +554,45 @@ def estimate_areas(
     return theta, se, np.broadcast_to(np.eye(n_areas), (n, n_areas, n_areas)).copy()
 
 
+def pattern_loglik(bank: ItemBank, responses: np.ndarray) -> np.ndarray:
+    """Per-area log-likelihood on the quadrature grid of full response patterns.
+
+    ``responses`` (N, I) holds each test taker's scored category of every bank
+    item, -1 where there is no response; pretest items never count. Returns
+    (N, A, Q): one matrix product per area and category.
+    """
+    responses = np.asarray(responses)
+    if responses.ndim != 2 or responses.shape[1] != bank.n_items:
+        raise ValueError(f"responses must have shape (N, {bank.n_items}), got {responses.shape}")
+    if np.any(responses >= bank.n_categories[None, :]):
+        raise ValueError("a response is out of its item's categories")
+    tables = bank_tables(bank)
+    loglik = np.zeros((responses.shape[0], bank.n_areas, tables.quadrature.size))
+    for area, members in enumerate(tables.area_members):
+        members = members[bank.operational[members]]
+        for k in range(bank.max_categories):
+            chosen = (responses[:, members] == k).astype(float)
+            if chosen.any():
+                loglik[:, area] += chosen @ tables.log_prob[members, k, :]
+    return loglik
+
+
+def estimate_patterns(
+    bank: ItemBank, estimator: Estimator, responses: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Estimates of every area from full response patterns (N, I), -1 = no response.
+
+    Returns theta, SE (N, A) and the posterior correlation of the areas
+    (N, A, A), exactly as at the end of an adaptive test with these answers.
+    """
+    responses = np.asarray(responses)
+    loglik = pattern_loglik(bank, responses)
+    n = responses.shape[0]
+    items = np.broadcast_to(np.arange(bank.n_items), (n, bank.n_items))
+    scored = (responses >= 0) & bank.operational[None, :]
+    return estimate_areas(bank, estimator, loglik, items, np.maximum(responses, 0), scored)
+
+
 @functools.lru_cache(maxsize=64)
 def _prior_precision_matrix(correlation, prior_sd: float, n_areas: int) -> np.ndarray:
     matrix = CorrelatedEAP(correlation=correlation, prior_sd=prior_sd).correlation_matrix(n_areas)

@@ -366,6 +366,85 @@ SELECTORS = {
 }
 
 
+# -------------------------------------------------------------- start rules
+class StartRule(Protocol):
+    """Chooses the first items of a test; -1 where the rule does not apply."""
+
+    name: str
+
+    def choose(
+        self,
+        bank: ItemBank,
+        batch: CatBatch,
+        rows: np.ndarray,
+        eligible: np.ndarray,
+        criterion: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class FixedStart:
+    """The test's first items are these, in order (item ids).
+
+    An item that is not eligible for a test taker (excluded, unavailable,
+    or pushed out by a content rule) is skipped: the selector chooses at that
+    position instead.
+    """
+
+    items: tuple[str, ...] = ()
+    name: str = "fixed"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.items, str):
+            object.__setattr__(self, "items", (self.items,))
+        object.__setattr__(self, "items", tuple(str(i) for i in self.items))
+        if not self.items:
+            raise ValueError("a fixed start needs at least one item id")
+
+    def choose(self, bank, batch, rows, eligible, criterion, rng):
+        position = batch.length[rows]
+        out = np.full(rows.size, -1, dtype=np.intp)
+        for p, item_id in enumerate(self.items):
+            if item_id not in bank._index:
+                raise ValueError(f"start item {item_id!r} is not in bank {bank.version}")
+            index = bank._index[item_id]
+            at = (position == p) & eligible[:, index]
+            out[at] = index
+        return out
+
+
+@dataclass(frozen=True)
+class RandomStart:
+    """The first ``items`` items: at random among the ``k`` best by the selector's criterion.
+
+    At the start every test taker has the same estimate, so without this the
+    first item is the same for everyone (exposure 1). The selector's
+    criterion at the prior decides which items are the ``k`` best.
+    """
+
+    k: int = 5
+    items: int = 1
+    name: str = "random-best"
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"random start k must be >= 1, got {self.k}")
+        if self.items < 1:
+            raise ValueError(f"random start items must be >= 1, got {self.items}")
+
+    def choose(self, bank, batch, rows, eligible, criterion, rng):
+        out = np.full(rows.size, -1, dtype=np.intp)
+        early = batch.length[rows] < self.items
+        if early.any():
+            out[early] = _randomesque(criterion[early], eligible[early], self.k, rng)
+        return out
+
+
+#: Start rules by their stable names.
+START_RULES = {"fixed": FixedStart, "random-best": RandomStart}
+
+
 # ------------------------------------------------------------ content rules
 class ContentRule(Protocol):
     """Narrows the eligible items (R, I); must not empty a row that had items."""

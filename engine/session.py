@@ -9,6 +9,7 @@ is how a stored state is advanced: the service keeps only this JSON.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from nangluc.engine import cat
 from nangluc.engine.bank import KINDS, ItemBank
 from nangluc.engine.config import TestConfig
+from nangluc.engine.estimation import estimate_patterns
 from nangluc.engine.scoring import LEVELS, level_decided, level_of, score
 from nangluc.engine.selection import SympsonHetter
 from nangluc.engine.tables import bank_tables
@@ -279,6 +281,7 @@ def _batch_of(
             if isinstance(config.exposure, SympsonHetter)
             else np.ones((1, bank.n_items))
         ),
+        unavailable=np.zeros((1, bank.n_items), dtype=bool),
     )
 
 
@@ -367,3 +370,82 @@ def score_test(bank: ItemBank, state: TestState) -> TestResult:
     return TestResult(
         overall=overall, areas=areas, answered=state.answered, finished=state.finished
     )
+
+
+def score_responses(
+    bank: ItemBank,
+    responses: Mapping[str, int] | Iterable[tuple[str, int]],
+    *,
+    config: TestConfig,
+) -> TestResult:
+    """Scores of any response pattern: a fixed form, a paper test, a recorded session.
+
+    The same result as :func:`score_test` gives at the end of an adaptive
+    test with these answers under ``config``'s estimator (the order of the
+    answers does not matter; pretest items do not count).
+
+    Parameters
+    ----------
+    bank : ItemBank
+    responses : mapping of item id to scored category, or (item id, category) pairs
+        Each item at most once; categories are 0..m-1 (a key's option index
+        is scored with :meth:`nangluc.items.ItemRecord.score_option` first).
+    config : TestConfig
+        Whose estimator scores the pattern (e.g. :data:`CITIZEN_TEST`).
+
+    Returns
+    -------
+    TestResult
+        ``finished`` is True and ``answered`` the number of responses.
+
+    Raises
+    ------
+    ValueError
+        An unknown item id, an item given twice, or a response that is not
+        an integer within its item's categories.
+    """
+    pairs = list(responses.items()) if isinstance(responses, Mapping) else list(responses)
+    ids: list[str] = []
+    values: list[int] = []
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ValueError(f"each response must be an (item id, category) pair, got {pair!r}")
+        item_id, value = pair
+        if str(item_id) not in bank._index:
+            raise ValueError(f"item {item_id!r} is not in bank {bank.version}")
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"response to item {item_id} must be an integer, got {value!r}")
+        ids.append(str(item_id))
+        values.append(int(value))
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        twice = sorted({i for i in ids if i in seen or seen.add(i)})
+        raise ValueError(f"item(s) answered more than once: {', '.join(twice)}")
+    pattern = np.full((1, bank.n_items), -1, dtype=np.int64)
+    if ids:
+        index = bank.indices(ids)
+        given = np.asarray(values)
+        top = bank.n_categories[index]
+        bad = (given < 0) | (given >= top)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"response {values[first]} is out of range for item {ids[first]} "
+                f"(expected 0..{int(top[first]) - 1})"
+            )
+        pattern[0, index] = given
+    theta, se, correlation = estimate_patterns(bank, config.estimator, pattern)
+    state = TestState(
+        bank_version=bank.version,
+        config=config.name,
+        seed=0,
+        administered=tuple(ids),
+        responses=tuple(values),
+        next_item=None,
+        finished=True,
+        stop_reason="scored",
+        theta=tuple(theta[0].tolist()),
+        se=tuple(se[0].tolist()),
+        correlation=tuple(map(tuple, correlation[0].tolist())),
+    )
+    return score_test(bank, state)

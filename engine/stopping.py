@@ -26,6 +26,7 @@ class StopContext:
     theta: np.ndarray  # (R, A)
     se: np.ndarray  # (R, A) standard error of theta
     scores: Scores
+    scored_areas: np.ndarray | None = None  # (A,) bool: areas with operational items (None: all)
 
 
 class StopRule(Protocol):
@@ -38,7 +39,12 @@ class StopRule(Protocol):
 
 @dataclass(frozen=True)
 class AreaStandardError:
-    """Every area's theta has standard error <= ``target`` (areas with items)."""
+    """Every area's theta has standard error <= ``target``.
+
+    Only areas with operational items count: an area the bank cannot measure
+    keeps its prior SE, and would otherwise keep every test running to its
+    maximum length.
+    """
 
     target: float = 0.5
     reason: str = "area_se"
@@ -48,7 +54,10 @@ class AreaStandardError:
             raise ValueError(f"SE target must be > 0, got {self.target}")
 
     def met(self, context):
-        return np.all(context.se <= self.target, axis=1)
+        reached = context.se <= self.target
+        if context.scored_areas is not None:
+            reached |= ~np.asarray(context.scored_areas, dtype=bool)[None, :]
+        return np.all(reached, axis=1)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ Thousands of simulees advance in lockstep through :func:`nangluc.engine.cat.star
   file; :func:`evaluate` / :func:`run_designs`: designs with their reference
   points on the same simulees (optionally on Dask);
 * :func:`sympson_hetter_control`: exposure-control parameters by simulation;
+* :func:`replay`: recorded answers replayed through a test (post-hoc
+  simulation), against each respondent's full-pattern score;
 * :func:`nangluc.simulations.report.write_report`: Markdown report with PNG plots.
 """
 
@@ -29,10 +31,14 @@ from nangluc.simulations.core import (
 from nangluc.simulations.designs import Design, build_design, read_grid
 from nangluc.simulations.exposure import SympsonHetterCalibration, sympson_hetter_control
 from nangluc.simulations.population import DEFAULT_CORRELATION, draw_population, read_population
+from nangluc.simulations.replay import ReplayResult, recorded_matrix, replay
 from nangluc.simulations.study import DesignResult, evaluate, run_designs
 
 __all__ = [
     "Design",
+    "ReplayResult",
+    "recorded_matrix",
+    "replay",
     "DesignResult",
     "SympsonHetterCalibration",
     "build_design",

@@ -99,6 +99,15 @@ def _cores() -> int:
     "theta_1..theta_A (replaces --examinees and --correlation).",
 )
 @click.option(
+    "--responses",
+    "responses_path",
+    type=click.Path(dir_okay=False),
+    help="Replay recorded answers instead of simulating them (post-hoc simulation): a long CSV "
+    "respondent_id,item_id,response as calibration reads it. Items a respondent did not answer are "
+    "unavailable to that respondent; the figures compare each test with the respondent's "
+    "full-pattern score, by test length.",
+)
+@click.option(
     "--grid",
     "grid_path",
     type=click.Path(dir_okay=False),
@@ -144,7 +153,7 @@ def _cores() -> int:
 )
 def simulate(
     bank_path, config_name, examinees, seed, selector, estimator, stop_se, stop_overall_se, stop_level,
-    stop_level_probability, min_items, max_items, exposure, correlation, population_path, grid_path, references, reference_examinees,
+    stop_level_probability, min_items, max_items, exposure, correlation, population_path, responses_path, grid_path, references, reference_examinees,
     workers, use_dask, scheduler, json_path, report_dir, progress,
 ):  # fmt: skip
     """Run simulated test takers through an adaptive test and report its accuracy.
@@ -181,6 +190,13 @@ def simulate(
         if report_dir and Path(report_dir).exists() and not Path(report_dir).is_dir():
             raise ValueError(f"report directory {report_dir} is a file")
         document, bank = _load_bank(bank_path)
+        if responses_path:
+            for flag, given in (("--grid", grid_path), ("--population", population_path),
+                                ("--dask", use_dask)):  # fmt: skip
+                if given:
+                    raise ValueError(
+                        f"--responses replays recorded answers; it cannot be combined with {flag}"
+                    )
         spec = {
             "config": config_name, "selector": selector, "estimator": estimator, "stop_se": stop_se,
             "stop_overall_se": stop_overall_se, "stop_level": stop_level,
@@ -188,6 +204,13 @@ def simulate(
             "max_items": max_items, "exposure": exposure,
         }  # fmt: skip
         base = build_design(spec)
+        if responses_path:
+            text = _replay(bank, document, base, responses_path, seed, workers, progress, report_dir,
+                           bank_path, started)  # fmt: skip
+            if json_path:
+                _write_atomic(Path(json_path), text + "\n")
+            click.echo(text)
+            return
         designs = read_grid(grid_path, base=base.config) if grid_path else (base,)
         if population_path:
             true_theta = read_population(population_path, bank.area_codes)
@@ -225,6 +248,42 @@ def simulate(
     except (ValueError, OSError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(text)
+
+
+def _replay(bank, document, design, responses_path, seed, workers, progress, report_dir, bank_path,
+            started):  # fmt: skip
+    """``--responses``: replay recorded answers; returns the JSON text."""
+    import numpy as np
+
+    from nangluc.calibration.data import read_responses
+    from nangluc.simulations.replay import recorded_matrix, replay
+
+    if design.sympson_hetter_rate is not None:
+        raise ValueError(
+            "--responses with sympson-hetter: derive the control parameters on simulated test "
+            "takers first; replay with none or randomesque:K"
+        )
+    if not Path(responses_path).is_file():
+        raise ValueError(f"response file {responses_path} does not exist")
+    data = read_responses(responses_path, bank=document)
+    recorded, ids = recorded_matrix(data, bank)
+    result = replay(bank, design.config, recorded, np.random.default_rng([seed, 1]),
+                    respondent_ids=ids, workers=workers, progress=progress)  # fmt: skip
+    context = {
+        "bank": {"version": bank.version, "path": str(bank_path) if bank_path else "shipped default",
+                 "status": getattr(document, "status", None), "items": bank.n_items,
+                 "operational": int(bank.operational.sum()), "areas": list(bank.area_codes)},
+        "responses": {"source": str(responses_path), "respondents": data.n_respondents,
+                      "responses": data.n_responses},
+        "seed": seed, "workers": workers,
+    }  # fmt: skip
+    output = {**result.summary, **context}
+    output["process_seconds"] = round(time.perf_counter() - started, 3)
+    if report_dir:
+        from nangluc.simulations.report import write_replay_report
+
+        write_replay_report(report_dir, bank, result, context)
+    return json.dumps(plain_json(output), ensure_ascii=False, indent=2, allow_nan=False)
 
 
 def _load_bank(path):

@@ -24,14 +24,13 @@ import numpy as np
 from nangluc.engine import cat, irt
 from nangluc.engine.bank import ItemBank
 from nangluc.engine.config import TestConfig
-from nangluc.engine.estimation import estimate_areas
+from nangluc.engine.estimation import estimate_patterns
 from nangluc.engine.scoring import LEVELS, Scores, level_of, score
 from nangluc.engine.selection import (
     MaximumInformation,
     OverallPrecision,
     PosteriorWeightedInformation,
 )
-from nangluc.engine.tables import bank_tables
 
 #: Simulees per chunk. Fixed (not derived from the number of workers) so that
 #: the same seed gives the same numbers however many processes run; about a
@@ -178,6 +177,7 @@ def run(
     progress: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     workers: int = 1,
+    recorded: np.ndarray | None = None,
 ) -> SimulationResult:
     """Run simulees with abilities ``true_theta`` through an adaptive test.
 
@@ -200,6 +200,9 @@ def run(
         Simulees advanced together; smaller chunks use less memory.
     workers : int
         Processes for the chunks (1 runs in this process).
+    recorded : ndarray of int, shape (N, n_items), optional
+        Recorded answers (-1 = none) to replay instead of drawing answers
+        from ``true_theta`` (see :func:`replay`).
 
     Returns
     -------
@@ -229,6 +232,7 @@ def run(
                         int(seeds[k]),
                         oracle,
                         bar.update if bar else None,
+                        None if recorded is None else recorded[lo:hi],
                     )
         else:
             # Fresh (spawned) workers with one BLAS thread each: the engine's
@@ -243,7 +247,14 @@ def run(
             ):
                 futures = {
                     pool.submit(
-                        simulate_chunk, bank, run_config, theta_true[lo:hi], int(seeds[k]), oracle
+                        simulate_chunk,
+                        bank,
+                        run_config,
+                        theta_true[lo:hi],
+                        int(seeds[k]),
+                        oracle,
+                        None,
+                        None if recorded is None else recorded[lo:hi],
                     ): k
                     for k, (lo, hi) in enumerate(bounds)
                 }
@@ -266,16 +277,21 @@ def simulate_chunk(
     seed: int,
     oracle: bool = False,
     on_finished: Callable[[int], object] | None = None,
+    recorded: np.ndarray | None = None,
 ) -> dict:
     """Advance one chunk of simulees to the end of their tests.
 
     Returns the final arrays of every row (a plain dict, cheap to send
     between processes). ``on_finished(k)`` is called as k more rows finish.
+    With ``recorded`` (n, I), the answers are read from it instead of drawn
+    from ``true_theta``, and items without a recorded answer (-1) are
+    unavailable to that row.
     """
     rng = np.random.default_rng(seed)
     n = true_theta.shape[0]
     selection = true_theta if oracle else None
-    batch = cat.start(bank, config, n, rng, selection_theta=selection)
+    unavailable = None if recorded is None else recorded < 0
+    batch = cat.start(bank, config, n, rng, selection_theta=selection, unavailable=unavailable)
     rows = np.arange(n)  # chunk row of each batch row
     out = _empty_outputs(bank, config, n)
     width = out["items"].shape[1]
@@ -298,9 +314,12 @@ def simulate_chunk(
         going = np.flatnonzero(~batch.finished)
         item = batch.next_item[going]
         responses = np.zeros(batch.n, dtype=np.int16)
-        responses[going] = irt.simulate_responses(
-            bank, true_theta[rows[going], bank.area[item]], item, rng
-        )
+        if recorded is None:
+            responses[going] = irt.simulate_responses(
+                bank, true_theta[rows[going], bank.area[item]], item, rng
+            )
+        else:
+            responses[going] = recorded[rows[going], item]
         batch = cat.advance(bank, config, batch, responses, rng, selection_theta=selection)
     return out
 
@@ -572,7 +591,6 @@ def full_bank_scores(
     """
     theta_true = check_true_theta(bank, true_theta)
     started = time.perf_counter()
-    tables = bank_tables(bank)
     n = theta_true.shape[0]
     theta = np.zeros_like(theta_true)
     theta_se = np.zeros_like(theta_true)
@@ -584,21 +602,12 @@ def full_bank_scores(
         m = hi - lo
         # Responses of every simulee to every operational item, (m, items).
         thetas = theta_true[lo:hi][:, area_of]
-        responses = irt.simulate_responses(
+        responses = np.full((m, bank.n_items), -1, dtype=np.int16)
+        responses[:, operational] = irt.simulate_responses(
             bank, thetas.ravel(), np.tile(operational, m), rng
         ).reshape(m, operational.size)
-        # loglik (m, A, Q) = sum over each area's items of log P(X = response):
-        # one matrix product per area and category.
-        loglik = np.zeros((m, bank.n_areas, tables.quadrature.size))
-        for a in range(bank.n_areas):
-            columns = np.flatnonzero(area_of == a)
-            for k in range(bank.max_categories):
-                chosen = (responses[:, columns] == k).astype(float)
-                loglik[:, a] += chosen @ tables.log_prob[operational[columns], k, :]
         # The engine's own per-area (or joint) estimation, as at the end of a test.
-        items = np.broadcast_to(operational, (m, operational.size))
-        scored = np.ones((m, operational.size), dtype=bool)
-        est, se, corr = estimate_areas(bank, config.estimator, loglik, items, responses, scored)
+        est, se, corr = estimate_patterns(bank, config.estimator, responses)
         theta[lo:hi], theta_se[lo:hi], theta_corr[lo:hi] = est, se, corr
     seconds = time.perf_counter() - started
     true_scores = score(bank, theta_true, np.zeros_like(theta_true))

@@ -61,6 +61,27 @@ def write_report(
     """
     if not results:
         raise ValueError("nothing to report: no designs were run")
+    summary = (
+        {"designs": [r.summary for r in results], **context}
+        if grid
+        else {**results[0].summary, **context}
+    )
+    return _write(
+        directory, summary, lambda staging: _markdown(staging, bank, results, context, grid)
+    )
+
+
+def write_replay_report(directory: str | Path, bank: ItemBank, result, context: dict) -> Path:
+    """Write the report of a replay of recorded answers (:func:`nangluc.simulations.replay`)."""
+    return _write(
+        directory,
+        {**result.summary, **context},
+        lambda staging: _replay_markdown(staging, bank, result, context),
+    )
+
+
+def _write(directory: str | Path, summary: dict, markdown) -> Path:
+    """``report.md`` (from ``markdown(staging)``, which also draws the plots) and ``summary.json``."""
     target = Path(directory)
     if target.exists() and not target.is_dir():
         raise ValueError(f"report directory {target} is a file")
@@ -73,13 +94,8 @@ def write_report(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a report is for reading
-        lines = _markdown(staging, bank, results, context, grid)
+        lines = markdown(staging)
         (staging / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        summary = (
-            {"designs": [r.summary for r in results], **context}
-            if grid
-            else {**results[0].summary, **context}
-        )
         (staging / "summary.json").write_text(
             json.dumps(plain_json(summary), ensure_ascii=False, indent=2, allow_nan=False) + "\n",
             encoding="utf-8",
@@ -127,6 +143,67 @@ def _markdown(
         prefix = f"{number}-{_slug(result.design.name)}-" if len(results) > 1 else ""
         lines += _design_section(out, bank, result, prefix=prefix)
     return lines
+
+
+def _replay_markdown(out: Path, bank: ItemBank, result, context: dict) -> list[str]:
+    s, b, r = result.summary, context.get("bank", {}), context.get("responses", {})
+    when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"# Replay of recorded answers — {s['name']}",
+        "",
+        f"*Generated {when} by `nangluc simulate --responses` (seed {context.get('seed')}).*",
+        "",
+        f"- **Bank**: version {b.get('version', bank.version)}, {bank.n_items} items "
+        f"({int(bank.operational.sum())} operational) in {bank.n_areas} area(s)",
+        f"- **Recorded answers**: {r.get('responses', '?'):,} from {s['respondents']:,} "
+        f"respondents ({s['mean_responses_available']:.1f} scored answers each on average), "
+        f"{r.get('source', '')}",
+        "- **How to read**: each respondent's recorded answers are replayed through the test; "
+        "items they did not answer are unavailable to them. The reference is their *full-pattern "
+        "score* (every recorded answer, same estimator), not a true ability: *level agreement* is "
+        "the share whose overall level equals the full-pattern level.",
+        "",
+    ]
+    lines += _table(
+        ["mean items", "level agreement", "score correlation", "RMSE", "bias", "max exposure"],
+        [[_f(s["mean_items"], 2), _pct(s["level_agreement"]), _f(s["score_correlation"], 3),
+          _f(s["rmse"], 2), _f(s["bias"], 2), _pct(s["exposure_max"])]],
+    )  # fmt: skip
+    lines += ["", "## By maximum test length", "",
+              "A test that stopped earlier by its own rule keeps its result.", ""]  # fmt: skip
+    lines += _table(
+        ["max items", "mean items", "level agreement", "score correlation", "RMSE", "bias"],
+        [[str(row["items"]), _f(row["mean_items"], 2), _pct(row["level_agreement"]),
+          _f(row["score_correlation"], 3), _f(row["rmse"], 2), _f(row["bias"], 2)]
+         for row in s["by_length"]],
+    )  # fmt: skip
+    _plot_by_length(out / "by_length.png", s["by_length"], s["name"])
+    _plot_exposure(out / "exposure.png", bank, result.simulation, None, s["name"])
+    lines += ["", "![agreement by length](by_length.png)", "", "![exposure](exposure.png)", ""]
+    return lines
+
+
+def _plot_by_length(path: Path, rows: list[dict], name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    length = [row["items"] for row in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.plot(length, [row["level_agreement"] for row in rows], "o-")
+    left.set(xlabel="maximum scored items", ylabel="share", ylim=(0, 1.01),
+             title="Level agreement with the full pattern")  # fmt: skip
+    right.plot(length, [row["rmse"] for row in rows], "o-", label="RMSE")
+    right.plot(length, [row["bias"] for row in rows], "s-", label="bias")
+    right.axhline(0, color="0.6", lw=0.8)
+    right.set(
+        xlabel="maximum scored items",
+        ylabel="points",
+        title="Overall score against the full pattern",
+    )
+    right.legend(fontsize=8)
+    fig.suptitle(f"{name}: replay by test length")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _comparison_section(out: Path, results: Sequence[DesignResult]) -> list[str]:
