@@ -1,8 +1,14 @@
 """``nangluc calibrate``: response CSV in, calibrated bank file out.
 
 Everything is validated and fitted before the output file is touched; the
-bank file is then written atomically by :func:`nangluc.items.write_bank`. Bad input
-prints a clear message and exits with status 2 (1 for a failed fit).
+bank file is then written atomically by :func:`nangluc.items.write_bank`.
+
+Exit status
+-----------
+0  clean: the bank is written with status ``calibrated``;
+1  error-level diagnostics: the bank is written with status ``draft`` and
+   its problems are listed (it cannot go live until they are resolved);
+2  bad input or options: a clear message, nothing written.
 """
 
 from __future__ import annotations
@@ -13,9 +19,18 @@ from pathlib import Path
 
 import click
 
+from nangluc.calibration import priors as _priors
 from nangluc.calibration.data import ResponseDataError, read_responses
 from nangluc.calibration.linking import METHODS
-from nangluc.calibration.run import MODEL_CHOICES, CalibrationRun, calibrate_bank, online_calibrate
+from nangluc.calibration.run import (
+    DEFAULT_MAX_ITERATIONS,
+    DEFAULT_MIN_RESPONSES,
+    DEFAULT_TOLERANCE,
+    MODEL_CHOICES,
+    CalibrationRun,
+    calibrate_bank,
+    online_calibrate,
+)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -83,6 +98,36 @@ def _fail(message: str, code: int = 2) -> None:
     help="Quadrature points (default: chosen from the data).",
 )
 @click.option(
+    "--prior",
+    "prior",
+    type=click.Choice(_priors.CHOICES),
+    default="default",
+    show_default=True,
+    help="Item priors: default = log-normal on a, normal on b and thresholds, Beta on c "
+    "(BILOG-MG's); none = plain marginal maximum likelihood.",
+)
+@click.option(
+    "--min-responses",
+    type=click.IntRange(1, None),
+    default=DEFAULT_MIN_RESPONSES,
+    show_default=True,
+    help="A new estimate from fewer responses is never written as operational.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=DEFAULT_TOLERANCE,
+    show_default=True,
+    help="EM stops when no parameter changes by more than this in a cycle.",
+)
+@click.option(
+    "--max-iterations",
+    type=click.IntRange(3, None),
+    default=DEFAULT_MAX_ITERATIONS,
+    show_default=True,
+    help="Most E-steps per area; a fit that needs more is an error (not converged).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show progress (default: when stderr is a terminal).",
@@ -98,9 +143,18 @@ def calibrate(
     linking_method: str,
     version: str | None,
     n_quadrature: int | None,
+    prior: str,
+    min_responses: int,
+    tolerance: float,
+    max_iterations: int,
     progress: bool | None,
 ) -> None:
-    """Fit item parameters from RESPONSES (long CSV: respondent_id,item_id,response) into a new bank."""
+    """Fit item parameters from RESPONSES (long CSV: respondent_id,item_id,response) into a new bank.
+
+    Exit status: 0 clean (bank status "calibrated"); 1 error-level
+    diagnostics (bank written as "draft", problems listed); 2 bad input
+    (nothing written).
+    """
     from nangluc.items import BankError, load_bank, write_bank
 
     if progress is None:
@@ -134,6 +188,10 @@ def calibrate(
         "version": version,
         "linking_method": linking_method,
         "n_quadrature": n_quadrature,
+        "priors": _priors.Priors.named(prior),
+        "min_responses": min_responses,
+        "tol": tolerance,
+        "max_iter": max_iterations,
     }
     try:
         if online:
@@ -147,17 +205,37 @@ def calibrate(
     try:
         written = write_bank(run.document, out)
     except BankError as exc:
-        _fail(str(exc), code=1)
+        _fail(str(exc))
     _summary(run, out, written.version)
+    if run.errors:
+        click.echo(
+            f"status draft: {len(run.errors)} error(s) above must be resolved before this bank "
+            "can go live",
+            err=True,
+        )
+        sys.exit(1)
 
 
 def _summary(run: CalibrationRun, out: Path, version: str) -> None:
     doc = run.document
     fit = run.fit
     click.echo(f"wrote {out}: bank {version} (parent {doc.get('parent')}, status {doc['status']})")
+    posterior = f", log-posterior {fit.log_posterior:.3f}" if fit.log_prior else ""
     click.echo(
-        f"fit: log-likelihood {fit.loglik:.3f}, {fit.iterations} E-steps, "
+        f"fit: log-likelihood {fit.loglik:.3f}{posterior}, {fit.iterations} E-steps, "
         f"{'converged' if fit.converged else 'NOT converged'}"
+    )
+    decisions: dict[str, list[str]] = {}
+    for row in run.items:
+        decisions.setdefault(row["decision"], []).append(row["id"])
+    click.echo(
+        "items: "
+        + ", ".join(
+            f"{len(decisions.get(d, []))} {d}"
+            for d in ("operational", "pretest", "kept", "retired", "left out")
+            if decisions.get(d)
+        )
+        + " (kept = current parameters kept; see the findings)"
     )
     for area, latent in run.latent.items():
         click.echo(

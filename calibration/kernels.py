@@ -29,6 +29,21 @@ def n_params(family: str, n_categories: int) -> int:
     return 3 if family == THREEPL else n_categories
 
 
+def layout(family: str, n_params: int) -> tuple[int, np.ndarray, int | None]:
+    """Where the slope, the intercepts and the guessing parameter sit in a parameter row.
+
+    Returns ``(slope, intercepts, guessing)``: the slope's column, the
+    intercepts' columns (``b_k = -d_k / a``) and the column of ``gamma``
+    (``c = sigmoid(gamma)``) or None. Priors, bounds and diagnostics use this
+    instead of knowing each model; a new model states its layout here.
+    """
+    if family == THREEPL:
+        return 0, np.array([1]), 2
+    if family == GRADED:
+        return 0, np.arange(1, n_params), None
+    raise ValueError(f"unknown item family {family!r}")
+
+
 def probabilities_and_derivatives(
     family: str, params: np.ndarray, theta: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,8 @@ Nothing (persons x items x points) is ever built.
 Standard errors come from the empirical cross-product (XPD) information: the
 sum over units of the outer product of each unit's score vector (the
 posterior expectation of the complete-data gradient at the estimates, Louis
-1982, with the cross-product approximation), plus the negative Hessian of the
-prior on the guessing parameter.
+1982, with the cross-product approximation), plus the curvature of the item
+priors (:mod:`nangluc.calibration.priors`) when they are used.
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 
-from nangluc.calibration import kernels
+from nangluc.calibration import kernels, priors
 
 # Bounds keep a diverging item (a Heywood case) finite; an estimate on a bound
 # is reported by the diagnostics, never silently accepted.
@@ -47,6 +46,9 @@ GAMMA_BOUND = 7.0
 # about this many score products, from at least XPD_MIN_UNITS units.
 XPD_BUDGET = 12_000_000
 XPD_MIN_UNITS = 10_000
+# Largest difference of the marginal log-likelihood between the fitted grid
+# and one twice as fine (and wider) that fit_scale accepts (see fit_scale).
+GRID_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -62,15 +64,22 @@ class ScaleItems:
         True for items whose parameters are held at ``start``.
     start : list of ndarray
         Starting (or fixed) slope-intercept parameters per item.
-    guessing_prior : ndarray, shape (n, 2)
-        Beta(alpha, beta) prior on the 3PL lower asymptote (ignored otherwise).
+    prior : ndarray, shape (n, priors.PRIOR_WIDTH)
+        Prior row per item (:data:`nangluc.calibration.priors.PRIOR_COLUMNS`;
+        NaN columns: no prior). Default: no priors.
     """
 
     family: tuple[str, ...]
     n_categories: np.ndarray
     fixed: np.ndarray
     start: list[np.ndarray]
-    guessing_prior: np.ndarray
+    prior: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.prior is None:
+            object.__setattr__(
+                self, "prior", np.full((len(self.family), priors.PRIOR_WIDTH), np.nan)
+            )
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class ScaleFit:
     params: list[np.ndarray]
     cov: list[np.ndarray | None]
     loglik: float
+    log_prior: float
     iterations: int
     converged: bool
     latent_mean: float
@@ -89,6 +99,7 @@ class ScaleFit:
     expected_counts: list[np.ndarray]
     theta: np.ndarray
     latent_weights: np.ndarray
+    grid_checks: tuple[dict[str, float], ...] = ()
 
 
 def quadrature(n_points: int, bound: float = 6.0) -> np.ndarray:
@@ -97,7 +108,11 @@ def quadrature(n_points: int, bound: float = 6.0) -> np.ndarray:
 
 
 def grid_for(
-    row_sizes: np.ndarray, *, estimate_latent: bool, n_points: int | None = None
+    row_sizes: np.ndarray,
+    *,
+    estimate_latent: bool,
+    n_points: int | None = None,
+    bound: float | None = None,
 ) -> np.ndarray:
     """The quadrature grid of one scale.
 
@@ -109,9 +124,13 @@ def grid_for(
     responses: ``s = 1 / sqrt(1 + 0.5 m)`` for the 90th percentile ``m`` of
     responses per unit (information 0.5 per response). Spacing is at most
     0.7; the grid spans [-5, 5] for an N(0, 1) latent and [-6, 6] when the
-    latent mean/SD are estimated. ``n_points`` overrides the rule.
+    latent mean/SD are estimated. ``n_points`` and ``bound`` override the rule
+    (``fit_scale`` then checks the default grid against a finer one).
     """
-    bound = 6.0 if estimate_latent else 5.0
+    if bound is None:
+        bound = 6.0 if estimate_latent else 5.0
+    elif not bound > 0:
+        raise ValueError(f"quadrature bound must be > 0, got {bound!r}")
     if n_points is None:
         m = float(np.percentile(row_sizes, 90)) if row_sizes.size else 1.0
         spacing = min(0.7, 1.4 / np.sqrt(1.0 + 0.5 * m))
@@ -239,19 +258,21 @@ class _Scale:
 
 
 def _objective(fam: str, params: np.ndarray, r: np.ndarray, prior: np.ndarray, theta: np.ndarray):
+    """Expected complete-data log-likelihood plus log prior, per item."""
     prob, dprob = kernels.probabilities_and_derivatives(fam, params, theta)
     safe = np.maximum(prob, 1e-300)
-    value = (r * np.log(safe)).sum(axis=(1, 2))
-    if fam == kernels.THREEPL:
-        c = expit(params[:, 2])
-        value += (prior[:, 0] - 1) * np.log(c) + (prior[:, 1] - 1) * np.log1p(-c)
+    value = (r * np.log(safe)).sum(axis=(1, 2)) + priors.log_density(fam, params, prior)
     return value, prob, dprob, safe
 
 
-def _valid(fam: str, params: np.ndarray) -> np.ndarray:
+def _valid(fam: str, params: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
     ok = np.all(np.isfinite(params), axis=1)
-    if fam == kernels.GRADED and params.shape[1] > 2:
-        ok &= np.all(np.diff(params[:, 1:], axis=1) < 0, axis=1)
+    _, intercepts, _ = kernels.layout(fam, params.shape[1])
+    if fam == kernels.GRADED and intercepts.size > 1:
+        ok &= np.all(np.diff(params[:, intercepts], axis=1) < 0, axis=1)
+    if prior is not None:
+        # a log-normal slope prior has no mass at a <= 0
+        ok &= ~priors.positive_slope(prior) | (params[:, 0] > 0)
     return ok
 
 
@@ -260,30 +281,46 @@ def fisher_scoring_step(
 ) -> np.ndarray:
     """One safeguarded Fisher-scoring step for a group of items.
 
-    ``r`` holds the expected counts (n, Q, K). The step is capped at 1 per
-    parameter and halved until the expected complete-data log-likelihood does
-    not decrease (so each EM cycle still never lowers the likelihood).
+    ``r`` holds the expected counts (n, Q, K); ``prior`` the items' prior rows.
+    The step is capped at 1 per parameter and halved until the expected
+    complete-data log-posterior does not decrease (so each EM cycle still
+    never lowers the marginal posterior).
     """
     value, prob, dprob, safe = _objective(fam, params, r, prior, theta)
     ratio = r / safe
     grad = np.einsum("nqk,nqkp->np", ratio, dprob)
     weight = r.sum(axis=2)[:, :, None] / safe
     info = np.einsum("nqk,nqkp,nqkm->npm", weight, dprob, dprob)
-    if fam == kernels.THREEPL:
-        c = expit(params[:, 2])
-        grad[:, 2] += (prior[:, 0] - 1) * (1 - c) - (prior[:, 1] - 1) * c
-        info[:, 2, 2] += (prior[:, 0] + prior[:, 1] - 2) * c * (1 - c)
+    prior_grad, prior_info = priors.gradient_and_information(fam, params, prior)
+    grad += prior_grad
+    info += prior_info
     p = params.shape[1]
     info += 1e-8 * np.eye(p)[None]
-    step = np.linalg.solve(info, grad[:, :, None])[:, :, 0]
+    # A parameter on its bound that the gradient pushes outward is held there
+    # (projected Newton): otherwise the clipped joint step spoils the other
+    # parameters' steps, the halving shrinks it to nothing, and EM stops
+    # far from the maximum as if it had converged.
+    lower, upper = _bounds(fam, p, prior)
+    active = ((params <= lower + 1e-9) & (grad < 0)) | ((params >= upper - 1e-9) & (grad > 0))
+    if active.any():
+        rows, cols = np.nonzero(active)
+        info = info.copy()
+        info[rows, cols, :] = 0.0
+        info[rows, :, cols] = 0.0
+        info[rows, cols, cols] = 1.0
+        grad = grad.copy()
+        grad[rows, cols] = 0.0
+    step = _solve(info, grad)
     step /= np.maximum(1.0, np.abs(step).max(axis=1, keepdims=True))
     new = params.copy()
     pending = np.ones(params.shape[0], dtype=bool)
     scale = 1.0
     for _ in range(12):
-        trial = _clip(fam, params[pending] + scale * step[pending])
+        trial = _clip(fam, params[pending] + scale * step[pending], prior[pending])
         trial_value, *_ = _objective(fam, trial, r[pending], prior[pending], theta)
-        good = _valid(fam, trial) & (trial_value >= value[pending] - 1e-9 * np.abs(value[pending]))
+        good = _valid(fam, trial, prior[pending]) & (
+            trial_value >= value[pending] - 1e-9 * np.abs(value[pending])
+        )
         rows = np.flatnonzero(pending)
         new[rows[good]] = trial[good]
         pending[rows[good]] = False
@@ -293,15 +330,51 @@ def fisher_scoring_step(
     return new
 
 
-def _clip(fam: str, params: np.ndarray) -> np.ndarray:
-    out = params.copy()
-    out[:, 0] = np.clip(out[:, 0], -SLOPE_BOUND, SLOPE_BOUND)
-    out[:, 1 : 2 if fam == kernels.THREEPL else None] = np.clip(
-        out[:, 1 : 2 if fam == kernels.THREEPL else None], -INTERCEPT_BOUND, INTERCEPT_BOUND
-    )
-    if fam == kernels.THREEPL:
-        out[:, 2] = np.clip(out[:, 2], -GAMMA_BOUND, GAMMA_BOUND)
-    return out
+def _solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """Newton steps ``info^-1 grad`` per item; least squares where ``info`` is singular.
+
+    Without priors a 3PL item whose lower asymptote runs to 0 or 1 leaves
+    its information (numerically) singular; its step then comes from the
+    pseudo-inverse instead of failing the whole calibration.
+    """
+    try:
+        return np.linalg.solve(info, grad[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        return np.stack([np.linalg.pinv(m) @ g for m, g in zip(info, grad, strict=True)])
+
+
+def _bounds(fam: str, n_params: int, prior: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bound of every parameter of a group, shape (n, p) each."""
+    n = 1 if prior is None else prior.shape[0]
+    slope, intercepts, guessing = kernels.layout(fam, n_params)
+    upper = np.empty((n, n_params))
+    upper[:, slope] = SLOPE_BOUND
+    upper[:, intercepts] = INTERCEPT_BOUND
+    if guessing is not None:
+        upper[:, guessing] = GAMMA_BOUND
+    lower = -upper
+    if prior is not None:
+        # a log-normal slope prior needs a strictly positive slope
+        lower[priors.positive_slope(prior), slope] = 1e-3
+    return lower, upper
+
+
+def _clip(fam: str, params: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+    lower, upper = _bounds(fam, params.shape[1], prior)
+    return np.clip(params, lower, upper)
+
+
+def at_bound(fam: str, params: np.ndarray) -> list[str]:
+    """Names of the parameters of one item (slope-intercept row) that sit on their bound."""
+    slope, intercepts, guessing = kernels.layout(fam, params.size)
+    found = []
+    if abs(params[slope]) >= SLOPE_BOUND - 1e-6:
+        found.append("a")
+    if np.any(np.abs(params[intercepts]) >= INTERCEPT_BOUND - 1e-6):
+        found.append("b" if fam == kernels.THREEPL else "thresholds")
+    if guessing is not None and abs(params[guessing]) >= GAMMA_BOUND - 1e-6:
+        found.append("c")
+    return found
 
 
 class _EMState:
@@ -336,8 +409,9 @@ class _EMState:
         """Clip an extrapolated point to the bounds; None if it is not a valid model."""
         params, mean, sd = self.unpack(x)
         for fam, _, index in self.free_groups:
-            block = _clip(fam, np.stack([params[i] for i in index]))
-            if not np.all(_valid(fam, block)):
+            prior = self.items.prior[index]
+            block = _clip(fam, np.stack([params[i] for i in index]), prior)
+            if not np.all(_valid(fam, block, prior)):
                 return None
             for j, i in enumerate(index):
                 params[i] = block[j]
@@ -345,82 +419,61 @@ class _EMState:
             return None
         return self.pack(params, mean, sd)
 
+    def log_prior(self, params) -> float:
+        """Sum of the free items' log prior densities."""
+        total = 0.0
+        for fam, _, index in self.free_groups:
+            block = np.stack([params[i] for i in index])
+            total += float(priors.log_density(fam, block, self.items.prior[index]).sum())
+        return total
+
+    def objective(self, x) -> tuple[float, float]:
+        """Marginal log-likelihood and log prior at ``x`` (one E-step, no update)."""
+        params, mean, sd = self.unpack(x)
+        table = self.scale.log_table(params, self.theta)
+        weights = _log_normal_weights(self.theta, mean, sd)
+        _, total, shift = self.scale.likelihood(table, np.exp(weights))
+        return float(shift.sum() + np.log(total).sum()), self.log_prior(params)
+
     def em_map(self, x):
-        """One EM cycle from ``x``: returns the updated vector and the log-likelihood at ``x``."""
+        """One EM cycle from ``x``: the updated vector and the log-posterior at ``x``."""
         params, mean, sd = self.unpack(x)
         log_prior = _log_normal_weights(self.theta, mean, sd)
         table = self.scale.log_table(params, self.theta)
         _, _, loglik, counts, mass = self.scale.e_step(table, log_prior)
+        objective = loglik + self.log_prior(params)
         for fam, kk, index in self.free_groups:
             r = counts[self.scale.code_rows(index, kk)].transpose(0, 2, 1)
             old = np.stack([params[i] for i in index])
-            new = fisher_scoring_step(fam, old, r, self.items.guessing_prior[index], self.theta)
+            new = fisher_scoring_step(fam, old, r, self.items.prior[index], self.theta)
             for j, i in enumerate(index):
                 params[i] = new[j]
         if self.estimate_latent:
             mean = float(mass @ self.theta / mass.sum())
             sd = float(np.sqrt(mass @ (self.theta - mean) ** 2 / mass.sum()))
-        return self.pack(params, mean, sd), loglik
+        return self.pack(params, mean, sd), objective
 
 
-def fit_scale(
-    unit: np.ndarray,
-    item: np.ndarray,
-    response: np.ndarray,
-    items: ScaleItems,
-    *,
-    estimate_latent: bool = False,
-    n_quadrature: int | None = None,
-    max_iter: int = 500,
-    tol: float = 1e-4,
-    on_iteration: Callable[[int, float, float], None] | None = None,
-    standard_errors: bool = True,
-) -> ScaleFit:
-    """Calibrate the items of one scale by marginal maximum likelihood.
+def _squarem(
+    state: _EMState,
+    x: np.ndarray,
+    budget: int,
+    tol: float,
+    on_iteration: Callable[[int, float, float], None] | None,
+    done: int,
+) -> tuple[np.ndarray, int, bool]:
+    """EM accelerated by SQUAREM from ``x``; returns (x, E-steps used, converged).
 
-    Parameters
-    ----------
-    unit, item, response : ndarray, shape (R,)
-        One entry per observed response: the unit (person on this scale,
-        0..U-1, every unit with at least one response), the local item index
-        and the scored category.
-    items : ScaleItems
-        Models, categories, fixed flags and starting values.
-    estimate_latent : bool
-        Estimate the latent mean and SD (only meaningful when fixed items set
-        the scale); otherwise the latent distribution is N(0, 1).
-    n_quadrature : int, optional
-        Number of equally spaced grid points; by default chosen from the
-        data (:func:`grid_for`).
-    max_iter, tol : int, float
-        EM stops when the largest change of a free slope-intercept parameter
-        (and of the latent mean/SD) is below ``tol``.
-    on_iteration : callable, optional
-        Called as ``on_iteration(iteration, loglik, change)`` (progress).
-    standard_errors : bool
-        Compute the cross-product covariance of the free parameters.
-
-    Returns
-    -------
-    ScaleFit
+    SQUAREM (Varadhan & Roland 2008, scheme S3) around the EM map: EM on
+    sparse adaptive data converges slowly (much of the information about
+    theta is missing), and the squared extrapolation cuts the number of
+    E-steps several-fold while keeping EM's monotone objective.
     """
-    scale = _Scale(unit, item, response, items)
-    theta = grid_for(scale.row_sizes, estimate_latent=estimate_latent, n_points=n_quadrature)
-    free_groups = [(fam, kk, ix[~items.fixed[ix]]) for fam, kk, ix in scale.groups]
-    free_groups = [g for g in free_groups if g[2].size]
-    params = [np.asarray(p, dtype=float).copy() for p in items.start]
-    state = _EMState(scale, items, theta, params, free_groups, estimate_latent)
-    x = state.pack(params, 0.0, 1.0)
-    converged = x.size == 0
-    iterations = 0
     evaluations = 0
-    loglik = -np.inf
-    # SQUAREM (Varadhan & Roland 2008, scheme S3) around the EM map: EM on
-    # sparse adaptive data converges slowly (much of the information about
-    # theta is missing), and the squared extrapolation cuts the number of
-    # E-steps several-fold while keeping EM's monotone likelihood.
-    while not converged and evaluations < max_iter:
-        x1, loglik0 = state.em_map(x)
+    if x.size == 0:
+        return x, 0, True
+    while evaluations < budget:
+        x1, objective0 = state.em_map(x)
         x2, _ = state.em_map(x1)
         evaluations += 2
         r = x1 - x
@@ -431,18 +484,122 @@ def fit_scale(
         if alpha < -1.0:
             trial = state.project(x - 2 * alpha * r + alpha**2 * v)
             if trial is not None:
-                stabilised, trial_loglik = state.em_map(trial)
+                stabilised, trial_objective = state.em_map(trial)
                 evaluations += 1
-                if np.isfinite(trial_loglik) and trial_loglik >= loglik0 - 1e-8 * abs(loglik0):
+                if np.isfinite(trial_objective) and trial_objective >= objective0 - 1e-8 * abs(
+                    objective0
+                ):
                     candidate = stabilised
-        change = float(np.abs(candidate - x).max()) if x.size else 0.0
-        iterations += 1
+        change = float(np.abs(candidate - x).max())
         x = candidate
-        loglik = loglik0
         if on_iteration is not None:
-            on_iteration(evaluations, loglik, change)
+            on_iteration(done + evaluations, objective0, change)
         if change < tol:
-            converged = True
+            return x, evaluations, True
+    return x, evaluations, False
+
+
+def refined_grid(theta: np.ndarray) -> np.ndarray:
+    """The check grid of :func:`fit_scale`: half the spacing, 1.5 wider on each side."""
+    spacing = (theta[-1] - theta[0]) / (theta.size - 1)
+    bound = max(abs(theta[0]), abs(theta[-1])) + 1.5
+    n = int(np.ceil(2 * bound / (spacing / 2))) + 1
+    return quadrature(n + 1 - n % 2, bound)
+
+
+def fit_scale(
+    unit: np.ndarray,
+    item: np.ndarray,
+    response: np.ndarray,
+    items: ScaleItems,
+    *,
+    estimate_latent: bool = False,
+    n_quadrature: int | None = None,
+    quadrature_bound: float | None = None,
+    max_iter: int = 500,
+    tol: float = 1e-4,
+    grid_tolerance: float = GRID_TOLERANCE,
+    on_iteration: Callable[[int, float, float], None] | None = None,
+    standard_errors: bool = True,
+) -> ScaleFit:
+    """Calibrate the items of one scale by marginal maximum likelihood (or posterior).
+
+    Parameters
+    ----------
+    unit, item, response : ndarray, shape (R,)
+        One entry per observed response: the unit (person on this scale,
+        0..U-1, every unit with at least one response), the local item index
+        and the scored category.
+    items : ScaleItems
+        Models, categories, fixed flags, starting values and priors.
+    estimate_latent : bool
+        Estimate the latent mean and SD (only meaningful when fixed items set
+        the scale); otherwise the latent distribution is N(0, 1).
+    n_quadrature : int, optional
+        Number of equally spaced grid points; by default chosen from the
+        data (:func:`grid_for`) and then checked (see ``grid_tolerance``).
+    quadrature_bound : float, optional
+        Half-width of the grid (default: 5, or 6 with ``estimate_latent``).
+    max_iter, tol : int, float
+        EM stops when the largest change of a free slope-intercept parameter
+        (and of the latent mean/SD) is below ``tol``, or after ``max_iter``
+        E-steps (then ``converged`` is False).
+    grid_tolerance : float
+        After EM converges on the default grid, the marginal log-likelihood is
+        recomputed on :func:`refined_grid` (half the spacing, wider); if the
+        two differ by more than this, EM continues on the finer grid, and so
+        on (at most three times). Steep items need a finer grid than the
+        data-driven default, and this is where they get it. Not applied when
+        ``n_quadrature`` or ``quadrature_bound`` is given.
+    on_iteration : callable, optional
+        Called as ``on_iteration(e_steps, objective, change)`` (progress).
+    standard_errors : bool
+        Compute the cross-product covariance of the free parameters.
+
+    Returns
+    -------
+    ScaleFit
+    """
+    scale = _Scale(unit, item, response, items)
+    theta = grid_for(
+        scale.row_sizes,
+        estimate_latent=estimate_latent,
+        n_points=n_quadrature,
+        bound=quadrature_bound,
+    )
+    free_groups = [(fam, kk, ix[~items.fixed[ix]]) for fam, kk, ix in scale.groups]
+    free_groups = [g for g in free_groups if g[2].size]
+    params = [np.asarray(p, dtype=float).copy() for p in items.start]
+    state = _EMState(scale, items, theta, params, free_groups, estimate_latent)
+    x = state.pack(params, 0.0, 1.0)
+    evaluations = 0
+    grid_checks: list[dict[str, float]] = []
+    while True:
+        x, used, converged = _squarem(
+            state, x, max_iter - evaluations, tol, on_iteration, evaluations
+        )
+        evaluations += used
+        user_grid = n_quadrature is not None or quadrature_bound is not None
+        if not converged or user_grid or len(grid_checks) >= 3:
+            break
+        finer = refined_grid(state.theta)
+        coarse_loglik, _ = state.objective(x)
+        fine_state = _EMState(scale, items, finer, params, free_groups, estimate_latent)
+        fine_loglik, _ = fine_state.objective(x)
+        evaluations += 2
+        grid_checks.append(
+            {
+                "points": int(state.theta.size),
+                "bound": float(state.theta[-1]),
+                "loglik": coarse_loglik,
+                "finer_points": int(finer.size),
+                "finer_loglik": fine_loglik,
+            }
+        )
+        if abs(fine_loglik - coarse_loglik) <= grid_tolerance:
+            break
+        state = fine_state
+    theta = state.theta
     params, mean, sd = state.unpack(x)
     log_prior = _log_normal_weights(theta, mean, sd)
     # Final E-step at the estimates: log-likelihood, EAPs and the XPD.
@@ -459,6 +616,7 @@ def fit_scale(
         params=params,
         cov=cov,
         loglik=loglik,
+        log_prior=state.log_prior(params),
         iterations=evaluations,
         converged=converged,
         latent_mean=mean,
@@ -468,7 +626,29 @@ def fit_scale(
         expected_counts=expected,
         theta=theta,
         latent_weights=np.exp(log_prior),
+        grid_checks=tuple(grid_checks),
     )
+
+
+def marginal_loglik(
+    unit: np.ndarray,
+    item: np.ndarray,
+    response: np.ndarray,
+    items: ScaleItems,
+    theta: np.ndarray,
+    *,
+    mean: float = 0.0,
+    sd: float = 1.0,
+) -> float:
+    """Marginal log-likelihood of one scale's responses at the parameters ``items.start``.
+
+    The latent distribution is N(mean, sd) on the grid ``theta``.
+    """
+    scale = _Scale(unit, item, response, items)
+    table = scale.log_table([np.asarray(p, dtype=float) for p in items.start], theta)
+    weight = np.exp(_log_normal_weights(theta, mean, sd))
+    _, total, shift = scale.likelihood(table, weight)
+    return float(shift.sum() + np.log(total).sum())
 
 
 def _cross_product_covariance(
@@ -547,12 +727,14 @@ def _cross_product_covariance(
             outer = g[:, :, None] * g[:, None, :]
             info += np.bincount(pair[valid], weights=outer[valid], minlength=n_free * n_free)
     info = info.reshape(n_free, n_free) * (scale.n_units / sample.size)
+    # MAP: the prior's curvature adds to the information
     for fam, _, index in free_groups:
-        if fam == kernels.THREEPL:
-            for i in index:
-                c = expit(params[i][2])
-                alpha, beta = items.guessing_prior[i]
-                info[first[i] + 2, first[i] + 2] += (alpha + beta - 2) * c * (1 - c)
+        _, prior_info = priors.gradient_and_information(
+            fam, np.stack([params[i] for i in index]), items.prior[index]
+        )
+        for j, i in enumerate(index):
+            block = slice(first[i], first[i] + width[i])
+            info[block, block] += prior_info[j]
     try:
         cov_all = np.linalg.inv(info)
     except np.linalg.LinAlgError:

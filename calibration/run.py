@@ -18,18 +18,37 @@ Choices (documented for researchers)
 * ``model="auto"``: items with more than two categories (in the bank or the
   data) are graded; a dichotomous item is 3PL when the current bank says it
   is 3PL, or it is a knowledge item with a keyed multiple-choice question;
-  otherwise 2PL. The 3PL lower asymptote has a Beta prior with mean
-  1 / number of options (0.2 when unknown) and weight 20 (BILOG-MG's
-  default), which keeps c estimable in sparse data.
+  otherwise 2PL. Every item's model is checked against its bank record
+  (keys, options, categories) before anything is fitted.
+* Priors (:mod:`nangluc.calibration.priors`, on by default, ``Priors.none()``
+  for plain marginal ML): log-normal on a, normal on b and the thresholds,
+  Beta on c, as in BILOG-MG. The fit then maximises the marginal posterior;
+  ``fit.loglik`` is still the marginal log-likelihood and
+  ``fit.log_posterior`` adds the log prior.
+* Which estimates go live: an item's new estimate is written as operational
+  only when it rests on at least ``min_responses`` responses (default
+  :data:`DEFAULT_MIN_RESPONSES`), no parameter sits on its bound, it points
+  the same way as its area, and it lies in the operational range
+  (:data:`nangluc.calibration.diagnostics.OPERATIONAL_RANGE`). Otherwise an
+  item that is operational in the current bank keeps its current parameters
+  (which are on the live scale), and any other item is written as
+  ``pretest`` with its ``status_reason``.
+* Severity: an *error* is a problem only a person can resolve (an item
+  keyed in reverse, a scale whose direction flipped, EM that did not
+  converge); the bank is then written with status ``draft`` and cannot go
+  live (:mod:`nangluc.calibration.gate`). Warnings and notes describe what
+  the calibration already handled.
 * Standard errors: empirical cross-product (XPD) information of the
-  marginal likelihood, carried to (a, b, c) by the delta method; linking
-  error is not included. On very large data the cross-products come from a
-  systematic sample of persons scaled to the full sample (see
-  :func:`nangluc.calibration.mml._cross_product_covariance`).
+  marginal likelihood (plus the priors' curvature), carried to (a, b, c) by
+  the delta method; linking error is not included. On very large data the
+  cross-products come from a systematic sample of persons scaled to the full
+  sample (see :func:`nangluc.calibration.mml._cross_product_covariance`).
 * EM: Bock-Aitkin over an equally spaced grid chosen per area from the data
-  (:func:`nangluc.calibration.mml.grid_for`), accelerated by SQUAREM; stops when no
-  free parameter (slope-intercept form) moves by more than ``tol`` in a
-  cycle. ``fit.iterations`` counts E-steps (the largest over the areas).
+  (:func:`nangluc.calibration.mml.grid_for`) and verified against a grid
+  twice as fine (:func:`nangluc.calibration.mml.fit_scale`), accelerated by
+  SQUAREM; stops when no free parameter (slope-intercept form) moves by more
+  than ``tol`` in a cycle. ``fit.iterations`` counts E-steps (the largest
+  over the areas).
 * The inter-area correlation is the correlation of persons' EAP estimates
   over the persons who answered both areas, divided by the square root of
   the product of the two areas' empirical reliabilities
@@ -41,6 +60,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,30 +69,52 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.special import logit
 
+from nangluc.calibration import diagnostics as diag
 from nangluc.calibration import kernels, mml
 from nangluc.calibration.data import ResponseData
-from nangluc.calibration.diagnostics import Diagnostic, item_fit_rmsd
+from nangluc.calibration.diagnostics import Diagnostic
 from nangluc.calibration.linking import METHODS, Linking, link
+from nangluc.calibration.priors import DEFAULT_PRIORS, Priors
 from nangluc.items.schema import ITEM_KEYS
 
 if TYPE_CHECKING:
     from nangluc.items import BankDocument
 
 MODEL_CHOICES = ("auto", "2pl", "3pl", "grm")
+#: Fewest responses on which a new estimate may be written as operational.
+#: About 200 responses per item is the usual minimum for stable 2PL/graded
+#: estimates with priors (de Ayala 2009, ch. 4 and 8); fewer leave the SE of
+#: a near 0.2 or more.
+DEFAULT_MIN_RESPONSES = 200
+#: EM convergence: largest change of a free parameter in one cycle.
+DEFAULT_TOLERANCE = 1e-4
+DEFAULT_MAX_ITERATIONS = 2000
 
 
 @dataclass(frozen=True)
 class FitInfo:
-    """Convergence summary: total log-likelihood and per-area details."""
+    """Convergence summary: marginal log-likelihood, log prior and per-area details.
+
+    ``loglik`` is the marginal log-likelihood of the data at the estimates;
+    ``log_prior`` the log density of the item priors there (0 without
+    priors); ``log_posterior`` their sum, the quantity EM maximised.
+    """
 
     loglik: float
     iterations: int
     converged: bool
     areas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log_prior: float = 0.0
+
+    @property
+    def log_posterior(self) -> float:
+        return self.loglik + self.log_prior
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "loglik": self.loglik,
+            "log_prior": self.log_prior,
+            "log_posterior": self.log_posterior,
             "iterations": self.iterations,
             "converged": self.converged,
             "areas": self.areas,
@@ -86,10 +128,10 @@ class CalibrationRun:
     Attributes
     ----------
     document : dict
-        The new bank document (DESIGN §3): status ``calibrated`` (or
-        ``draft`` when an item could not be estimated), ``parent`` = the
-        current version, per-item ``se``; ``metadata["calibration"]`` holds
-        the fit, linking, latent distribution and diagnostics.
+        The new bank document (DESIGN §3): status ``calibrated`` (``draft``
+        when there are error-level diagnostics), ``parent`` = the current
+        version, per-item ``se``; ``metadata["calibration"]`` holds the fit,
+        linking, latent distribution, priors and diagnostics.
     linking : tuple of Linking
         One entry per linked area (empty without a current bank or in a
         fixed-parameter calibration).
@@ -99,6 +141,11 @@ class CalibrationRun:
         Per area ``{"mean", "sd", "estimated"}`` on the output scale.
     correlation : dict or None
         ``{"areas": [...], "matrix": [[...]], "n": [[...]], "method": ...}``.
+    items : tuple of dict
+        Per estimated item: id, area, model, responses, the estimates (a,
+        thresholds, c) and their SEs on the output scale, fit statistics,
+        orientation and the decision (``operational``, ``pretest``, ``kept``
+        or ``left out``) with its reasons. Reports and the gate read this.
     """
 
     document: dict[str, Any]
@@ -107,6 +154,11 @@ class CalibrationRun:
     fit: FitInfo
     latent: dict[str, dict[str, Any]]
     correlation: dict[str, Any] | None
+    items: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
 
 
 @dataclass(frozen=True)
@@ -118,7 +170,7 @@ class _ItemPlan:
     n_categories: int
     fixed: bool
     start: np.ndarray
-    prior: tuple[float, float]
+    prior: np.ndarray
 
 
 def calibrate_bank(
@@ -132,9 +184,11 @@ def calibrate_bank(
     version: str | None = None,
     linking_method: str = "stocking-lord",
     n_quadrature: int | None = None,
-    tol: float = 1e-3,
-    max_iter: int = 1000,
-    min_responses: int = 200,
+    quadrature_bound: float | None = None,
+    tol: float = DEFAULT_TOLERANCE,
+    max_iter: int = DEFAULT_MAX_ITERATIONS,
+    min_responses: int = DEFAULT_MIN_RESPONSES,
+    priors: Priors = DEFAULT_PRIORS,
 ) -> CalibrationRun:
     """Calibrate item parameters from response data into a new bank version.
 
@@ -144,7 +198,8 @@ def calibrate_bank(
         From :func:`nangluc.calibration.read_responses` (validated).
     model : {"auto", "2pl", "3pl", "grm"}
         Item model; ``2pl``/``3pl`` apply to dichotomous items (graded items
-        are an error then), ``grm`` fits every item as graded.
+        are an error then), ``grm`` fits every item as graded (keyed
+        multiple-choice items of the current bank are an error then).
     current : BankDocument, optional
         The live bank: the parent of the new version, the source of item
         texts and keys, and the scale to link to.
@@ -157,14 +212,20 @@ def calibrate_bank(
     progress : bool
         Show a progress bar per area on stderr.
     version : str, optional
-        The new version id (default: ``<parent>-cal<UTC timestamp>``).
+        The new version id (default: ``<parent>-cal<UTC time>-<6 random hex
+        digits>``, unique even for calibrations started in the same second).
     linking_method : {"stocking-lord", "haebara"}
-    n_quadrature, tol, max_iter : int or None, float, int
-        EM settings: grid points (default: chosen per area from the data,
-        see :func:`nangluc.calibration.mml.grid_for`); stop when no free parameter
-        (slope-intercept form) changes by more than ``tol`` in a cycle.
+    n_quadrature, quadrature_bound, tol, max_iter : int or None, float or None, float, int
+        EM settings: grid points and half-width (default: chosen per area
+        from the data and verified against a finer grid, see
+        :func:`nangluc.calibration.mml.fit_scale`); stop when
+        no free parameter (slope-intercept form) changes by more than ``tol``
+        in a cycle, or after ``max_iter`` E-steps (an error: not converged).
     min_responses : int
-        Items with fewer responses are reported (``few_responses``).
+        A new estimate from fewer responses is never written as operational.
+    priors : Priors
+        Item priors (default: :data:`nangluc.calibration.priors.DEFAULT_PRIORS`;
+        ``Priors.none()`` for marginal maximum likelihood).
 
     Returns
     -------
@@ -173,9 +234,11 @@ def calibrate_bank(
     Raises
     ------
     ValueError
-        Unknown model or linking method, anchors or fixed items that are not
-        in the data/current bank, items not in the current bank, an area
-        without anchors, or a dichotomous model asked for graded items.
+        Unknown model or linking method, bad EM settings, anchors or fixed
+        items that are not in the data/current bank, items not in the current
+        bank, a model that does not suit an item of the current bank, an
+        area without anchors, or a dichotomous model asked for graded items.
+        Everything is checked before fitting.
     """
     if model not in MODEL_CHOICES:
         raise ValueError(f"unknown model {model!r} (expected one of {', '.join(MODEL_CHOICES)})")
@@ -183,13 +246,22 @@ def calibrate_bank(
         raise ValueError(
             f"unknown linking method {linking_method!r} (expected one of {', '.join(METHODS)})"
         )
+    if not isinstance(priors, Priors):
+        raise TypeError(f"priors must be a Priors object, got {type(priors).__name__}")
+    if not (isinstance(tol, int | float) and tol > 0):
+        raise ValueError(f"tolerance must be a number > 0, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 3:
+        raise ValueError(f"max_iter must be an integer >= 3, got {max_iter!r}")
+    if isinstance(min_responses, bool) or not isinstance(min_responses, int) or min_responses < 1:
+        raise ValueError(f"min_responses must be an integer >= 1, got {min_responses!r}")
     if data.n_responses == 0:
         raise ValueError("no responses to calibrate")
     fixed_ids = tuple(dict.fromkeys(fixed or ()))
     anchor_ids = tuple(dict.fromkeys(anchors or ()))
     _check_ids(data, current, anchor_ids, fixed_ids)
     diagnostics: list[Diagnostic] = []
-    plans = _plan_items(data, model, current, set(fixed_ids))
+    plans = _plan_items(data, model, current, set(fixed_ids), priors)
+    _check_models(plans, current)
     counts = data.category_counts()
     n_responses = counts.sum(axis=1)
 
@@ -212,58 +284,15 @@ def calibrate_bank(
                 Diagnostic(
                     plan.item_id,
                     "unused_category",
-                    "error",
-                    f"category {', '.join(map(str, unused))} never used in {int(n_responses[i])} responses: "
-                    "parameters not estimable; "
-                    + ("current parameters kept" if kept else "item left out of the new bank"),
-                )
-            )
-        elif n_responses[i] < min_responses:
-            diagnostics.append(
-                Diagnostic(
-                    plan.item_id,
-                    "few_responses",
                     "warning",
-                    f"only {int(n_responses[i])} responses (fewer than {min_responses}); estimates are imprecise",
+                    f"category {', '.join(map(str, unused))} never used in {int(n_responses[i])} "
+                    "responses: parameters not estimable; "
+                    + ("current parameters kept" if kept else "item left out of the new bank")
+                    + "; if the category stays unused with more data, merge it with its neighbour",
                 )
             )
 
-    area_codes = sorted({p.area for p in plans}, key=_natural_key)
-    item_area = np.array([area_codes.index(p.area) for p in plans])
-    # area of every response (-1 for items left out), computed once
-    row_area = np.where(estimable, item_area, -1).astype(np.int16)[data.item]
-    jobs = []
-    for position, code in enumerate(area_codes):
-        local = np.flatnonzero((item_area == position) & estimable)
-        if local.size == 0:
-            continue
-        rows = np.flatnonzero(row_area == position)
-        if rows.size == 0:
-            continue
-        person = data.person[rows]
-        seen = np.zeros(data.n_respondents, dtype=bool)
-        seen[person] = True
-        unit_of_person = np.cumsum(seen) - 1
-        local_of_item = np.full(data.n_items, -1)
-        local_of_item[local] = np.arange(local.size)
-        items = mml.ScaleItems(
-            family=tuple(plans[i].family for i in local),
-            n_categories=np.array([plans[i].n_categories for i in local]),
-            fixed=np.array([plans[i].fixed for i in local]),
-            start=[plans[i].start for i in local],
-            guessing_prior=np.array([plans[i].prior for i in local], dtype=float),
-        )
-        jobs.append(
-            (
-                code,
-                local,
-                np.flatnonzero(seen),
-                unit_of_person[person],
-                local_of_item[data.item[rows]],
-                data.response[rows].astype(np.int64),
-                items,
-            )
-        )
+    jobs = [(*job, _scale_items(plans, job[1])) for job in _area_jobs(data, plans, estimable)]
 
     def fit_area(job, slot):
         code, local, persons, unit, item, response, items = job
@@ -276,6 +305,7 @@ def calibrate_bank(
                 items,
                 estimate_latent=bool(items.fixed.any()),
                 n_quadrature=n_quadrature,
+                quadrature_bound=quadrature_bound,
                 max_iter=max_iter,
                 tol=tol,
                 on_iteration=callback,
@@ -296,21 +326,52 @@ def calibrate_bank(
                 Diagnostic(
                     None,
                     "not_converged",
-                    "warning",
-                    f"area {code}: EM stopped after {fit.iterations} E-steps without converging",
+                    "error",
+                    f"area {code}: EM stopped after {fit.iterations} E-steps without converging "
+                    f"(tolerance {tol:g}); the estimates are not a maximum. Raise --max-iterations, "
+                    "or look for items without enough responses",
                 )
             )
 
-    # Per-item estimates on the calibration scale, then linking.
+    # Per-item estimates on the calibration scale, their fit and orientation.
     estimates: dict[int, dict[str, Any]] = {}
     for local, fit, _ in results.values():
         for j, i in enumerate(local):
             if plans[i].fixed:
                 continue
-            estimates[i] = _item_estimate(plans[i], fit.params[j], fit.cov[j])
-            estimates[i]["rmsd"] = item_fit_rmsd(
+            est = _item_estimate(plans[i], fit.params[j], fit.cov[j])
+            est["rmsd"] = diag.item_fit_rmsd(
                 plans[i].family, fit.params[j], fit.expected_counts[j], fit.theta
             )
+            est["orientation"] = diag.orientation(fit.expected_counts[j], fit.theta)
+            est["at_bound"] = mml.at_bound(plans[i].family, fit.params[j])
+            estimates[i] = est
+
+    # Orientation: items that run against their area, and areas whose
+    # direction the majority of their items decided.
+    flipped: set[str] = set()
+    for code, (local, _, _) in results.items():
+        found = diag.orientation_findings(
+            code,
+            [(plans[i].item_id, estimates[i]) for i in local if i in estimates],
+            {plans[i].item_id: _reversal_hint(current, plans[i].item_id) for i in local},
+        )
+        diagnostics.extend(found)
+        if current is not None and not fixed_ids:
+            check = diag.direction_against_live(
+                code,
+                [
+                    (estimates[i], _live_params(current.item(plans[i].item_id)))
+                    for i in local
+                    if i in estimates
+                    and _is_anchor(plans[i], current, anchor_ids)
+                    and not estimates[i]["orientation"]["reversed"]
+                ],
+            )
+            if check is not None:
+                diagnostics.append(check)
+                flipped.add(code)
+
     linkings: list[Linking] = []
     latent: dict[str, dict[str, Any]] = {}
     for code, (local, fit, _) in results.items():
@@ -325,7 +386,22 @@ def calibrate_bank(
         if current is None or fixed_ids:
             latent[code] = {"mean": 0.0, "sd": 1.0, "estimated": False, "scale": "fixed at N(0, 1)"}
             continue
-        chosen = [i for i in local if i in estimates and _is_anchor(plans[i], current, anchor_ids)]
+        if code in flipped:
+            latent[code] = {
+                "mean": 0.0,
+                "sd": 1.0,
+                "estimated": False,
+                "scale": "not linked: the area's direction is reversed against the live scale",
+            }
+            continue
+        chosen = [
+            i
+            for i in local
+            if i in estimates
+            and _is_anchor(plans[i], current, anchor_ids)
+            and estimates[i]["a"] > 0
+            and not estimates[i]["orientation"]["reversed"]
+        ]
         if not chosen:
             raise ValueError(
                 f"area {code} has no anchor items (items of the current bank estimated from these data); "
@@ -347,37 +423,61 @@ def calibrate_bank(
             "scale": f"linked ({linking_method})",
         }
 
+    # What each estimate becomes: operational, pretest (with reasons), or the
+    # current parameters kept.
+    reviews: list[dict[str, Any]] = []
     for i, est in estimates.items():
-        diagnostics.extend(_item_findings(plans[i], est, int(n_responses[i])))
-    if current is not None:
-        absent = [r.id for r in current.items if r.id not in set(data.item_ids)]
-        if absent:
-            diagnostics.append(
-                Diagnostic(
-                    None,
-                    "no_responses",
-                    "info",
-                    f"{len(absent)} item(s) of the current bank had no responses; current parameters kept",
-                )
+        plan = plans[i]
+        n = int(n_responses[i])
+        findings = diag.item_findings(plan.item_id, est, n, min_responses)
+        diagnostics.extend(findings.diagnostics)
+        against = list(findings.against)
+        if plan.area in flipped:
+            against.append("its area's direction is reversed against the live scale")
+        live = (
+            current.item(plan.item_id) if current is not None and plan.item_id in current else None
+        )
+        est["decision"], est["reasons"] = _decide(
+            list(findings.insufficient), against, live, _writable(est)
+        )
+        reviews.append(_review(plan, est, n, live))
+    kept = [r for r in reviews if r["decision"] == "kept"]
+    if kept:
+        diagnostics.append(
+            Diagnostic(
+                None,
+                "current_parameters_kept",
+                "info",
+                f"{len(kept)} operational item(s) keep their current parameters because their new "
+                "estimates cannot go live (see their findings): "
+                + ", ".join(r["id"] for r in kept[:30]),
             )
+        )
 
-    correlation = _area_correlation(results, data.n_respondents)
     fit_info = FitInfo(
         loglik=float(sum(f.loglik for _, f, _ in results.values())),
-        iterations=int(max((f.iterations for _, f, _ in results.values()), default=0)),
+        log_prior=float(sum(f.log_prior for _, f, _ in results.values())),
+        iterations=max((f.iterations for _, f, _ in results.values()), default=0),
         converged=all(f.converged for _, f, _ in results.values()),
         areas={
             code: {
                 "loglik": f.loglik,
+                "log_prior": f.log_prior,
                 "iterations": f.iterations,
                 "converged": f.converged,
                 "respondents": int(persons.size),
                 "items": int(sum(1 for i in local if not plans[i].fixed)),
                 "fixed_items": int(sum(1 for i in local if plans[i].fixed)),
+                "quadrature": {
+                    "points": int(f.theta.size),
+                    "range": [float(f.theta[0]), float(f.theta[-1])],
+                    "checks": list(f.grid_checks),
+                },
             }
             for code, (local, f, persons) in results.items()
         },
     )
+    correlation = _area_correlation(results, data.n_respondents)
     document = _document(
         data,
         plans,
@@ -390,7 +490,14 @@ def calibrate_bank(
         latent,
         correlation,
         model=model,
-        results=results,
+        priors=priors,
+        min_responses=min_responses,
+        settings={
+            "tolerance": tol,
+            "max_iterations": max_iter,
+            "quadrature": n_quadrature,
+            "quadrature_bound": quadrature_bound,
+        },
     )
     return CalibrationRun(
         document=document,
@@ -399,7 +506,113 @@ def calibrate_bank(
         fit=fit_info,
         latent=latent,
         correlation=correlation,
+        items=tuple(reviews),
     )
+
+
+def _area_jobs(data: ResponseData, plans: list[_ItemPlan], estimable: np.ndarray) -> list[tuple]:
+    """Per area: (code, items, persons, unit, local item, response) of its responses.
+
+    ``unit`` numbers the area's respondents 0..U-1 (``persons[unit]`` is the
+    respondent), ``local item`` indexes ``items``.
+    """
+    area_codes = sorted({p.area for p in plans}, key=_natural_key)
+    item_area = np.array([area_codes.index(p.area) for p in plans])
+    # area of every response (-1 for items left out), computed once
+    row_area = np.where(estimable, item_area, -1).astype(np.int16)[data.item]
+    jobs = []
+    for position, code in enumerate(area_codes):
+        local = np.flatnonzero((item_area == position) & estimable)
+        if local.size == 0:
+            continue
+        rows = np.flatnonzero(row_area == position)
+        if rows.size == 0:
+            continue
+        person = data.person[rows]
+        seen = np.zeros(data.n_respondents, dtype=bool)
+        seen[person] = True
+        unit_of_person = np.cumsum(seen) - 1
+        local_of_item = np.full(data.n_items, -1)
+        local_of_item[local] = np.arange(local.size)
+        jobs.append(
+            (
+                code,
+                local,
+                np.flatnonzero(seen),
+                unit_of_person[person],
+                local_of_item[data.item[rows]],
+                data.response[rows].astype(np.int64),
+            )
+        )
+    return jobs
+
+
+def _scale_items(plans: list[_ItemPlan], local: np.ndarray) -> mml.ScaleItems:
+    return mml.ScaleItems(
+        family=tuple(plans[i].family for i in local),
+        n_categories=np.array([plans[i].n_categories for i in local]),
+        fixed=np.array([plans[i].fixed for i in local]),
+        start=[plans[i].start for i in local],
+        prior=np.array([plans[i].prior for i in local], dtype=float),
+    )
+
+
+def bank_loglik(
+    data: ResponseData,
+    bank: BankDocument,
+    *,
+    n_quadrature: int = 321,
+    quadrature_bound: float = 8.0,
+    latent: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, float]:
+    """Marginal log-likelihood of ``data`` under the parameters of ``bank``, per area.
+
+    A check and a reference: by default on a fine grid (321 points on
+    [-8, 8], spacing 0.05), with each area's latent distribution N(0, 1)
+    unless ``latent`` gives (mean, sd) for it. Every item of the data must
+    be in the bank.
+
+    Returns
+    -------
+    dict
+        area code -> log-likelihood, and ``"total"``.
+    """
+    unknown = [i for i in data.item_ids if i not in bank]
+    if unknown:
+        raise ValueError(f"items not in bank {bank.version}: {', '.join(unknown[:20])}")
+    plans = []
+    for item_id in data.item_ids:
+        record = bank.item(item_id)
+        family = kernels.THREEPL if record.model == "3pl" else kernels.GRADED
+        start = kernels.from_irt(
+            family,
+            np.array([record.a]),
+            np.array([record.thresholds]),
+            np.array([record.c or 0.0]),
+        )[0]
+        plans.append(
+            _ItemPlan(
+                item_id,
+                record.area,
+                record.model,
+                family,
+                record.n_categories,
+                True,
+                start,
+                Priors.none().row(None),
+            )
+        )
+    theta = mml.quadrature(n_quadrature, quadrature_bound)
+    out: dict[str, float] = {}
+    for code, local, _, unit, item, response in _area_jobs(
+        data, plans, np.ones(len(plans), dtype=bool)
+    ):
+        mean, sd = (latent or {}).get(code, (0.0, 1.0))
+        out[code] = mml.marginal_loglik(
+            unit, item, response, _scale_items(plans, local), theta, mean=mean, sd=sd
+        )
+    out["total"] = float(sum(out.values()))
+    return out
 
 
 def online_calibrate(
@@ -475,13 +688,13 @@ def _check_ids(
         raise ValueError("every item is fixed: nothing to calibrate")
 
 
-def _guessing_prior(record) -> tuple[float, float]:
-    n_options = len(record.options) if record is not None and record.options else 5
-    g = 1.0 / max(n_options, 2)
-    return (20.0 * g + 1.0, 20.0 * (1.0 - g) + 1.0)
+def _n_options(record) -> int | None:
+    return len(record.options) if record is not None and record.options else None
 
 
-def _plan_items(data: ResponseData, model: str, current, fixed: set[str]) -> list[_ItemPlan]:
+def _plan_items(
+    data: ResponseData, model: str, current, fixed: set[str], priors: Priors
+) -> list[_ItemPlan]:
     counts = data.category_counts()
     total = np.maximum(counts.sum(axis=1), 1)
     plans = []
@@ -511,7 +724,7 @@ def _plan_items(data: ResponseData, model: str, current, fixed: set[str]) -> lis
         else:
             name = model
         family = kernels.THREEPL if name == "3pl" else kernels.GRADED
-        prior = _guessing_prior(record)
+        prior = priors.row(_n_options(record))
         if record is not None and record.model == name and record.n_categories == k:
             # the live parameters: fixed values, or the starting point of a
             # recalibration (EM then needs far fewer cycles than from scratch)
@@ -526,7 +739,8 @@ def _plan_items(data: ResponseData, model: str, current, fixed: set[str]) -> lis
                 f"fixed item {item_id}: its {k} categories in the data do not match the bank's {record.model} item"
             )
         else:
-            start = _start_values(family, counts[i, :k] / total[i], prior)
+            guess = 1.0 / max(_n_options(record) or 5, 2)
+            start = _start_values(family, counts[i, :k] / total[i], guess)
         plans.append(
             _ItemPlan(item_id, data.areas[i], name, family, k, item_id in fixed, start, prior)
         )
@@ -538,17 +752,134 @@ def _plan_items(data: ResponseData, model: str, current, fixed: set[str]) -> lis
     return plans
 
 
-def _start_values(family: str, proportions: np.ndarray, prior: tuple[float, float]) -> np.ndarray:
+def _check_models(plans: list[_ItemPlan], current) -> None:
+    """Refuse, before fitting, every item whose planned model its bank record cannot take.
+
+    Each planned item (its current record with the new model and placeholder
+    parameters) goes through the bank validator, so whatever would make the
+    written bank invalid (a key on a graded item, options that do not match
+    the categories, ...) is found now, for every item at once.
+    """
+    if current is None:
+        return
+    from nangluc.items.schema import validate_document
+
+    planned = {plan.item_id: plan for plan in plans if not plan.fixed and plan.item_id in current}
+    document = current.to_dict()
+    for entry in document["items"]:
+        plan = planned.get(entry["id"])
+        if plan is None:
+            continue
+        for key in ("b", "c", "thresholds", "se"):
+            entry.pop(key, None)
+        entry["model"] = plan.model
+        entry["a"] = 1.0
+        if plan.model == "grm":
+            entry["thresholds"] = [float(k) for k in range(plan.n_categories - 1)]
+        else:
+            entry["b"] = 0.0
+        if plan.model == "3pl":
+            entry["c"] = 0.2
+    problems = [
+        f"item {p.item_id} as {planned[p.item_id].model}: {p.message}"
+        for p in validate_document(document)
+        if p.item_id in planned
+    ]
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise ValueError(
+            f"the model does not suit {len(problems)} item(s) of bank {current.version} "
+            f"(use --model auto to choose per item); nothing was fitted:\n  {shown}{more}"
+        )
+
+
+def _start_values(family: str, proportions: np.ndarray, guess: float) -> np.ndarray:
     """Slope 1 and intercepts from the observed proportions (theta ~ N(0, 1))."""
     at_least = np.clip(np.cumsum(proportions[::-1])[::-1][1:], 0.005, 0.995)
     if family == kernels.THREEPL:
-        c = prior[0] / (prior[0] + prior[1])
-        p = np.clip((at_least[0] - c) / (1 - c), 0.02, 0.98)
-        return np.array([1.0, 1.2 * logit(p), logit(c)])
+        p = np.clip((at_least[0] - guess) / (1 - guess), 0.02, 0.98)
+        return np.array([1.0, 1.2 * logit(p), logit(guess)])
     d = 1.2 * logit(at_least)
     # strictly decreasing intercepts even when two proportions coincide
     d = d - 1e-3 * np.arange(d.size)
     return np.concatenate([[1.0], d])
+
+
+def _decide(
+    insufficient: list[str], against: list[str], live, writable: bool
+) -> tuple[str, list[str]]:
+    """What an estimate becomes, and why.
+
+    ``operational``/``pretest``: the new estimate is written with that status
+    (``pretest`` with its reasons); ``kept``: the live record stays as it is;
+    ``retired``: the live parameters stay but the item becomes pretest;
+    ``left out``: nothing usable to write.
+    """
+    if not insufficient and not against:
+        return ("operational" if live is None else live.status), []
+    reasons = against + insufficient
+    if against:
+        if writable:
+            return "pretest", reasons
+        return ("retired" if live is not None else "left out"), reasons
+    if live is not None and live.operational:
+        return "kept", reasons
+    if writable:
+        return "pretest", reasons
+    return ("kept" if live is not None else "left out"), reasons
+
+
+def _reversal_hint(current, item_id: str) -> str:
+    """What to do about an item that runs against its area, in the bank's terms."""
+    record = current.item(item_id) if current is not None and item_id in current else None
+    if record is not None and record.key is not None:
+        return (
+            f"Its key is probably wrong: check which option is correct (the key is now option "
+            f"{record.key}, 0-based), correct the key, then calibrate again."
+        )
+    if record is not None and record.n_categories > 2:
+        top = record.n_categories - 1
+        return (
+            f"If its statement is worded negatively, reverse its scoring (category k becomes {top} - k) "
+            "and calibrate again."
+        )
+    return "Reverse its key (or its scoring), then calibrate again."
+
+
+def _review(plan: _ItemPlan, est: dict[str, Any], n: int, live) -> dict[str, Any]:
+    """One row of the calibration's item table (reports, the gate, the service)."""
+    se = est["se"] or {}
+    return {
+        "id": plan.item_id,
+        "area": plan.area,
+        "model": plan.model,
+        "responses": n,
+        "a": est["a"],
+        "thresholds": [float(t) for t in est["thresholds"]],
+        "c": est["c"] if plan.family == kernels.THREEPL else None,
+        "se": {
+            "a": se.get("a"),
+            "thresholds": None if se.get("thresholds") is None else list(se["thresholds"]),
+            "c": se.get("c"),
+        },
+        "rmsd": est["rmsd"],
+        "orientation": dict(est["orientation"]),
+        "at_bound": list(est["at_bound"]),
+        "decision": est["decision"],
+        "reasons": list(est["reasons"]),
+        "live": None
+        if live is None
+        else {
+            "a": live.a,
+            "thresholds": list(live.thresholds),
+            "c": live.c,
+            "status": live.status,
+            "se": live.se,
+        },
+        "params": est["params"],
+        "family": plan.family,
+    }
 
 
 def _item_estimate(plan: _ItemPlan, params: np.ndarray, cov: np.ndarray | None) -> dict[str, Any]:
@@ -606,48 +937,6 @@ def _live_params(record) -> dict[str, Any]:
         "thresholds": np.array(record.thresholds, dtype=float),
         "c": record.c or 0.0,
     }
-
-
-def _item_findings(plan: _ItemPlan, est: dict[str, Any], n: int) -> list[Diagnostic]:
-    out = []
-    a = est["a"]
-    if a <= 0:
-        out.append(
-            Diagnostic(
-                plan.item_id,
-                "negative_discrimination",
-                "error",
-                f"estimated discrimination a = {a:.3f} <= 0: the item does not measure the area; "
-                "not written (current parameters kept if any)",
-            )
-        )
-    elif a < 0.2:
-        out.append(
-            Diagnostic(
-                plan.item_id,
-                "low_discrimination",
-                "warning",
-                f"near-zero discrimination a = {a:.3f}",
-            )
-        )
-    if abs(est["params"][0]) >= mml.SLOPE_BOUND - 1e-9 or np.any(
-        np.abs(est["params"][1:]) >= mml.INTERCEPT_BOUND - 1e-9
-    ):
-        out.append(
-            Diagnostic(
-                plan.item_id,
-                "at_bound",
-                "warning",
-                "an estimate reached its bound (the likelihood has no interior maximum)",
-            )
-        )
-    if est["rmsd"] > 0.12:
-        out.append(
-            Diagnostic(
-                plan.item_id, "misfit", "warning", f"item fit RMSD = {est['rmsd']:.3f} (> 0.12)"
-            )
-        )
-    return out
 
 
 def _area_correlation(
@@ -728,6 +1017,43 @@ def _writable(est: dict[str, Any]) -> bool:
     )
 
 
+def default_version(parent: str | None, now: _dt.datetime | None = None) -> str:
+    """A new version id: ``<parent>-cal<UTC time>-<6 random hex digits>``.
+
+    The random part keeps ids of calibrations started in the same second
+    apart (the service also retries on the rare clash); the parent is cut
+    so the id stays within the bank schema's 64 characters.
+    """
+    now = now or _dt.datetime.now(_dt.UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    suffix = secrets.token_hex(3)
+    return f"{parent[:36]}-cal{stamp}-{suffix}" if parent else f"cal{stamp}-{suffix}"
+
+
+def _description(data, current, version: str, n_errors: int, when: _dt.datetime) -> dict:
+    """The bank's plain description (vi/en): what it is and whether it may go live."""
+    people = f"{data.n_respondents:,}"
+    day_vi = when.strftime("%d/%m/%Y")
+    day_en = when.strftime("%Y-%m-%d")
+    vi = (
+        f"Ngân hàng câu hỏi có tham số IRT hiệu chỉnh từ câu trả lời của {people.replace(',', '.')} "
+        f"người (ngày {day_vi})"
+    )
+    en = (
+        f"Item bank with IRT parameters calibrated from the responses of {people} people ({day_en})"
+    )
+    if current is not None:
+        vi += f", liên kết với thang đo của phiên bản {current.version}."
+        en += f", linked to the scale of version {current.version}."
+    else:
+        vi += "."
+        en += "."
+    if n_errors:
+        vi += f" Bản nháp: còn {n_errors} lỗi cần xử lý trước khi đưa vào sử dụng."
+        en += f" Draft: {n_errors} error(s) to resolve before it can go live."
+    return {"vi": vi, "en": en}
+
+
 def _document(
     data,
     plans,
@@ -741,11 +1067,15 @@ def _document(
     correlation,
     *,
     model,
-    results,
+    priors: Priors,
+    min_responses: int,
+    settings: dict[str, Any],
 ):
-    now = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
+    now = _dt.datetime.now(_dt.UTC)
     errors = [d for d in diagnostics if d.severity == "error"]
     by_id = {plan.item_id: (i, plan) for i, plan in enumerate(plans)}
+    parent = current.version if current is not None else None
+    new_version = version or default_version(parent, now)
     items: list[dict[str, Any]] = []
     if current is not None:
         source = [r.to_dict() for r in current.items]
@@ -758,47 +1088,65 @@ def _document(
             source.append(entry)
     for entry in source:
         hit = by_id.get(entry["id"])
-        if hit is not None and hit[0] in estimates and _writable(estimates[hit[0]]):
-            i, plan = hit
-            for key in ("b", "c", "thresholds", "se"):
+        est = estimates.get(hit[0]) if hit is not None else None
+        decision = est["decision"] if est is not None else None
+        reason = (
+            f"calibration {new_version}: " + "; ".join(est["reasons"])
+            if est is not None and est["reasons"]
+            else None
+        )
+        if decision in ("operational", "pretest"):
+            for key in ("b", "c", "thresholds", "se", "status_reason"):
                 entry.pop(key, None)
-            entry.update(_record_params(plan, estimates[i]))
-            entry.setdefault("status", "operational")
+            entry.update(_record_params(hit[1], est))
+            entry["status"] = decision
+            if decision == "pretest" and reason:
+                entry["status_reason"] = reason
+        elif decision == "retired":
+            entry["status"] = "pretest"
+            entry["status_reason"] = reason
         elif "a" not in entry:
             continue  # no current parameters and nothing estimable: left out (reported)
         items.append(_ordered(entry))
     if not items:
         raise ValueError("no item could be estimated from these data (see the diagnostics)")
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    parent = current.version if current is not None else None
-    new_version = version or (f"{parent[:40]}-cal{stamp}" if parent else f"cal{stamp}")
     metadata: dict[str, Any] = {}
     if current is not None:
         metadata = {
             k: v for k, v in current.metadata.items() if k not in ("content_hash", "calibration")
         }
-    metadata["parameter_source"] = "calibrated: marginal maximum likelihood (EM) from response data"
+    metadata["description"] = _description(data, current, new_version, len(errors), now)
+    method = "maximum a posteriori" if priors.active else "maximum likelihood"
+    metadata["parameter_source"] = f"calibrated: marginal {method} (EM) from response data"
     metadata["calibration"] = {
-        "method": "MML-EM (Bock-Aitkin), SQUAREM-accelerated",
+        "method": "MML-EM (Bock-Aitkin), SQUAREM-accelerated"
+        + (", with item priors (Bayes modal)" if priors.active else ""),
         "model": model,
-        "quadrature": {
-            code: {"points": int(f.theta.size), "range": [float(f.theta[0]), float(f.theta[-1])]}
-            for code, (_, f, _) in results.items()
-        },
-        "standard_errors": "empirical cross-product (XPD) information, delta method to (a, b, c)",
+        "priors": priors.to_dict(),
+        "min_responses": min_responses,
+        "settings": settings,
+        "standard_errors": "empirical cross-product (XPD) information"
+        + (" plus the priors' curvature" if priors.active else "")
+        + ", delta method to (a, b, c)",
         "respondents": data.n_respondents,
         "responses": data.n_responses,
         "fit": fit_info.to_dict(),
         "latent": latent,
         "correlation": correlation,
         "linking": [lk.to_dict() for lk in linkings],
+        "statuses": {
+            decision: sorted(
+                plans[i].item_id for i, e in estimates.items() if e["decision"] == decision
+            )
+            for decision in ("pretest", "kept", "retired", "left out")
+        },
         "diagnostics": [d.to_dict() for d in diagnostics],
     }
     doc: dict[str, Any] = {
         "version": new_version,
         "parent": parent,
         "status": "draft" if errors else "calibrated",
-        "created": now.isoformat().replace("+00:00", "Z"),
+        "created": now.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "metadata": _jsonable(metadata),
     }
     if current is not None and current.framework is not None:
@@ -808,7 +1156,7 @@ def _document(
 
 
 # The bank schema's key order up to the parameters' status (text follows).
-_ORDER = ITEM_KEYS[: ITEM_KEYS.index("status") + 1]
+_ORDER = ITEM_KEYS[: ITEM_KEYS.index("status_reason") + 1]
 
 
 def _ordered(entry: dict[str, Any]) -> dict[str, Any]:
@@ -843,4 +1191,11 @@ def _progress(area: str, enabled: bool, slot: int):
     return update, bar.close
 
 
-__all__ = ["CalibrationRun", "FitInfo", "calibrate_bank", "online_calibrate"]
+__all__ = [
+    "CalibrationRun",
+    "FitInfo",
+    "bank_loglik",
+    "calibrate_bank",
+    "default_version",
+    "online_calibrate",
+]

@@ -251,6 +251,7 @@ class ItemRecord:
     ksa: str | None = None
     level: int | None = None
     status: str = "operational"
+    status_reason: str | None = None
     text: Text | None = None
     options: tuple[Text, ...] = ()
     key: int | None = None
@@ -275,6 +276,7 @@ class ItemRecord:
             ksa=d.get("ksa"),
             level=d.get("level"),
             status=d.get("status", "operational"),
+            status_reason=d.get("status_reason"),
             text=_text(d.get("text")),
             options=tuple(_text(o) for o in d.get("options", ())),
             key=d.get("key"),
@@ -301,6 +303,8 @@ class ItemRecord:
         if self.se is not None:
             out["se"] = copy.deepcopy(self.se)
         out["status"] = self.status
+        if self.status_reason is not None:
+            out["status_reason"] = self.status_reason
         if self.text is not None:
             out["text"] = dict(self.text)
         if self.options:

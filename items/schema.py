@@ -68,6 +68,7 @@ ITEM_KEYS = (
     "thresholds",
     "se",
     "status",
+    "status_reason",
     "text",
     "options",
     "key",
@@ -251,6 +252,11 @@ BANK_SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                 },
                 "status": {"enum": list(ITEM_STATUSES)},
+                "status_reason": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "why the item has its status (set by calibration for pretest items)",
+                },
                 "text": {"$ref": "#/$defs/text"},
                 "options": {"type": "array", "minItems": 2, "items": {"$ref": "#/$defs/text"}},
                 "key": {"type": "integer", "minimum": 0},
@@ -560,6 +566,10 @@ def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[s
         out.append(
             f"status must be one of {', '.join(ITEM_STATUSES)} (got {_show(item['status'])})"
         )
+    if "status_reason" in item and not (
+        isinstance(item["status_reason"], str) and item["status_reason"].strip()
+    ):
+        out.append(f"status_reason must be non-empty text (got {_show(item['status_reason'])})")
 
     # Parameters.
     model = item.get("model")

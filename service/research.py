@@ -214,6 +214,15 @@ def calibrate(
         exists = conn.execute(
             sa.select(BANK.c.version).where(BANK.c.version == document.version)
         ).first()
+        if exists is not None and version is None:
+            # a default id clashed (they carry random digits, so this is rare): draw another
+            for _ in range(5):
+                fresh = calibration.run.default_version(base_version)
+                if conn.execute(sa.select(BANK.c.version).where(BANK.c.version == fresh)).first():
+                    continue
+                document = item_bank.bank_from_dict({**document.to_dict(), "version": fresh})
+                exists = None
+                break
         if exists is not None:
             raise ConflictError(
                 f"bank version {document.version!r} exists already; choose another version id"

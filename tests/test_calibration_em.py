@@ -56,7 +56,6 @@ def test_e_step_survives_long_unlikely_patterns():
         n_categories=np.full(n, 2),
         fixed=np.zeros(n, dtype=bool),
         start=[np.array([2.5, 4.0])] * n,
-        guessing_prior=np.ones((n, 2)),
     )
     unit = np.concatenate([np.zeros(n, int), np.ones(n, int)])
     item = np.concatenate([np.arange(n), np.arange(n)])

@@ -183,15 +183,21 @@ def test_diagnostics_are_reported_not_fixed():
     )
     run = calibrate_bank(data, current=current)
     codes = {(d.item_id, d.code): d for d in run.diagnostics}
-    assert ("1.1.00", "negative_discrimination") in codes
+    assert codes[("1.1.00", "reversed")].severity == "error"
+    assert "Reverse its key" in codes[("1.1.00", "reversed")].message
     assert ("1.1.01", "unused_category") in codes
     assert ("1.1.02", "few_responses") in codes
     assert run.document["status"] == "draft"  # errors: not publishable as calibrated
     new = {item["id"]: item for item in run.document["items"]}
     live = {item.id: item for item in current.items}
-    assert new["1.1.00"]["a"] == pytest.approx(live["1.1.00"].a)  # current values kept
+    # the reversed item does not go live: its estimate is written as pretest, with the reason
+    assert new["1.1.00"]["status"] == "pretest"
+    assert "runs against its area" in new["1.1.00"]["status_reason"]
+    # too few responses: the live item keeps its current parameters and status
+    assert new["1.1.02"]["a"] == pytest.approx(live["1.1.02"].a)
+    assert new["1.1.02"]["status"] == "operational"
     assert new["1.1.01"]["thresholds"] == pytest.approx(list(live["1.1.01"].thresholds))
     reported = run.document["metadata"]["calibration"]["diagnostics"]
-    assert {"item_id": "1.1.00", "code": "negative_discrimination"}.items() <= next(
+    assert {"item_id": "1.1.00", "code": "reversed", "severity": "error"}.items() <= next(
         d for d in reported if d["item_id"] == "1.1.00"
     ).items()

@@ -17,7 +17,7 @@ import girth
 import numpy as np
 import pytest
 
-from nangluc.calibration import calibrate_bank, read_responses
+from nangluc.calibration import Priors, calibrate_bank, read_responses
 
 DATA = Path(__file__).parent / "data" / "lsat6_patterns.csv"
 # ltm(LSAT ~ z1, IRT.param = TRUE): difficulty, discrimination and their standard errors
@@ -50,7 +50,7 @@ def lsat_csv() -> str:
 @pytest.fixture(scope="module")
 def lsat_run():
     data = read_responses(io.StringIO(lsat_csv()))
-    return calibrate_bank(data, model="2pl", tol=1e-5)
+    return calibrate_bank(data, model="2pl", tol=1e-5, priors=Priors.none())
 
 
 def test_lsat_data_is_the_published_sample():
