@@ -5,6 +5,10 @@ stored state — record the response, update the area estimate, check the
 stopping rules, choose the next item — on the shipped 173-item bank under the
 default citizen test. Simulated citizens answer; only the step is timed.
 
+Then the same step with a shadow test (content constraints and enemy items
+solved as a mixed-integer program by HiGHS before each item): every area at
+least 3 of 20 items, at least 2 attitude items, and ten pairs of enemy items.
+
 Beside it, the same work in catsim (maximum-information selection plus its
 numerical-search estimator, one examinee) on the bank's dichotomous
 projection, as the peer's per-step time.
@@ -17,19 +21,20 @@ from __future__ import annotations
 import argparse
 import gc
 import time
+from dataclasses import replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from nangluc.engine import CITIZEN_TEST, answer_item, irt, start_test
+from nangluc.engine import CITIZEN_TEST, Constraint, ShadowTest, answer_item, irt, start_test
 from nangluc.items import load_bank
 
 
-def time_nangluc(bank, n_tests: int, rng: np.random.Generator) -> np.ndarray:
+def time_nangluc(bank, n_tests: int, rng: np.random.Generator, config=CITIZEN_TEST) -> np.ndarray:
     times = []
     for seed in range(n_tests):
         truth = rng.multivariate_normal(np.zeros(bank.n_areas), 0.7 + 0.3 * np.eye(bank.n_areas))
-        state = start_test(bank, CITIZEN_TEST, seed=seed)
+        state = start_test(bank, config, seed=seed)
         while not state.finished:
             item = bank.index(state.next_item)
             response = int(
@@ -38,7 +43,7 @@ def time_nangluc(bank, n_tests: int, rng: np.random.Generator) -> np.ndarray:
                 )[0]
             )
             t0 = time.perf_counter()
-            state = answer_item(bank, CITIZEN_TEST, state, state.next_item, response)
+            state = answer_item(bank, config, state, state.next_item, response)
             times.append(time.perf_counter() - t0)
     return np.array(times)
 
@@ -99,6 +104,24 @@ def main() -> None:
     )
     print(
         f"nangluc answer_item: p50 {np.percentile(ours, 50):.3f} ms, p99 {np.percentile(ours, 99):.3f} ms, max {ours.max():.3f} ms"
+    )
+    shadow = replace(
+        CITIZEN_TEST,
+        name="citizen-shadow",
+        shadow=ShadowTest(
+            length=20,
+            constraints=(
+                *(Constraint("area", code, minimum=3) for code in bank.area_codes),
+                Constraint("kind", "attitude", minimum=2),
+            ),
+            enemies=tuple((bank.item_ids[i], bank.item_ids[i + 1]) for i in range(0, 160, 16)),
+        ),
+    )
+    time_nangluc(bank, 2, rng, shadow)
+    constrained = time_nangluc(bank, max(10, args.tests // 4), rng, shadow) * 1e3
+    print(
+        f"with a shadow test (HiGHS): p50 {np.percentile(constrained, 50):.3f} ms, "
+        f"p99 {np.percentile(constrained, 99):.3f} ms, max {constrained.max():.3f} ms"
     )
     try:
         peer = time_catsim(bank, max(10, args.tests // 10), rng) * 1e3

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cores available: {len(os.sched_getaffinity(0))}; workers: {summary['workers']}; "
           f"bank {summary['bank']['version']} ({summary['bank']['items']} items); config {summary['name']}")  # fmt: skip
     print(f"CAT simulation {summary['seconds']:.1f} s; with references (first {refs.get('examinees', 0):,} "
-          f"simulees: oracle CAT and full bank) {summary['total_seconds']:.1f} s")  # fmt: skip
+          f"simulees: true-θ selection and full bank) {summary['total_seconds']:.1f} s")  # fmt: skip
     print(f"mean items {summary['mean_items']:.2f}, level accuracy {summary['level_accuracy']:.3f}, "
           f"RMSE {summary['rmse']:.2f} points, bias {summary['bias']:+.2f}")  # fmt: skip
     cpu = usage.ru_utime + usage.ru_stime

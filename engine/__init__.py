@@ -7,7 +7,7 @@ time, :mod:`nangluc.engine.session`) and the simulator (thousands in lockstep,
 
 from nangluc.engine.bank import KINDS, MODELS, ItemBank
 from nangluc.engine.cat import CatBatch, NoItemLeftError, advance, start
-from nangluc.engine.config import CITIZEN_TEST, CONFIGS, TestConfig
+from nangluc.engine.config import CITIZEN_TEST, CITIZEN_TEST_V1, CONFIGS, TestConfig
 from nangluc.engine.estimation import (
     EAP,
     ESTIMATORS,
@@ -27,6 +27,7 @@ from nangluc.engine.selection import (
     AreaBalance,
     AreaMinimum,
     AStratified,
+    ConditionalSympsonHetter,
     ContentRule,
     ExposureControl,
     FixedStart,
@@ -55,6 +56,7 @@ from nangluc.engine.session import (
     score_test,
     start_test,
 )
+from nangluc.engine.shadow import Constraint, ShadowTest
 from nangluc.engine.stopping import (
     AreaStandardError,
     LevelDecided,
@@ -66,6 +68,7 @@ from nangluc.engine.stopping import (
 
 __all__ = [
     "CITIZEN_TEST",
+    "CITIZEN_TEST_V1",
     "CONFIGS",
     "EAP",
     "KINDS",
@@ -73,6 +76,9 @@ __all__ = [
     "MAP",
     "MLE",
     "WLE",
+    "Constraint",
+    "ConditionalSympsonHetter",
+    "ShadowTest",
     "ESTIMATORS",
     "SELECTORS",
     "START_RULES",

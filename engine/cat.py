@@ -192,7 +192,7 @@ def advance(
 
     Pure: returns a new batch. ``responses`` (N,) are scored categories
     (ignored for finished rows). ``selection_theta`` (N, A), if given, is used
-    instead of the estimates to choose items (an oracle CAT in simulations).
+    instead of the estimates to choose items (true-theta selection in simulations).
 
     Raises
     ------
@@ -321,7 +321,11 @@ def stop_rules_met(
         area_counts=batch.area_counts[rows],
         theta=batch.theta[rows],
         se=batch.se[rows],
-        scores=score(bank, batch.theta[rows], batch.se[rows], batch.theta_corr[rows]),
+        scores=(
+            score(bank, batch.theta[rows], batch.se[rows], batch.theta_corr[rows])
+            if any(getattr(rule, "uses_scores", True) for rule in config.stopping)
+            else None
+        ),
         scored_areas=bank_tables(bank).scored_areas,
     )
     stop = np.zeros(rows.size, dtype=bool)
@@ -411,10 +415,14 @@ def select(
     for rule in config.content:
         eligible = rule.allowed(bank, view, rows, eligible)
     criterion = config.selector.criterion(bank, view, rows, estimator=config.estimator, rng=rng)
+    if config.shadow is not None:
+        eligible = config.shadow.allowed(bank, view, rows, eligible, criterion)
     if config.exposure is None:
         picked = np.argmax(np.where(eligible, criterion, -np.inf), axis=1)
     else:
-        picked = config.exposure.choose(criterion, eligible, rng, batch.lottery[rows])
+        picked = config.exposure.choose(
+            criterion, eligible, rng, batch.lottery[rows], theta=view.theta[rows], bank=bank
+        )
     if config.start is not None:
         # The start rule decides the first items where it applies (-1 elsewhere).
         first = config.start.choose(bank, view, rows, eligible, criterion, rng)

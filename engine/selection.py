@@ -14,7 +14,7 @@ Rules are small frozen dataclasses behind one Protocol per role.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
@@ -547,7 +547,12 @@ class AreaBalance:
 
 # ----------------------------------------------------------- exposure rules
 class ExposureControl(Protocol):
-    """Chooses among the candidates at random to cap item exposure."""
+    """Chooses among the candidates at random to cap item exposure.
+
+    ``lottery`` (R, I) holds each test's uniform draw per item (Sympson–Hetter
+    rules read it: ``uses_lottery``); ``theta`` (R, A) the current estimates;
+    ``bank`` the test's bank.
+    """
 
     def choose(
         self,
@@ -555,6 +560,9 @@ class ExposureControl(Protocol):
         eligible: np.ndarray,
         rng: np.random.Generator,
         lottery: np.ndarray,
+        *,
+        theta: np.ndarray | None = None,
+        bank: ItemBank | None = None,
     ) -> np.ndarray: ...
 
 
@@ -568,7 +576,7 @@ class Randomesque:
         if self.k < 1:
             raise ValueError(f"randomesque k must be >= 1, got {self.k}")
 
-    def choose(self, criterion, eligible, rng, lottery):
+    def choose(self, criterion, eligible, rng, lottery, *, theta=None, bank=None):
         return _randomesque(criterion, eligible, self.k, rng)
 
 
@@ -583,27 +591,126 @@ class SympsonHetter:
     eligible item is acceptable, the best eligible one is given. ``control``
     comes from :func:`update_sympson_hetter` iterated over simulations, or
     from live exposure rates. ``randomesque_k`` > 1 adds randomesque on top.
+    With ``item_ids`` the parameters belong to those items by id (see
+    :meth:`control_for`), as in the citizen test, whose parameters were
+    derived on the shipped bank.
     """
 
     control: tuple[float, ...] = field(default=())
     randomesque_k: int = 1
+    item_ids: tuple[str, ...] = ()
+    uses_lottery: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         k = np.asarray(self.control, dtype=float)
         if k.size and (np.any(~np.isfinite(k)) or np.any(k < 0) or np.any(k > 1)):
             raise ValueError("Sympson–Hetter control parameters must lie in [0, 1]")
+        object.__setattr__(self, "control", tuple(float(x) for x in k.reshape(-1)))
+        object.__setattr__(self, "item_ids", tuple(str(i) for i in self.item_ids))
+        if self.item_ids and len(self.item_ids) != len(self.control):
+            raise ValueError(
+                f"Sympson–Hetter has {len(self.item_ids)} item ids for {len(self.control)} "
+                "control parameters"
+            )
 
-    def choose(self, criterion, eligible, rng, lottery):
-        control = np.asarray(self.control, dtype=float)
+    def control_for(self, bank: ItemBank) -> np.ndarray:
+        """Control parameter of every bank item (I,).
+
+        With ``item_ids`` the parameters follow the items by id, so they carry
+        over to another version of the bank; items not listed get 1. Without,
+        ``control`` is aligned with the bank's items (empty = all 1).
+        """
+        if not self.item_ids:
+            control = np.asarray(self.control, dtype=float)
+            return control if control.size else np.ones(bank.n_items)
+        tables = bank_tables(bank)
+        key = ("sympson-hetter", self.item_ids, self.control)
+        cached = tables._masks.get(key)
+        if cached is None:
+            cached = np.ones(bank.n_items)
+            for item_id, k in zip(self.item_ids, self.control, strict=True):
+                index = bank._index.get(item_id)
+                if index is not None:
+                    cached[index] = k
+            cached.setflags(write=False)
+            tables._masks[key] = cached
+        return cached
+
+    def choose(self, criterion, eligible, rng, lottery, *, theta=None, bank=None):
+        if self.item_ids:
+            if bank is None:
+                raise ValueError("Sympson–Hetter by item id needs the bank")
+            control = self.control_for(bank)
+        else:
+            control = np.asarray(self.control, dtype=float)
         if control.size == 0:
             control = np.ones(criterion.shape[1])
         if control.shape != (criterion.shape[1],):
             raise ValueError(
                 f"Sympson–Hetter needs one control parameter per item ({criterion.shape[1]}), got {control.size}"
             )
-        accepted = eligible & (lottery < control[None, :])
-        use = np.where(accepted.any(axis=1)[:, None], accepted, eligible)
-        return _randomesque(criterion, use, self.randomesque_k, rng)
+        return _accept(criterion, eligible, lottery < control[None, :], self.randomesque_k, rng)
+
+
+@dataclass(frozen=True)
+class ConditionalSympsonHetter:
+    """Sympson–Hetter conditional on ability (Stocking & Lewis, 1998).
+
+    Test takers are grouped into strata by their overall ability, the mean of
+    their area thetas, cut at ``cuts``; stratum s has its own control
+    parameters ``control[s]``, so an item can be capped at the target rate
+    within every ability group, not only on average (the unconditional rule
+    lets an item be given to nearly everyone of one group). During a test the
+    stratum is that of the current estimate; the lottery is the test's own, as
+    for :class:`SympsonHetter`. Derive ``control`` with
+    :func:`nangluc.simulations.exposure.conditional_sympson_hetter_control`.
+    """
+
+    cuts: tuple[float, ...] = (-1.0, 0.0, 1.0)
+    control: tuple[tuple[float, ...], ...] = ()
+    randomesque_k: int = 1
+    uses_lottery: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        cuts = np.asarray(self.cuts, dtype=float)
+        if cuts.ndim != 1 or not np.all(np.isfinite(cuts)) or np.any(np.diff(cuts) <= 0):
+            raise ValueError("conditional Sympson–Hetter cuts must be increasing finite numbers")
+        object.__setattr__(self, "cuts", tuple(float(c) for c in cuts))
+        if self.control:
+            k = np.asarray(self.control, dtype=float)
+            if k.ndim != 2 or k.shape[0] != cuts.size + 1:
+                raise ValueError(
+                    f"conditional Sympson–Hetter needs one row of control parameters per stratum "
+                    f"({cuts.size + 1})"
+                )
+            if np.any(~np.isfinite(k)) or np.any(k < 0) or np.any(k > 1):
+                raise ValueError("Sympson–Hetter control parameters must lie in [0, 1]")
+            object.__setattr__(self, "control", tuple(tuple(float(x) for x in row) for row in k))
+
+    def stratum(self, theta: np.ndarray) -> np.ndarray:
+        """Stratum (0..len(cuts)) of each row's overall ability, theta (R, A) -> (R,)."""
+        return np.searchsorted(np.asarray(self.cuts), np.asarray(theta).mean(axis=1), side="right")
+
+    def choose(self, criterion, eligible, rng, lottery, *, theta=None, bank=None):
+        if not self.control:
+            return _randomesque(criterion, eligible, self.randomesque_k, rng)
+        if theta is None:
+            raise ValueError("conditional Sympson–Hetter needs the current estimates")
+        control = np.asarray(self.control, dtype=float)
+        if control.shape[1] != criterion.shape[1]:
+            raise ValueError(
+                f"Sympson–Hetter needs one control parameter per item ({criterion.shape[1]}), "
+                f"got {control.shape[1]}"
+            )
+        own = control[self.stratum(theta)]  # (R, I)
+        return _accept(criterion, eligible, lottery < own, self.randomesque_k, rng)
+
+
+def _accept(criterion, eligible, acceptable, k, rng):
+    """The best acceptable eligible item (randomesque among ``k``); the best eligible if none."""
+    accepted = eligible & acceptable
+    use = np.where(accepted.any(axis=1)[:, None], accepted, eligible)
+    return _randomesque(criterion, use, k, rng)
 
 
 def update_sympson_hetter(

@@ -19,7 +19,6 @@ from nangluc.engine.bank import KINDS, ItemBank
 from nangluc.engine.config import TestConfig
 from nangluc.engine.estimation import estimate_patterns
 from nangluc.engine.scoring import LEVELS, level_decided, level_of, score
-from nangluc.engine.selection import SympsonHetter
 from nangluc.engine.tables import bank_tables
 
 STATE_FORMAT = 1
@@ -275,10 +274,10 @@ def _batch_of(
         next_item=np.array([-1], dtype=np.int32),  # the answered item is no longer current
         finished=np.array([False]),
         stop_reason=np.array([""], dtype=object),
-        # Only Sympson–Hetter reads the lottery; skip the draw otherwise.
+        # Only Sympson–Hetter rules read the lottery; skip the draw otherwise.
         lottery=(
             _rng(state.seed, 0).random((1, bank.n_items))
-            if isinstance(config.exposure, SympsonHetter)
+            if getattr(config.exposure, "uses_lottery", False)
             else np.ones((1, bank.n_items))
         ),
         unavailable=np.zeros((1, bank.n_items), dtype=bool),

@@ -9,7 +9,7 @@ left (see :func:`nangluc.engine.cat.advance`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -25,7 +25,7 @@ class StopContext:
     area_counts: np.ndarray  # (R, A) scored items per area
     theta: np.ndarray  # (R, A)
     se: np.ndarray  # (R, A) standard error of theta
-    scores: Scores
+    scores: Scores | None  # None when no rule of the test looks at scores
     scored_areas: np.ndarray | None = None  # (A,) bool: areas with operational items (None: all)
 
 
@@ -48,6 +48,8 @@ class AreaStandardError:
 
     target: float = 0.5
     reason: str = "area_se"
+    #: Looks at theta's SE only, so the step need not compute scores for it.
+    uses_scores: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if not self.target > 0:

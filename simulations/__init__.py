@@ -6,7 +6,8 @@ Thousands of simulees advance in lockstep through :func:`nangluc.engine.cat.star
 * :func:`draw_population` / :func:`read_population`: true abilities per area;
 * :func:`run`: one design on those simulees -> :class:`SimulationResult`;
 * :func:`full_bank_scores`: the accuracy of answering every item (reference);
-* ``run(..., oracle=True)``: an oracle CAT choosing items with the true theta;
+* ``run(..., true_theta_selection=True)``: items chosen at the true theta (a
+  reference for selection, not a bound);
 * :func:`build_design` / :func:`read_grid`: test designs from flags or a grid
   file; :func:`evaluate` / :func:`run_designs`: designs with their reference
   points on the same simulees (optionally on Dask);
@@ -23,10 +24,10 @@ from nangluc.simulations.core import (
     SimulationResult,
     check_true_theta,
     full_bank_scores,
-    oracle_config,
     run,
     summarize,
     true_levels,
+    true_theta_selection_config,
 )
 from nangluc.simulations.designs import Design, build_design, read_grid
 from nangluc.simulations.exposure import SympsonHetterCalibration, sympson_hetter_control
@@ -53,7 +54,7 @@ __all__ = [
     "check_true_theta",
     "draw_population",
     "full_bank_scores",
-    "oracle_config",
+    "true_theta_selection_config",
     "read_population",
     "run",
     "summarize",

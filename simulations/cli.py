@@ -49,7 +49,7 @@ def _cores() -> int:
     "--config",
     "config_name",
     default=None,
-    help="Start from this named test config (default: citizen-v1).",
+    help="Start from this named test config (default: citizen-v2, the citizen test).",
 )
 @click.option(
     "--examinees",
@@ -118,7 +118,7 @@ def _cores() -> int:
     "--references/--no-references",
     default=True,
     show_default=True,
-    help="Also compute the full-bank accuracy and the oracle CAT's length.",
+    help="Also compute the full-bank accuracy and the test with items chosen at the true theta.",
 )
 @click.option(
     "--reference-examinees",
@@ -163,7 +163,7 @@ def simulate(
     of the overall score (0-100), level_accuracy (share whose overall level
     is right), seconds, per-area theta_rmse, length distribution, level
     confusion matrix, item exposure and test overlap, and reference points
-    (full-bank accuracy, oracle CAT length).
+    (full-bank accuracy; the same test with items chosen at the true theta).
     """
     started = time.perf_counter()
     if progress is None:

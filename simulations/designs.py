@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nangluc.engine.config import CONFIGS, TestConfig
+from nangluc.engine.config import CITIZEN_TEST, CONFIGS, TestConfig
 from nangluc.engine.estimation import ESTIMATORS
 from nangluc.engine.selection import SELECTORS, AreaMinimum, KindBalance, Randomesque, SympsonHetter
 from nangluc.engine.stopping import (
@@ -48,7 +48,7 @@ ESTIMATOR_CHOICES = tuple(ESTIMATORS)
 
 #: What each design key means (shown by ``nangluc simulate --help`` too).
 DESIGN_KEYS: dict[str, str] = {
-    "config": "start from this named engine config (default: citizen-v1)",
+    "config": "start from this named engine config (default: citizen-v2, the citizen test)",
     "selector": "item selection: mfi (maximum information at the estimate), pwi (posterior-weighted "
     "information), overall (largest gain in precision of the overall score), kl (Kullback-Leibler "
     "around the estimate), kl-posterior (posterior-weighted KL), mepv (minimum expected posterior "
@@ -148,7 +148,7 @@ def build_design(
             raise ValueError(f"unknown config {spec['config']!r}; known: {', '.join(CONFIGS)}")
         config = CONFIGS[spec["config"]]
     else:
-        config = base if base is not None else CONFIGS["citizen-v1"]
+        config = base if base is not None else CITIZEN_TEST
     changes: dict[str, Any] = {}
     if "selector" in spec:
         if spec["selector"] not in SELECTORS:

@@ -5,7 +5,7 @@
 
 * ``conditional``: bias and standard error of the overall score across the
   true score, and of each area's theta across the true theta;
-* ``length``: the distribution of test length (and the oracle CAT's);
+* ``length``: the distribution of test length (and that of true-θ selection);
 * ``confusion``: true against estimated overall level;
 * ``exposure``: how often each item is given, by area;
 
@@ -29,7 +29,7 @@ import numpy as np
 
 from nangluc.engine.bank import ItemBank
 from nangluc.engine.scoring import LEVELS
-from nangluc.simulations.core import plain_json
+from nangluc.simulations.core import conditional_accuracy, plain_json
 from nangluc.simulations.study import DesignResult
 
 
@@ -133,8 +133,9 @@ def _markdown(
         + ".",
         "- **How to read**: *RMSE* and *bias* are of the overall score in points; *level accuracy* is the "
         "share of simulees whose estimated overall level is their true level; *full bank* is the accuracy of "
-        "answering every operational item; the *oracle* CAT chooses items with the true ability under the "
-        "same stopping rules (the shortest test these rules allow).",
+        "answering every operational item; *true-θ selection* is the same test with items chosen at the true "
+        "ability (a reference for item selection, not a bound: with a Bayesian estimate it can be less "
+        "accurate than the test itself).",
         "",
     ]
     if len(results) > 1:
@@ -208,14 +209,14 @@ def _plot_by_length(path: Path, rows: list[dict], name: str) -> None:
 
 def _comparison_section(out: Path, results: Sequence[DesignResult]) -> list[str]:
     head = ["design", "mean items", "p90 items", "max items", "level accuracy", "RMSE", "bias",
-            "vs oracle length", "vs full-bank accuracy", "max exposure", "overlap", "seconds"]  # fmt: skip
+            "vs true-θ selection length", "vs full-bank accuracy", "max exposure", "overlap", "seconds"]  # fmt: skip
     rows = []
     for r in results:
         s, ref = r.summary, r.summary.get("references", {})
         rows.append([
             f"**{r.design.name}**", _f(s["mean_items"], 1), _f(s["length"]["p90"], 0), str(s["length"]["max"]),
             _pct(s["level_accuracy"]), _f(s["rmse"], 2), _f(s["bias"], 2),
-            _f(ref.get("length_vs_oracle"), 2, "×"), _pct(ref.get("accuracy_vs_full_bank")),
+            _f(ref.get("length_vs_true_theta_selection"), 2, "×"), _pct(ref.get("accuracy_vs_full_bank")),
             _pct(s["exposure_max"]), _pct(s["overlap"]), _f(s["seconds"], 1),
         ])  # fmt: skip
     lines = ["## Designs side by side", "", *_table(head, rows), ""]
@@ -244,7 +245,11 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
               f"| {_f(s['bias'], 2)} | {_f(s['mean_score_se'], 2)} | {_pct(s['level_decided'])} | {_f(s['seconds'], 1)} |",
               ""]  # fmt: skip
     if ref:
-        full, oracle, same = ref["full_bank"], ref["oracle"], ref["design_on_same_examinees"]
+        full, oracle, same = (
+            ref["full_bank"],
+            ref["true_theta_selection"],
+            ref["design_on_same_examinees"],
+        )
         lines += [
             f"**Reference points** (first {ref['examinees']:,} simulees):",
             "",
@@ -259,7 +264,7 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
                         _f(full["rmse"], 2),
                     ],
                     [
-                        "oracle CAT (true θ)",
+                        "items chosen at the true θ",
                         _f(oracle["mean_items"], 2),
                         _pct(oracle["level_accuracy"]),
                         _f(oracle["rmse"], 2),
@@ -267,7 +272,8 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
                 ],
             ),  # fmt: skip
             "",
-            f"This design needs {_f(ref['length_vs_oracle'], 2)}× the oracle's length and reaches "
+            f"This design needs {_f(ref['length_vs_true_theta_selection'], 2)}× the length of true-θ "
+            "selection and reaches "
             f"{_pct(ref['accuracy_vs_full_bank'])} of the full-bank level accuracy.",
             "",
         ]
@@ -309,7 +315,7 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
         "exposure": "Item exposure",
     }
     _plot_conditional(out / f"{prefix}conditional.png", sim, name)
-    _plot_length(out / f"{prefix}length.png", sim, result.oracle, name)
+    _plot_length(out / f"{prefix}length.png", sim, result.true_theta_selection, name)
     _plot_confusion(out / f"{prefix}confusion.png", confusion, name)
     _plot_exposure(out / f"{prefix}exposure.png", bank, sim, s.get("exposure_control"), name)
     for key, title in files.items():
@@ -332,29 +338,25 @@ def _binned(x: np.ndarray, y: np.ndarray, edges: np.ndarray, minimum: int = 20):
 
 
 def _plot_conditional(path: Path, sim, name: str) -> None:
+    """The figures of :func:`nangluc.simulations.core.conditional_accuracy` as plots."""
     import matplotlib.pyplot as plt
 
+    figures = conditional_accuracy(sim)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    true = sim.true_scores.overall_score
-    error = sim.scores.overall_score - true
-    edges = np.arange(0, 105, 5.0)
-    x, bias, sd = _binned(true, error, edges)
-    _, reported, _ = _binned(true, sim.scores.overall_se, edges)
+    rows = figures["overall_score"]
+    x = [0.5 * (r["low"] + r["high"]) for r in rows]
     left.axhline(0, color="0.6", lw=0.8)
-    left.plot(x, bias, "o-", label="bias (mean error)")
-    left.plot(x, sd, "s-", label="standard error (SD of error)")
-    left.plot(x, reported, "--", label="reported SE (mean)")
+    left.plot(x, [r["bias"] for r in rows], "o-", label="bias (mean error)")
+    left.plot(x, [r["se"] for r in rows], "s-", label="standard error (SD of error)")
+    left.plot(x, [r["mean_reported_se"] for r in rows], "--", label="reported SE (mean)")
     for lv in LEVELS[1:]:
         left.axvline(lv.lower, color="0.85", lw=0.8, zorder=0)
     left.set(xlabel="true overall score", ylabel="points", title="Overall score", xlim=(0, 100))
     left.legend(fontsize=8)
-    theta_edges = np.arange(-3.5, 3.75, 0.5)
-    for a, code in enumerate(sim.area_codes):
-        tx, tb, tsd = _binned(
-            sim.true_theta[:, a], sim.theta[:, a] - sim.true_theta[:, a], theta_edges
-        )
-        line = right.plot(tx, tsd, "-", label=f"area {code} SE")[0]
-        right.plot(tx, tb, ":", color=line.get_color())
+    for code, rows in figures["theta"].items():
+        tx = [0.5 * (r["low"] + r["high"]) for r in rows]
+        line = right.plot(tx, [r["se"] for r in rows], "-", label=f"area {code} SE")[0]
+        right.plot(tx, [r["bias"] for r in rows], ":", color=line.get_color())
     right.axhline(0, color="0.6", lw=0.8)
     right.set(
         xlabel="true θ of the area", ylabel="θ units", title="Area θ: SE (solid), bias (dotted)"
@@ -381,7 +383,7 @@ def _plot_length(path: Path, sim, oracle, name: str) -> None:
     )
     if oracle is not None:
         left.hist(oracle.length, bins=bins, density=True, histtype="step", lw=1.5, color="k",
-                  label=f"oracle CAT (mean {oracle.length.mean():.1f})")  # fmt: skip
+                  label=f"items chosen at the true θ (mean {oracle.length.mean():.1f})")  # fmt: skip
     left.set(xlabel="scored items", ylabel="share of simulees", title="Test length")
     left.legend(fontsize=8)
     x, mean_length, _ = _binned(
@@ -462,14 +464,14 @@ def _plot_comparison(path: Path, results: Sequence[DesignResult]) -> None:
         ref = s.get("references")
         if ref:
             ax.plot(
-                ref["oracle"]["mean_items"],
-                ref["oracle"]["level_accuracy"],
+                ref["true_theta_selection"]["mean_items"],
+                ref["true_theta_selection"]["level_accuracy"],
                 "x",
                 color=point.get_color(),
             )
             ax.axhline(ref["full_bank"]["level_accuracy"], color="0.6", lw=0.8, ls=":")
     ax.set(xlabel="mean scored items", ylabel="overall level accuracy",
-           title="Designs: length against accuracy (x = oracle CAT; dotted = all items)")  # fmt: skip
+           title="Designs: length against accuracy (x = items chosen at the true θ; dotted = all items)")  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

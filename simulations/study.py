@@ -5,10 +5,11 @@ simulees (the first ``reference_examinees`` of them):
 
 * the accuracy of answering every operational item of the bank (the best a
   test from this bank can do with the design's estimator);
-* the mean length of an oracle CAT that chooses items with the true theta
-  under the same stopping rules (the shortest the rules allow).
+* the same test with items chosen at the true theta under the same stopping
+  rules (a reference for item selection, not a bound: under EAP it can be
+  less accurate than the test itself; it used to be called the oracle CAT).
 
-Randomness: the population, and for each design its CAT, its oracle, the
+Randomness: the population, and for each design its CAT, its true-theta run, the
 full-bank responses and any Sympson–Hetter calibration, each come from their
 own stream of one seed. All designs share the streams (common random numbers),
 so differences between designs are not noise of the draws.
@@ -34,7 +35,7 @@ from nangluc.simulations.core import (
 from nangluc.simulations.designs import Design
 from nangluc.simulations.exposure import sympson_hetter_control
 
-#: Simulees used for the reference points (the oracle CAT costs as much as the CAT).
+#: Simulees used for the reference points (true-theta selection costs as much as the CAT).
 DEFAULT_REFERENCE_EXAMINEES = 10_000
 #: Simulees (resampled from the population) used to derive Sympson–Hetter parameters.
 SYMPSON_HETTER_EXAMINEES = 10_000
@@ -59,7 +60,7 @@ class DesignResult:
 
     design: Design
     result: SimulationResult
-    oracle: SimulationResult | None
+    true_theta_selection: SimulationResult | None
     full_bank: FullBankResult | None
     seconds: float
     summary: dict = field(repr=False)
@@ -86,7 +87,7 @@ def evaluate(
     seed : int
         Study seed (see the module docstring for the streams).
     references : bool
-        Also run the full-bank and oracle references.
+        Also run the full-bank and true-theta-selection references.
     reference_examinees : int
         Simulees (the first ones) used for the references.
     workers : int
@@ -129,49 +130,52 @@ def evaluate(
     summary["name"] = design.name
     if exposure_control:
         summary["exposure_control"] = exposure_control
-    oracle = full = None
+    selected_at_truth = full = None
     if references:
         m = min(reference_examinees, theta.shape[0])
         subset = theta[:m]
-        oracle = run(
+        selected_at_truth = run(
             bank,
             config,
             subset,
             stream(seed, _ORACLE),
-            oracle=True,
+            true_theta_selection=True,
             progress=progress,
             workers=workers,
         )
         full = full_bank_scores(bank, config, subset, stream(seed, _FULL_BANK))
-        summary["references"] = references_summary(result, oracle, full, m)
+        summary["references"] = references_summary(result, selected_at_truth, full, m)
     seconds = time.perf_counter() - started
     summary["total_seconds"] = round(seconds, 3)
-    return DesignResult(design, result, oracle, full, seconds, summary)
+    return DesignResult(design, result, selected_at_truth, full, seconds, summary)
 
 
 def references_summary(
-    result: SimulationResult, oracle: SimulationResult, full: FullBankResult, m: int
+    result: SimulationResult, at_truth: SimulationResult, full: FullBankResult, m: int
 ) -> dict:
     """The reference points, and the design's figures on the same ``m`` simulees."""
     same_level = result.level[:m] == result.true_level[:m]
     mean_items = float(result.length[:m].mean())
     accuracy = float(same_level.mean())
     full_accuracy = full.summary["level_accuracy"]
-    oracle_items = oracle.summary["mean_items"]
+    truth_items = at_truth.summary["mean_items"]
     return {
         "examinees": int(m),
         "full_bank": {
             k: full.summary[k] for k in ("items", "level_accuracy", "rmse", "bias", "theta_rmse")
         },
-        "oracle": {
-            "rule": "items chosen with the true theta, point information, no exposure control, same stopping",
-            **{k: oracle.summary[k] for k in ("mean_items", "rmse", "bias", "level_accuracy")},
+        "true_theta_selection": {
+            "rule": "items chosen at the true theta, point information, no exposure control, "
+            "same stopping; a reference for selection, not a bound",
+            **{k: at_truth.summary[k] for k in ("mean_items", "rmse", "bias", "level_accuracy")},
         },
         "design_on_same_examinees": {
             "mean_items": round(mean_items, 4),
             "level_accuracy": round(accuracy, 4),
         },
-        "length_vs_oracle": round(mean_items / oracle_items, 4) if oracle_items else None,
+        "length_vs_true_theta_selection": round(mean_items / truth_items, 4)
+        if truth_items
+        else None,
         "accuracy_vs_full_bank": round(accuracy / full_accuracy, 4) if full_accuracy else None,
     }
 

@@ -64,7 +64,10 @@ def test_simulate_prints_the_json_summary_and_writes_it(bare_bank, tmp_path):
     assert summary["bank"]["version"] == "bare-test-1" and summary["bank"]["items"] == 36
     refs = summary["references"]
     assert refs["examinees"] == 100 and refs["full_bank"]["items"] == 36
-    assert refs["oracle"]["mean_items"] > 0 and refs["length_vs_oracle"] > 0
+    assert refs["true_theta_selection"]["mean_items"] > 0
+    assert refs["length_vs_true_theta_selection"] > 0
+    assert "not a bound" in refs["true_theta_selection"]["rule"]
+    assert "oracle" not in json.dumps(refs)
 
 
 def test_same_seed_same_numbers(bare_bank):
@@ -144,7 +147,11 @@ def test_report_has_every_plot_and_the_references(bare_bank, tmp_path):
     for png in target.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (target / "report.md").read_text(encoding="utf-8")
-    assert "Reference points" in text and "all operational items" in text and "oracle CAT" in text
+    assert (
+        "Reference points" in text
+        and "all operational items" in text
+        and "items chosen at the true θ" in text
+    )
     assert "![Level confusion](confusion.png)" in text
     assert json.loads((target / "summary.json").read_text(encoding="utf-8"))["examinees"] == 150
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind

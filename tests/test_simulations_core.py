@@ -192,18 +192,20 @@ def test_theta_se_rule_gives_the_promised_precision(bank1):
     assert abs(result.summary["theta_bias"]["1"]) < 0.05
 
 
-def test_oracle_is_not_longer_than_the_cat_for_point_information(bank1):
+def test_true_theta_selection_is_not_longer_than_the_cat_for_point_information(bank1):
     theta = simulations.draw_population(1500, 1, 0.0, np.random.default_rng(9))
     real = simulations.run(bank1, SE_TEST, theta, np.random.default_rng(4))
-    oracle = simulations.run(bank1, SE_TEST, theta, np.random.default_rng(4), oracle=True)
-    assert oracle.name == "se-0.3+oracle"
+    oracle = simulations.run(
+        bank1, SE_TEST, theta, np.random.default_rng(4), true_theta_selection=True
+    )
+    assert oracle.name == "se-0.3+true-theta"
     assert oracle.summary["mean_items"] <= real.summary["mean_items"] * 1.02
 
 
-def test_oracle_config_uses_point_information_and_no_exposure_control():
+def test_true_theta_selection_uses_point_information_and_no_exposure_control():
     pwi = dataclasses.replace(SE_TEST, selector=PosteriorWeightedInformation())
-    assert isinstance(simulations.oracle_config(pwi).selector, MaximumInformation)
-    oracle = simulations.oracle_config(CITIZEN_TEST)
+    assert isinstance(simulations.true_theta_selection_config(pwi).selector, MaximumInformation)
+    oracle = simulations.true_theta_selection_config(CITIZEN_TEST)
     assert oracle.selector.posterior_weighted is False
     assert oracle.exposure is None
     assert oracle.stopping == CITIZEN_TEST.stopping and oracle.content == CITIZEN_TEST.content
@@ -305,3 +307,25 @@ def test_any_small_design_gives_consistent_results(n_areas, model, min_items, ex
     assert np.isclose(result.exposure.sum(), result.administered.mean())
     assert 0 <= result.summary["level_accuracy"] <= 1
     json.dumps(result.summary, allow_nan=False)
+
+
+def test_conditional_bias_and_se_by_true_score_and_theta(bank1):
+    theta = np.random.default_rng(8).normal(size=(3000, 1))
+    result = simulations.run(bank1, SE_TEST, theta, np.random.default_rng(9))
+    conditional = result.summary["conditional"]
+    rows = conditional["overall_score"]
+    assert rows and all(r["n"] >= 20 for r in rows)
+    error = result.scores.overall_score - result.true_scores.overall_score
+    true = result.true_scores.overall_score
+    for r in rows:
+        inside = (true >= r["low"]) & (true < r["high"])
+        assert r["n"] == int(inside.sum())
+        assert r["bias"] == pytest.approx(error[inside].mean(), abs=1e-4)
+        assert r["se"] == pytest.approx(error[inside].std(), abs=1e-4)
+    (code,) = result.area_codes
+    theta_rows = conditional["theta"][code]
+    covered = sum(r["n"] for r in theta_rows)
+    assert 0.95 * theta.shape[0] <= covered <= theta.shape[0]
+    # Where the test stops at a fixed SE, the empirical SE is near the target.
+    middle = [r for r in theta_rows if -1.5 <= r["low"] < 1.5]
+    assert all(0.15 < r["se"] < 0.45 for r in middle)

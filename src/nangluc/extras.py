@@ -25,6 +25,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     ),
     "calibration": ("pyarrow", "tqdm"),
     "simulations": ("matplotlib", "tqdm", "dask", "distributed"),
+    "shadow": ("highspy",),
 }
 
 
