@@ -241,3 +241,94 @@ def import_command(csv_file: Path, base_file: str, out: Path, version: str, mode
     for note in notes:
         click.echo(note)
     click.echo(f"wrote {out}: version {doc.version} (parent {doc.parent}), {len(doc)} items")
+
+
+# ------------------------------------------------------------ a service database
+_DATABASE = click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    default="sqlite:///nangluc.db",
+    show_default=True,
+    help="The service's database: sqlite:///FILE.db or postgresql://user@host/db (also DATABASE_URL).",
+)
+
+
+def _admin():
+    """The database-side commands need the service extra (exit 2 names it)."""
+    from nangluc.extras import require
+
+    require(
+        "service",
+        purpose="this command works on the service's database and needs the 'service' extra",
+    )
+    from nangluc.service import admin
+
+    return admin
+
+
+@bank.command("add")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_DATABASE
+def add_command(file: Path, database_url: str) -> None:
+    """Store a bank file (e.g. a calibrated one) in the service's database as a draft version."""
+    info = _admin().add(database_url, file)
+    click.echo(
+        f"stored bank {info['version']} as a draft ({info['items']} items); "
+        f"put it live with: nangluc bank activate {info['version']}"
+    )
+
+
+@bank.command("versions")
+@_DATABASE
+def versions_command(database_url: str) -> None:
+    """List the bank versions stored in the service's database, newest first."""
+    for info in _admin().versions(database_url):
+        click.echo(
+            f"{info['version']}\t{info['status']}\t{info['document_status'] or ''}\t"
+            f"{info['items']} items\tcreated {info['created']:%Y-%m-%d %H:%M}"
+        )
+
+
+@bank.command("activate")
+@click.argument("version")
+@_DATABASE
+@click.option(
+    "--force", is_flag=True, help="Override a refusal of the go-live gate (needs --reason)."
+)
+@click.option(
+    "--reason", default=None, help="Why (written to the audit log; required with --force)."
+)
+def activate_command(version: str, database_url: str, force: bool, reason: str | None) -> None:
+    """Put a stored bank version live for new tests, through the go-live gate.
+
+    The gate refuses a version with error-level diagnostics, or whose
+    simulated level accuracy on the citizen test falls more than 0.02 below
+    the active version's. Exit status: 0 activated, 1 refused by the gate,
+    2 bad input. Every attempt is written to the audit log.
+    """
+    if force and not (reason or "").strip():
+        _fail("error: --force needs --reason (it is written to the audit log)", 2)
+    code, text = _admin().activate(database_url, version, force=force, reason=reason)
+    click.echo(text, err=code != 0)
+    sys.exit(code)
+
+
+@bank.command("activations")
+@_DATABASE
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the entries as JSON (with the gate's results)."
+)
+def activations_command(database_url: str, limit: int, as_json: bool) -> None:
+    """The audit log of bank activations, newest first: when, who, which, outcome, why."""
+    admin = _admin()
+    entries = admin.activations(database_url, limit)
+    if as_json:
+        click.echo(admin.dumps(entries))
+        return
+    for e in entries:
+        click.echo(
+            f"{e['at']:%Y-%m-%d %H:%M:%S}\t{e['actor']}\t{e['version']}\t{e['outcome']}"
+            + ("\tFORCED" if e["forced"] else "")
+            + (f"\t{e['reason']}" if e["reason"] else "")
+        )

@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -30,6 +30,9 @@ from nangluc.engine import LEVELS
 from nangluc.service import reports, research, sessions
 from nangluc.service.schemas import (
     AGE_GROUPS,
+    ActivationIn,
+    ActivationLogOut,
+    ActivationOut,
     AnswerIn,
     AnswerOut,
     BankOut,
@@ -308,7 +311,12 @@ class AdminController(Controller):
     def calibrate(self, db: DB, data: JSONBody[CalibrationIn | None] = None) -> CalibrationOut:
         data = data or CalibrationIn()
         out = research.calibrate(
-            db, model=data.model, base_version=data.base_version, version=data.version
+            db,
+            model=data.model,
+            base_version=data.base_version,
+            version=data.version,
+            prior=data.prior,
+            min_responses=data.min_responses,
         )
         return CalibrationOut(**out)
 
@@ -331,11 +339,53 @@ class AdminController(Controller):
         return research.bank_document(db, version)
 
     @post(
+        "/banks",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Store a bank document (for example a calibrated file) as a new draft version",
+        responses=errors(400, 401, 403, 409, 413, 422, 503),
+    )
+    def add_bank(self, db: DB, data: JSONBody[dict[str, Any]]) -> BankOut:
+        return BankOut(**research.store_bank(db, data))
+
+    @post(
         "/banks/{version:str}/activate",
         status_code=200,
         sync_to_thread=True,
-        summary="Make a version the one new tests start on (tests in progress keep theirs)",
-        responses=errors(401, 403, 404, 409, 503),
+        summary="Put a version live through the go-live gate (tests in progress keep theirs)",
+        description=(
+            "The gate refuses a version with error-level diagnostics, or whose simulated "
+            "level accuracy on the citizen test falls more than NANGLUC_GATE_TOLERANCE "
+            "(default 0.02) below the active version's; it runs in the request (a second or "
+            "two). A refusal is 409 with the gate's result in `gate`; `force` with a `reason` "
+            "overrides it. Every attempt is written to the audit log (GET /admin/activations)."
+        ),
+        responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
     )
-    def activate(self, db: DB, version: VersionPath) -> BankOut:
-        return BankOut(**research.activate_bank(db, version))
+    def activate(
+        self,
+        db: DB,
+        version: VersionPath,
+        request: Request,
+        data: JSONBody[ActivationIn | None] = None,
+    ) -> ActivationOut:
+        data = data or ActivationIn()
+        out = research.activate_bank(
+            db, version, actor=key_id(request), force=data.force, reason=data.reason
+        )
+        return ActivationOut(**out)
+
+    @get(
+        "/activations",
+        sync_to_thread=True,
+        summary="Audit log of bank activations, newest first (who, when, which, why, the gate)",
+        responses=errors(401, 403, 503),
+    )
+    def activations(self, db: DB) -> list[ActivationLogOut]:
+        return [ActivationLogOut(**entry) for entry in research.activation_log(db)]
+
+
+def key_id(connection: ASGIConnection) -> str:
+    """Who made an admin request, for the audit log: ``key:`` and 12 hex digits of the key's hash."""
+    key = connection.headers.get(API_KEY_HEADER) or ""
+    return f"key:{hash_key(key)[:12]}"

@@ -28,7 +28,12 @@ from nangluc.service.api import (
     ReportController,
     SessionController,
 )
-from nangluc.service.banks import ConflictError, NotFoundError, UnprocessableError
+from nangluc.service.banks import (
+    ConflictError,
+    GateRefusedError,
+    NotFoundError,
+    UnprocessableError,
+)
 from nangluc.service.db import is_read_only_error
 from nangluc.service.docs import OfflineSwaggerPlugin
 from nangluc.service.edge import StrictRequest, add_security_headers
@@ -57,6 +62,12 @@ def _not_found(_: Request, exc: NotFoundError) -> Response:
 
 def _conflict(_: Request, exc: ConflictError) -> Response:
     return _error(409, str(exc))
+
+
+def _gate_refused(_: Request, exc: GateRefusedError) -> Response:
+    return Response(
+        content={"detail": str(exc), "status_code": 409, "gate": exc.gate}, status_code=409
+    )
 
 
 def _unprocessable(_: Request, exc: UnprocessableError) -> Response:
@@ -181,6 +192,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         exception_handlers={
             NotFoundError: _not_found,
             ConflictError: _conflict,
+            GateRefusedError: _gate_refused,
             UnprocessableError: _unprocessable,
             OperationalError: _database_unavailable,
             PoolTimeoutError: _database_unavailable,

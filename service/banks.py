@@ -31,6 +31,14 @@ class ConflictError(RuntimeError):
     """A request that conflicts with the stored state (HTTP 409)."""
 
 
+class GateRefusedError(ConflictError):
+    """The go-live gate refused a bank version (HTTP 409 with the gate's result)."""
+
+    def __init__(self, message: str, gate: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.gate = gate
+
+
 class UnprocessableError(ValueError):
     """A well-formed request the service cannot act on (HTTP 422)."""
 

@@ -10,6 +10,8 @@ Tables
                   once finished, the result columns the reports read.
 ``response``      one row per acknowledged answer; unique per (session, seq)
                   and (session, item), so an answer can never be stored twice.
+``activation_log`` every attempt to activate a bank version: who, when, which
+                  version, why, forced or not, and the go-live gate's result.
 
 SQLite is the embedded default: WAL journal, ``synchronous=FULL`` (a commit is
 on disk before we reply, so SIGKILL loses no acknowledged answer) and
@@ -111,9 +113,33 @@ class Response(SQLModel, table=True):
     created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
+class Activation(SQLModel, table=True):
+    """Audit log: every attempt to put a bank version live, granted or refused.
+
+    ``actor`` is who asked: ``key:<first 12 hex digits of the admin key's
+    SHA-256>`` for the API (never the key), ``cli:<operating-system user>``
+    for ``nangluc bank activate``. ``gate`` holds the go-live gate's result
+    (:meth:`nangluc.calibration.gate.GateResult.to_dict`).
+    """
+
+    __tablename__ = "activation_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    actor: str = Field(max_length=100)
+    kind: str = Field(max_length=16)  # "bank" (test definitions later)
+    version: str = Field(max_length=200, index=True)
+    previous: str | None = Field(default=None, max_length=200)
+    outcome: str = Field(max_length=16)  # "activated" | "refused"
+    forced: bool = False
+    reason: str | None = Field(default=None, max_length=2000)
+    gate: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
 BANK = BankVersion.__table__
 SESSION = TestSession.__table__
 RESPONSE = Response.__table__
+ACTIVATION = Activation.__table__
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -239,9 +265,9 @@ def create_db_engine(settings: Settings) -> Engine:
 
 def create_tables(bind: Engine | sa.Connection) -> None:
     """Create missing tables (safe to call on every start)."""
-    SQLModel.metadata.create_all(bind, tables=[BANK, SESSION, RESPONSE])
+    SQLModel.metadata.create_all(bind, tables=[BANK, SESSION, RESPONSE, ACTIVATION])
 
 
 def drop_tables(bind: Engine | sa.Connection) -> None:
     """Drop the service's tables (tests and benchmarks only)."""
-    SQLModel.metadata.drop_all(bind, tables=[BANK, SESSION, RESPONSE])
+    SQLModel.metadata.drop_all(bind, tables=[BANK, SESSION, RESPONSE, ACTIVATION])

@@ -11,8 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from nangluc import items as item_bank
-from nangluc.service.banks import ConflictError, NotFoundError, UnprocessableError
-from nangluc.service.db import BANK, RESPONSE, SESSION, utcnow
+from nangluc.service.banks import (
+    ConflictError,
+    GateRefusedError,
+    NotFoundError,
+    UnprocessableError,
+)
+from nangluc.service.db import ACTIVATION, BANK, RESPONSE, SESSION, utcnow
 from nangluc.service.store import Database
 from nangluc.text import csv_writer
 
@@ -68,31 +73,153 @@ def bank_document(db: Database, version: str) -> dict[str, Any]:
     return document
 
 
-def activate_bank(db: Database, version: str) -> dict[str, Any]:
-    """Make ``version`` the bank new sessions start on; the previous one is retired.
+def activate_bank(
+    db: Database,
+    version: str,
+    *,
+    actor: str,
+    force: bool = False,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Put ``version`` live through the go-live gate; the previous version is retired.
 
-    Sessions in progress keep the version they started on. The document is
-    validated again before it goes live.
+    The gate (:func:`nangluc.calibration.gate.go_live_gate`) checks the
+    version's error-level diagnostics and simulates the citizen test on it and
+    on the active version (settings ``gate_simulees``, ``gate_tolerance``).
+    A refusal can be overridden only with ``force`` and a ``reason``. Every
+    attempt, granted or refused, is written to ``activation_log`` with
+    ``actor``. Sessions in progress keep the version they started on.
+
+    Raises
+    ------
+    NotFoundError
+        No such version.
+    UnprocessableError
+        ``force`` without a reason.
+    GateRefusedError
+        The gate refused (409; ``.gate`` holds its result).
+    ConflictError
+        The version does not validate, or the active version changed while
+        the gate ran.
     """
-    with db.transaction() as conn:
+    from nangluc.calibration.gate import Deployment, GatePolicy, go_live_gate
+    from nangluc.engine import CITIZEN_TEST
+
+    reason = (reason or "").strip() or None
+    if force and reason is None:
+        raise UnprocessableError("force needs a reason (it is written to the audit log)")
+    with db.engine.connect() as conn:
         row = conn.execute(sa.select(BANK).where(BANK.c.version == version)).one_or_none()
         if row is None:
             raise NotFoundError(f"bank version {version!r} does not exist")
-        if row.status != "active":
-            try:
-                db.banks.get(version, conn)
-            except ValueError as error:
-                raise ConflictError(
-                    f"bank version {version!r} cannot be activated: {error}"
-                ) from error
-            now = utcnow()
-            conn.execute(BANK.update().where(BANK.c.status == "active").values(status="retired"))
+        if row.status == "active":
+            return {**_bank_info(row), "gate": None, "forced": False, "reason": None}
+        try:
+            candidate = db.banks.get(version, conn)
+        except ValueError as error:
+            raise ConflictError(f"bank version {version!r} cannot be activated: {error}") from error
+        previous = conn.execute(
+            sa.select(BANK.c.version).where(BANK.c.status == "active").limit(1)
+        ).scalar_one_or_none()
+        current = db.banks.get(previous, conn) if previous is not None else None
+    policy = GatePolicy(simulees=db.settings.gate_simulees, tolerance=db.settings.gate_tolerance)
+    # The simulation takes a second or two: outside any transaction.
+    result = go_live_gate(
+        Deployment(candidate.document, CITIZEN_TEST),
+        Deployment(current.document, CITIZEN_TEST) if current is not None else None,
+        policy,
+    )
+    gate = _plain(result.to_dict())
+    log = {"actor": actor, "kind": "bank", "version": version, "previous": previous}
+    if not result.passed and not force:
+        with db.transaction() as conn:
             conn.execute(
-                BANK.update()
-                .where(BANK.c.version == version)
-                .values(status="active", activated=now)
+                ACTIVATION.insert().values(
+                    **log, at=utcnow(), outcome="refused", forced=False, reason=reason, gate=gate
+                )
             )
+        raise GateRefusedError(
+            f"bank version {version!r} did not pass the go-live gate: "
+            + "; ".join(result.reasons)
+            + ". Resolve the problems, or override with force and a reason.",
+            gate,
+        )
+    with db.transaction() as conn:
+        active_now = conn.execute(
+            sa.select(BANK.c.version).where(BANK.c.status == "active").limit(1)
+        ).scalar_one_or_none()
+        if active_now != previous:
+            raise ConflictError(
+                f"the active bank changed from {previous!r} to {active_now!r} while the gate ran; "
+                "activate again"
+            )
+        now = utcnow()
+        conn.execute(BANK.update().where(BANK.c.status == "active").values(status="retired"))
+        conn.execute(
+            BANK.update().where(BANK.c.version == version).values(status="active", activated=now)
+        )
+        conn.execute(
+            ACTIVATION.insert().values(
+                **log,
+                at=now,
+                outcome="activated",
+                forced=bool(force and not result.passed),
+                reason=reason,
+                gate=gate,
+            )
+        )
         row = conn.execute(sa.select(BANK).where(BANK.c.version == version)).one()
+    return {
+        **_bank_info(row),
+        "gate": gate,
+        "forced": bool(force and not result.passed),
+        "reason": reason,
+    }
+
+
+def activation_log(db: Database, *, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest ``limit`` entries of the activation audit log, newest first."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ACTIVATION).order_by(ACTIVATION.c.id.desc()).limit(limit)
+        ).all()
+    return [
+        {
+            "id": row.id,
+            "at": _utc(row.at),
+            "actor": row.actor,
+            "kind": row.kind,
+            "version": row.version,
+            "previous": row.previous,
+            "outcome": row.outcome,
+            "forced": row.forced,
+            "reason": row.reason,
+            "gate": row.gate,
+        }
+        for row in rows
+    ]
+
+
+def store_bank(db: Database, document: dict[str, Any]) -> dict[str, Any]:
+    """Store a bank document (a calibrated file) as a new draft version; 409 if the id exists."""
+    try:
+        bank = item_bank.bank_from_dict(document)
+    except ValueError as error:
+        raise UnprocessableError(f"not a valid bank: {error}") from error
+    with db.transaction() as conn:
+        if conn.execute(sa.select(BANK.c.version).where(BANK.c.version == bank.version)).first():
+            raise ConflictError(f"bank version {bank.version!r} exists already")
+        conn.execute(
+            BANK.insert().values(
+                version=bank.version,
+                parent=bank.parent,
+                status="draft",
+                document=bank.to_dict(),
+                created=utcnow(),
+                activated=None,
+            )
+        )
+        row = conn.execute(sa.select(BANK).where(BANK.c.version == bank.version)).one()
     return _bank_info(row)
 
 
@@ -172,8 +299,12 @@ def calibrate(
     model: str = "auto",
     base_version: str | None = None,
     version: str | None = None,
+    prior: str = "default",
+    min_responses: int | None = None,
 ) -> dict[str, Any]:
     """Calibrate the items on the stored responses; store the result as a draft version.
+
+    ``prior`` and ``min_responses`` are those of ``nangluc calibrate``.
 
     The fit is linked to the scale of ``base_version`` (default: the active
     version), which becomes the new version's parent. Nothing is stored if
@@ -205,7 +336,14 @@ def calibrate(
         raise UnprocessableError("no responses are stored yet; there is nothing to calibrate")
     try:
         data = calibration.ResponseData.from_arrays(people, item_ids, scores, bank=base.document)
-        run = calibration.calibrate_bank(data, model=model, current=base.document, version=version)
+        run = calibration.calibrate_bank(
+            data,
+            model=model,
+            current=base.document,
+            version=version,
+            priors=calibration.Priors.named(prior),
+            min_responses=min_responses or calibration.DEFAULT_MIN_RESPONSES,
+        )
         document = item_bank.bank_from_dict(run.document)
     except ValueError as error:  # ResponseDataError, BankError and the fit's own checks
         raise UnprocessableError(f"calibration failed: {error}") from error

@@ -204,11 +204,55 @@ class BankOut(msgspec.Struct):
 
 
 class CalibrationIn(msgspec.Struct, forbid_unknown_fields=True):
-    """Calibrate on the stored responses; the result is a new draft bank version."""
+    """Calibrate on the stored responses; the result is a new draft bank version.
+
+    ``prior``: item priors (``default``) or plain maximum likelihood
+    (``none``); ``min_responses``: fewest responses for a new estimate to go
+    live (as ``nangluc calibrate``).
+    """
 
     model: CalibrationModel = "auto"
     base_version: BankVersionId | None = None
     version: BankVersionId | None = None
+    prior: Literal["default", "none"] = "default"
+    min_responses: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 200
+
+
+class ActivationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Put a version live. ``force`` overrides a refusal of the go-live gate and needs a ``reason``."""
+
+    force: bool = False
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
+
+
+class ActivationOut(msgspec.Struct):
+    """The activated version, the go-live gate's result, and whether it was forced."""
+
+    version: str
+    parent: str | None
+    status: BankStatus
+    document_status: str | None
+    items: int
+    created: datetime
+    activated: datetime | None
+    gate: dict[str, Any] | None
+    forced: bool
+    reason: str | None
+
+
+class ActivationLogOut(msgspec.Struct):
+    """One entry of the audit log of bank activations."""
+
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    version: str
+    previous: str | None
+    outcome: Literal["activated", "refused"]
+    forced: bool
+    reason: str | None
+    gate: dict[str, Any] | None
 
 
 class CalibrationOut(msgspec.Struct):

@@ -119,6 +119,10 @@ class Settings:
     body_timeout : float
         Seconds a client has to send a request's whole body after its headers
         (default 30); a body that never comes gets 408.
+    gate_simulees, gate_tolerance : int, float
+        The go-live gate's simulation (:class:`nangluc.calibration.gate.GatePolicy`):
+        simulated citizens per bank (default 3,000) and the largest drop of
+        level accuracy a new bank version may show (default 0.02).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -132,6 +136,8 @@ class Settings:
     max_header_size: int = DEFAULT_MAX_HEADER_SIZE
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    gate_simulees: int = 3000
+    gate_tolerance: float = 0.02
 
     def __post_init__(self) -> None:
         sqlalchemy_url(self.database_url)  # fail early with a clear message
@@ -153,6 +159,10 @@ class Settings:
             raise ValueError(
                 f"statement_timeout must be >= 0 seconds (0: no limit), got {self.statement_timeout}"
             )
+        if not 100 <= self.gate_simulees <= 1_000_000:
+            raise ValueError(f"gate_simulees must lie in 100..1,000,000, got {self.gate_simulees}")
+        if not (math.isfinite(self.gate_tolerance) and 0 <= self.gate_tolerance < 1):
+            raise ValueError(f"gate_tolerance must lie in [0, 1), got {self.gate_tolerance}")
         if self.bank_path is not None:
             object.__setattr__(self, "bank_path", str(self.bank_path))
 
@@ -242,4 +252,6 @@ ENVIRONMENT: dict[str, EnvironmentVariable] = {
     "max_header_size": _integer("NANGLUC_MAX_HEADER_SIZE"),
     "header_timeout": _seconds("NANGLUC_HEADER_TIMEOUT"),
     "body_timeout": _seconds("NANGLUC_BODY_TIMEOUT"),
+    "gate_simulees": _integer("NANGLUC_GATE_SIMULEES"),
+    "gate_tolerance": EnvironmentVariable("NANGLUC_GATE_TOLERANCE", float, repr, "a proportion"),
 }

@@ -16,7 +16,11 @@ from nangluc.extras import MissingExtraError, missing_modules
 
 #: command name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "bank": ("nangluc.items.cli", "bank", "Validate, inspect, export and import item bank files."),
+    "bank": (
+        "nangluc.items.cli",
+        "bank",
+        "Validate, inspect, export and import bank files; store and activate versions.",
+    ),
     "calibrate": (
         "nangluc.calibration.cli",
         "calibrate",
