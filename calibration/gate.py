@@ -157,7 +157,11 @@ def error_diagnostics(bank: BankDocument) -> list[dict[str, Any]]:
         for d in calibration.get("diagnostics") or ():
             if isinstance(d, dict) and d.get("severity") == "error":
                 found.append(
-                    {"item_id": d.get("item_id"), "code": d.get("code"), "message": d.get("message")}
+                    {
+                        "item_id": d.get("item_id"),
+                        "code": d.get("code"),
+                        "message": d.get("message"),
+                    }
                 )
     if bank.status == "draft" and not found:
         found.append(
@@ -215,7 +219,8 @@ def go_live_gate(
     errors = error_diagnostics(candidate.bank)
     if errors:
         shown = "; ".join(
-            (f"item {e['item_id']}: " if e["item_id"] else "") + str(e["message"]) for e in errors[:5]
+            (f"item {e['item_id']}: " if e["item_id"] else "") + str(e["message"])
+            for e in errors[:5]
         )
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         reasons.append(f"{len(errors)} error-level diagnostic(s): {shown}{more}")
