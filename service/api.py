@@ -339,10 +339,10 @@ class AdminController(Controller):
         return research.bank_document(db, version)
 
     @post(
-        "/banks",
+        "/bank-files",
         status_code=201,
         sync_to_thread=True,
-        summary="Store a bank document (for example a calibrated file) as a new draft version",
+        summary="Store a bank file (for example a calibrated one) as a new draft version",
         responses=errors(400, 401, 403, 409, 413, 422, 503),
     )
     def add_bank(self, db: DB, data: JSONBody[dict[str, Any]]) -> BankOut:

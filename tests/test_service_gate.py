@@ -135,11 +135,11 @@ def test_a_bank_file_can_be_stored_and_goes_through_the_gate(fresh_client) -> No
         if item["area"] in seen:
             item["status"] = "pretest"
         seen.add(item["area"])
-    reply = client.post(f"{API}/admin/banks", json=document, headers=HEADERS)
+    reply = client.post(f"{API}/admin/bank-files", json=document, headers=HEADERS)
     assert reply.status_code == 201, reply.text
     assert reply.json()["status"] == "draft"
-    assert client.post(f"{API}/admin/banks", json=document, headers=HEADERS).status_code == 409
-    bad = client.post(f"{API}/admin/banks", json={"items": []}, headers=HEADERS)
+    assert client.post(f"{API}/admin/bank-files", json=document, headers=HEADERS).status_code == 409
+    bad = client.post(f"{API}/admin/bank-files", json={"items": []}, headers=HEADERS)
     assert bad.status_code == 422
     refused = client.post(f"{API}/admin/banks/svc-test-2/activate", headers=HEADERS)
     assert refused.status_code == 409, refused.text

@@ -114,6 +114,8 @@ def test_every_field_has_an_environment_variable_and_round_trips() -> None:
         max_header_size=4096,
         header_timeout=3,
         body_timeout=4,
+        gate_simulees=500,
+        gate_tolerance=0.05,
     )
     defaults = Settings()
     for name in fields:  # every field differs from its default here
