@@ -266,3 +266,107 @@ def _summary(run: CalibrationRun, out: Path, version: str) -> None:
 
 if __name__ == "__main__":
     calibrate()
+
+
+@click.command("dif")
+@click.argument("responses", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--bank",
+    "bank_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Bank whose parameters define the ability scales (the anchors).",
+)
+@click.option(
+    "--group",
+    "column",
+    required=True,
+    help="Column of the response CSV that names each respondent's group (e.g. age_group, ward).",
+)
+@click.option("--reference", default=None, help="Reference group (default: the largest).")
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="False discovery rate (Benjamini-Hochberg over all comparisons).",
+)
+@click.option(
+    "--min-group",
+    type=click.IntRange(2, None),
+    default=50,
+    show_default=True,
+    help="Groups with fewer respondents are left out.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every comparison as JSON.",
+)
+def dif(
+    responses: Path,
+    bank_path: Path,
+    column: str,
+    reference: str | None,
+    alpha: float,
+    min_group: int,
+    json_out: Path | None,
+) -> None:
+    """Differential item functioning of every item between groups of respondents.
+
+    Mantel-Haenszel with the ETS A/B/C classes and an IRT likelihood-ratio
+    test with effect sizes, Benjamini-Hochberg control over all comparisons.
+    Exit status 0 (whether or not DIF is found), 2 on bad input.
+    """
+    import json
+
+    from nangluc.calibration.dif import dif_analysis, group_column
+    from nangluc.items import BankError, load_bank
+    from nangluc.items.bank import atomic_write
+
+    try:
+        current = load_bank(bank_path)
+    except BankError as exc:
+        _fail(str(exc))
+    try:
+        data = read_responses(responses, bank=current)
+    except ResponseDataError as exc:
+        _fail(f"{responses}: " + "\n  ".join(["cannot use the response data:", *exc.problems]))
+    try:
+        groups = group_column(responses, data, column)
+        result = dif_analysis(
+            data, current, groups, reference=reference, alpha=alpha, min_group=min_group
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(
+        f"groups: {', '.join(f'{g} ({n:,})' for g, n in result.groups.items())}; "
+        f"reference {result.reference}"
+    )
+    for note in result.skipped:
+        click.echo(f"left out: {note}")
+    for line in dif_table(result):
+        click.echo(line)
+    if json_out is not None:
+        atomic_write(json_out, json.dumps(result.to_dict(), ensure_ascii=False, indent=2).encode())
+        click.echo(f"wrote {json_out}")
+
+
+def dif_table(result) -> list[str]:
+    """Plain-text lines: counts, then one line per flagged comparison."""
+    flagged = result.flagged
+    lines = [
+        f"{len(result.rows)} comparisons, {len(flagged)} flagged "
+        f"(likelihood ratio significant at FDR {result.alpha:g} with |ESD| >= {result.min_effect:g}, "
+        "or Mantel-Haenszel class C); ETS classes: "
+        + ", ".join(f"{c} {sum(1 for r in result.rows if r.ets == c)}" for c in "ABC")
+    ]
+    for r in sorted(flagged, key=lambda r: -abs(r.effect)):
+        harder = "harder" if r.effect < 0 else "easier"
+        lines.append(
+            f"  {r.item_id} ({r.focal} vs {result.reference}): ESD {r.effect:+.3f} ({harder} for "
+            f"{r.focal}), MH {'D-DIF' if r.model != 'grm' else 'SMD/SD'} {r.mh_statistic:+.2f} "
+            f"class {r.ets}, G2 {r.lr_g2:.1f} (df {r.lr_df}, q {r.lr_q:.3g})"
+        )
+    return lines

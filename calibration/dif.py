@@ -390,7 +390,7 @@ def _fit_item(fam: str, start: np.ndarray, free: int, w: np.ndarray, resp: np.nd
         return -value, -grad
 
     result = optimize.minimize(
-        objective, start[:free], jac=True, method="BFGS", options={"gtol": 1e-6}
+        objective, start[:free], jac=True, method="BFGS", options={"gtol": 1e-3}
     )
     return np.concatenate([result.x, fixed_tail]), -float(result.fun)
 

@@ -26,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "calibrate",
         "Fit item parameters from response data into a new bank.",
     ),
+    "dif": (
+        "nangluc.calibration.cli",
+        "dif",
+        "Differential item functioning between groups of respondents.",
+    ),
     "simulate": (
         "nangluc.simulations.cli",
         "simulate",
@@ -35,7 +40,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 #: command name -> the extra it needs beyond the light core (see :mod:`nangluc.extras`)
-COMMAND_EXTRAS: dict[str, str] = {"calibrate": "calibration", "serve": "service"}
+COMMAND_EXTRAS: dict[str, str] = {
+    "calibrate": "calibration",
+    "dif": "calibration",
+    "serve": "service",
+}
 
 
 class LazyGroup(click.Group):
