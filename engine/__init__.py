@@ -16,11 +16,21 @@ from nangluc.engine.estimation import (
     WLE,
     CorrelatedEAP,
     Estimator,
+    JointPosterior,
     estimate_areas,
     estimate_patterns,
     posterior_weights,
 )
-from nangluc.engine.scoring import LEVELS, Level, Scores, level_decided, level_of, score
+from nangluc.engine.scoring import (
+    LEVELS,
+    Level,
+    LevelPosterior,
+    Scores,
+    level_by_code,
+    level_code,
+    level_posterior,
+    score,
+)
 from nangluc.engine.selection import (
     SELECTORS,
     START_RULES,
@@ -48,6 +58,7 @@ from nangluc.engine.selection import (
 )
 from nangluc.engine.session import (
     AreaScore,
+    LevelResult,
     OverallScore,
     TestResult,
     TestState,
@@ -58,17 +69,20 @@ from nangluc.engine.session import (
 )
 from nangluc.engine.shadow import Constraint, ShadowTest
 from nangluc.engine.stopping import (
+    DEFAULT_SETTLED_PROBABILITY,
     AreaStandardError,
     LevelDecided,
     LevelProbability,
     OverallStandardError,
     StopRule,
     ThetaStandardError,
+    settling_rules,
 )
 
 __all__ = [
     "CITIZEN_TEST",
     "CITIZEN_TEST_V1",
+    "DEFAULT_SETTLED_PROBABILITY",
     "CONFIGS",
     "EAP",
     "KINDS",
@@ -106,7 +120,10 @@ __all__ = [
     "ExposureControl",
     "ItemBank",
     "KindBalance",
+    "JointPosterior",
     "Level",
+    "LevelPosterior",
+    "LevelResult",
     "LevelDecided",
     "LevelProbability",
     "MaximumInformation",
@@ -124,10 +141,12 @@ __all__ = [
     "TestResult",
     "TestState",
     "ThetaStandardError",
+    "settling_rules",
     "advance",
     "answer_item",
-    "level_decided",
-    "level_of",
+    "level_by_code",
+    "level_code",
+    "level_posterior",
     "score",
     "score_test",
     "start",

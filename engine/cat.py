@@ -13,7 +13,7 @@ import numpy as np
 
 from nangluc.engine.bank import KINDS, ItemBank
 from nangluc.engine.config import TestConfig
-from nangluc.engine.estimation import estimate_areas
+from nangluc.engine.estimation import JointPosterior, estimate_areas
 from nangluc.engine.scoring import score
 from nangluc.engine.stopping import StopContext
 from nangluc.engine.tables import bank_tables
@@ -286,9 +286,23 @@ def settle(
     """
     scored_rows = answered_area >= 0
     upd = rows[scored_rows]
+    posterior = None  # the posterior of ``rows`` for the level rules, when it is at hand
     if upd.size:
         everything = upd.size == batch.n  # every row moved (always so for one session)
-        if hasattr(config.estimator, "estimate_joint"):
+        if config.estimator is config.posterior:
+            # The estimator is the test's posterior model: its posterior gives the
+            # estimates and, for the stopping rules, the levels (computed once).
+            joint = config.posterior.posterior(
+                bank, batch.loglik if everything else batch.loglik[upd]
+            )
+            if everything:
+                theta, se, theta_corr = joint.theta, joint.se, joint.correlation
+            else:
+                theta, se, theta_corr = batch.theta.copy(), batch.se.copy(), batch.theta_corr.copy()
+                theta[upd], se[upd], theta_corr[upd] = joint.theta, joint.se, joint.correlation
+            if upd.size == rows.size:
+                posterior = joint if everything else _rows_of(joint, rows, upd)
+        elif hasattr(config.estimator, "estimate_joint"):
             # Every area's estimate moves: the areas share information.
             if everything:
                 theta, se, theta_corr = config.estimator.estimate_joint(bank, batch.loglik)
@@ -308,13 +322,28 @@ def settle(
                 bank, batch.loglik[upd, upd_area], row_items, batch.responses[upd], member
             )
         batch = _replace(batch, theta=theta, se=se, theta_corr=theta_corr)
-    return _select_or_finish(bank, config, batch, rows, rng, selection_theta)
+    return _select_or_finish(bank, config, batch, rows, rng, selection_theta, posterior)
+
+
+def _rows_of(joint: JointPosterior, rows: np.ndarray, upd: np.ndarray) -> JointPosterior | None:
+    """``joint`` (computed for ``upd``) in the order of ``rows``, if they are the same rows."""
+    if not np.array_equal(rows, upd):
+        return None
+    return joint
 
 
 def stop_rules_met(
-    bank: ItemBank, config: TestConfig, batch: CatBatch, rows: np.ndarray
+    bank: ItemBank,
+    config: TestConfig,
+    batch: CatBatch,
+    rows: np.ndarray,
+    posterior: JointPosterior | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Which of ``rows`` meet a stopping target (after the minimum length), and why."""
+    """Which of ``rows`` meet a stopping target (after the minimum length), and why.
+
+    ``posterior`` is the rows' posterior under the test's model if the caller
+    has it already (else the level rules compute it from the rows' evidence).
+    """
     scored_length = batch.area_counts[rows].sum(axis=1)
     context = StopContext(
         length=scored_length,
@@ -327,6 +356,10 @@ def stop_rules_met(
             else None
         ),
         scored_areas=bank_tables(bank).scored_areas,
+        bank=bank,
+        loglik=batch.loglik[rows],
+        posterior_model=config.posterior,
+        posterior=posterior,
     )
     stop = np.zeros(rows.size, dtype=bool)
     reason = np.full(rows.size, "", dtype=object)
@@ -348,6 +381,7 @@ def _select_or_finish(
     rows: np.ndarray,
     rng: np.random.Generator,
     selection_theta: np.ndarray | None,
+    posterior: JointPosterior | None = None,
 ) -> CatBatch:
     """Evaluate stopping for ``rows``, then choose the next item of those going on."""
     finished = batch.finished.copy()
@@ -355,7 +389,7 @@ def _select_or_finish(
     next_item = batch.next_item.copy()
     next_item[rows] = -1
 
-    stop, reason = stop_rules_met(bank, config, batch, rows)
+    stop, reason = stop_rules_met(bank, config, batch, rows, posterior)
     finished[rows[stop]] = True
     stop_reason[rows[stop]] = reason[stop]
     going = rows[~stop]

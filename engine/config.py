@@ -17,7 +17,11 @@ from nangluc.engine.selection import (
     SympsonHetter,
 )
 from nangluc.engine.shadow import ShadowTest
-from nangluc.engine.stopping import LevelProbability, StopRule
+from nangluc.engine.stopping import LevelProbability, StopRule, settling_rules
+
+#: Inter-area correlation of the population model used by default (DESIGN §3:
+#: the simulation population until a calibration estimates it).
+DEFAULT_POPULATION_CORRELATION = 0.7
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,11 @@ class TestConfig:
         remains); pretest items never affect the estimate or the length limits.
     excluded : tuple of str
         Item ids never to administer.
+    population_correlation : float
+        Inter-area correlation of the population model under which level
+        probabilities are stated when the estimator has no model of its own
+        for the areas together (per-area EAP, MAP, MLE); see
+        :attr:`posterior`.
     """
 
     __test__ = False  # not a pytest test class
@@ -74,6 +83,7 @@ class TestConfig:
     min_information: float = 1e-3
     pretest_positions: tuple[int, ...] = ()
     excluded: tuple[str, ...] = ()
+    population_correlation: float = DEFAULT_POPULATION_CORRELATION
 
     def __post_init__(self) -> None:
         if self.min_items < 0:
@@ -90,6 +100,42 @@ class TestConfig:
         object.__setattr__(self, "stopping", tuple(self.stopping))
         object.__setattr__(self, "pretest_positions", tuple(sorted(set(self.pretest_positions))))
         object.__setattr__(self, "excluded", tuple(self.excluded))
+        # Built once (and so checked here): every step and result uses it.
+        object.__setattr__(self, "_posterior", self._posterior_model())
+
+    def _posterior_model(self) -> CorrelatedEAP:
+        if isinstance(self.estimator, CorrelatedEAP):
+            return self.estimator
+        try:
+            return CorrelatedEAP(
+                correlation=self.population_correlation,
+                prior_mean=float(getattr(self.estimator, "prior_mean", 0.0)),
+                prior_sd=float(getattr(self.estimator, "prior_sd", 1.0)),
+            )
+        except ValueError as error:
+            raise ValueError(f"population model: {error}") from None
+
+    @property
+    def posterior(self) -> CorrelatedEAP:
+        """The model whose posterior states how sure a level is.
+
+        Level probabilities, score intervals and "settled" are posterior
+        statements, and a posterior needs a model of the population: the
+        areas' abilities are normal with the estimator's prior mean and SD
+        (N(0, 1) for MLE, which has no prior) and correlation
+        ``population_correlation``. A :class:`CorrelatedEAP` estimator is such
+        a model itself and is used as it is, so its estimates are that
+        posterior's means. With per-area estimators the areas' errors are
+        correlated in a population whose areas are (the estimates all shrink
+        towards the same mean), which a per-area posterior ignores: its
+        stated probabilities were over-confident in simulation.
+        """
+        return self._posterior  # type: ignore[attr-defined]
+
+    @property
+    def settling(self) -> tuple[StopRule, ...]:
+        """The rules whose target makes a level "settled" (see :func:`settling_rules`)."""
+        return settling_rules(self.stopping)
 
     def describe(self) -> dict:
         """A JSON-serialisable description of the rules (for reports and logs)."""
@@ -120,6 +166,7 @@ class TestConfig:
             "min_information": self.min_information,
             "pretest_positions": list(self.pretest_positions),
             "excluded": list(self.excluded),
+            "population_correlation": self.population_correlation,
         }
 
 

@@ -383,6 +383,27 @@ def _dichotomous_score_and_information(
     return gradient, information
 
 
+@dataclass(frozen=True, eq=False)
+class JointPosterior:
+    """The posterior of N takers' area abilities on the quadrature grid.
+
+    Attributes
+    ----------
+    weights : ndarray, shape (N, A, Q)
+        Each area's posterior probabilities on the quadrature grid of
+        :mod:`nangluc.engine.tables` (each row sums to 1).
+    theta, se : ndarray, shape (N, A)
+        Posterior means and standard deviations.
+    correlation : ndarray, shape (N, A, A)
+        Posterior correlation of the areas.
+    """
+
+    weights: np.ndarray
+    theta: np.ndarray
+    se: np.ndarray
+    correlation: np.ndarray
+
+
 @dataclass(frozen=True)
 class CorrelatedEAP:
     """EAP per area that borrows strength from the other areas (collateral information).
@@ -453,6 +474,16 @@ class CorrelatedEAP:
         Returns theta (N, A), standard errors (N, A) and the posterior
         correlation of the areas (N, A, A).
         """
+        posterior = self.posterior(bank, loglik)
+        return posterior.theta, posterior.se, posterior.correlation
+
+    def posterior(self, bank: ItemBank, loglik: np.ndarray) -> JointPosterior:
+        """The joint posterior of the areas given ``loglik`` (N, A, Q) under this prior.
+
+        Each area's posterior is exact on the quadrature grid given the other
+        areas' Gaussian summaries (``weights``); the areas' posterior
+        correlation comes from the Gaussian approximation.
+        """
         tables = bank_tables(bank)
         grid, moments = tables.quadrature, tables.quadrature_moments
         cond_mean, cond_sd, joint = self._conditional_prior(bank, loglik)
@@ -463,7 +494,7 @@ class CorrelatedEAP:
         se = np.sqrt(np.maximum(second - theta**2, 1e-12))
         scale = np.sqrt(np.diagonal(joint, axis1=1, axis2=2))
         correlation = joint / (scale[:, :, None] * scale[:, None, :])
-        return theta, se, correlation
+        return JointPosterior(weights=w, theta=theta, se=se, correlation=correlation)
 
     def _conditional_prior(
         self, bank: ItemBank, loglik: np.ndarray

@@ -1,9 +1,23 @@
-"""Scores and proficiency levels (DESIGN §4).
+"""Scores, proficiency levels and how sure a level is (DESIGN §4).
 
 An area's score is its domain score: 100 x the expected fraction of the
 maximum score over all operational items of that area at the area's theta.
 The overall score is the mean of the area scores. Levels are bands of the
 100-point scale whose lower bound belongs to the band.
+
+Numbering: a level's public number is the framework's **code**, 1 (Bắt đầu)
+to 5 (Nâng cao); it is what the library's results, the API, reports and
+exports show. Arrays with one column per level (level probabilities) are in
+the order of :data:`LEVELS`, so column ``k`` is code ``k + 1``; the 0-based
+position is called an *index* here (:func:`level_index`) and never leaves the
+engine and the simulator.
+
+How sure a level is comes from the posterior of the areas' abilities under
+the test's population model (:class:`LevelPosterior`): each area's posterior
+is exact on the quadrature grid and is mapped through the area's (bounded,
+nonlinear) score curve, so area probabilities and intervals need no normal
+approximation of the score; the overall score's posterior is taken as normal
+with the exact mean and variance of the area scores' mean.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nangluc.engine.bank import ItemBank
+from nangluc.engine.special import ndtr, ndtri
 from nangluc.engine.tables import bank_tables
 
 Z_95 = 1.959963984540054
@@ -20,41 +35,66 @@ Z_95 = 1.959963984540054
 
 @dataclass(frozen=True)
 class Level:
-    """A proficiency level: scores in ``[lower, upper)`` (the top band includes 100)."""
+    """A proficiency level: scores in ``[lower, upper)`` (the top band includes 100).
 
-    index: int
+    ``code`` is the framework's number of the level (1..5), the one public
+    numbering.
+    """
+
+    code: int
     name_vi: str
     name_en: str
     lower: float
     upper: float
 
+    def name(self, language: str = "vi") -> str:
+        """The level's name in ``language`` ("vi" or "en"; anything else gives Vietnamese)."""
+        return self.name_en if language == "en" else self.name_vi
 
+
+#: The framework's levels (Decision 2242/QĐ-UBND), in increasing order. English
+#: names follow DigComp's proficiency wording. The shipped framework file
+#: (``items/data/framework.json``) holds the same codes, names and bands (a test
+#: checks it).
 LEVELS: tuple[Level, ...] = (
-    Level(0, "Bắt đầu", "Beginning", 0.0, 20.0),
-    Level(1, "Cơ bản", "Basic", 20.0, 40.0),
-    Level(2, "Khá", "Fair", 40.0, 60.0),
-    Level(3, "Cao", "High", 60.0, 80.0),
-    Level(4, "Nâng cao", "Advanced", 80.0, 100.0),
+    Level(1, "Bắt đầu", "Beginning", 0.0, 20.0),
+    Level(2, "Cơ bản", "Basic", 20.0, 40.0),
+    Level(3, "Khá", "Intermediate", 40.0, 60.0),
+    Level(4, "Cao", "High", 60.0, 80.0),
+    Level(5, "Nâng cao", "Advanced", 80.0, 100.0),
 )
+LEVEL_CODES: tuple[int, ...] = tuple(level.code for level in LEVELS)
 LEVEL_CUTS = np.array([level.lower for level in LEVELS[1:]])
+LEVEL_CUTS.setflags(write=False)
 
 
-def level_of(score: np.ndarray | float) -> np.ndarray:
-    """Level index (0..4) of each score; a band's lower bound belongs to it."""
+def level_index(score: np.ndarray | float) -> np.ndarray:
+    """0-based position in :data:`LEVELS` of each score's level (internal numbering)."""
     return np.searchsorted(LEVEL_CUTS, np.asarray(score, dtype=float), side="right")
 
 
-def level_decided(score: np.ndarray, se: np.ndarray, z: float = Z_95) -> np.ndarray:
-    """True where the two-sided interval ``score +- z se`` lies inside one band."""
-    score = np.asarray(score, dtype=float)
-    se = np.asarray(se, dtype=float)
-    # Strict: an upper end exactly on a cut already reaches the next band.
-    return level_of(score - z * se) == level_of(score + z * se)
+def level_code(score: np.ndarray | float) -> np.ndarray:
+    """The framework's level code (1..5) of each score; a band's lower bound belongs to it."""
+    return level_index(score) + LEVELS[0].code
+
+
+def level_by_code(code: int) -> Level:
+    """The :class:`Level` with framework code ``code``; ValueError for an unknown code."""
+    for level in LEVELS:
+        if level.code == code:
+            return level
+    raise ValueError(f"no level has code {code!r}; codes are {', '.join(map(str, LEVEL_CODES))}")
 
 
 @dataclass(frozen=True)
 class Scores:
-    """Area and overall scores of N test takers (arrays; one row per taker)."""
+    """Area and overall scores of N test takers at their point estimates (arrays).
+
+    The standard errors here are the delta method's, from the estimator's own
+    standard errors and correlation; they drive selection and the overall-SE
+    stopping rule. What a result states about the level comes from
+    :class:`LevelPosterior`.
+    """
 
     area_score: np.ndarray  # (N, A)
     area_se: np.ndarray  # (N, A)
@@ -63,19 +103,13 @@ class Scores:
 
     @property
     def area_level(self) -> np.ndarray:
-        return level_of(self.area_score)
+        """Level codes (1..5) of the area scores, (N, A)."""
+        return level_code(self.area_score)
 
     @property
     def overall_level(self) -> np.ndarray:
-        return level_of(self.overall_score)
-
-    @property
-    def area_decided(self) -> np.ndarray:
-        return level_decided(self.area_score, self.area_se)
-
-    @property
-    def overall_decided(self) -> np.ndarray:
-        return level_decided(self.overall_score, self.overall_se)
+        """Level codes (1..5) of the overall scores, (N,)."""
+        return level_code(self.overall_score)
 
 
 def area_scores(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
@@ -112,3 +146,208 @@ def score(
         variance = np.einsum("na,nab,nb->n", g, np.asarray(correlation, dtype=float), g)
         overall_se = np.sqrt(np.maximum(variance, 0.0))
     return Scores(area, area_se, overall, overall_se)
+
+
+# ------------------------------------------------------------ level posterior
+@dataclass(frozen=True, eq=False)
+class _LevelTables:
+    """Per-bank tables for the level posterior (cached with the bank's tables)."""
+
+    # (A, Q, 2 + L - 1): per area and quadrature point, the area score, its
+    # square, and for each cut the share of the point's cell below the cut.
+    columns: np.ndarray
+    score: np.ndarray  # (Q, A) area score at each quadrature point
+    single_area: int  # the only scored area, or -1 when several (or none) are scored
+
+
+def _level_tables(bank: ItemBank) -> _LevelTables:
+    tables = bank_tables(bank)
+    key = ("level tables",)
+    cached = tables._masks.get(key)
+    if cached is not None:
+        return cached
+    grid, fine = tables.quadrature, tables.fine
+    step = float(grid[1] - grid[0])
+    n_areas = tables.area_score.shape[1]
+    score = np.clip(
+        tables.interpolate_areas(np.repeat(grid[:, None], n_areas, axis=1), tables.area_score)[0],
+        0.0,
+        100.0,
+    )
+    columns = np.zeros((n_areas, grid.size, 2 + LEVEL_CUTS.size))
+    for area in range(n_areas):
+        curve = tables.area_score[:, area]
+        columns[area, :, 0] = score[:, area]
+        columns[area, :, 1] = score[:, area] ** 2
+        for k, cut in enumerate(LEVEL_CUTS):
+            # The theta at which the (increasing) score curve reaches the cut;
+            # a cut never reached on the grid lies beyond its end.
+            if curve[-1] < cut:
+                at = np.inf
+            elif curve[0] >= cut:
+                at = -np.inf
+            else:
+                first = int(np.argmax(curve >= cut))
+                lo, hi = curve[first - 1], curve[first]
+                at = fine[first - 1] + (cut - lo) / (hi - lo) * (fine[first] - fine[first - 1])
+            # Each grid point stands for the cell [theta - step/2, theta + step/2].
+            columns[area, :, 2 + k] = np.clip((at - grid) / step + 0.5, 0.0, 1.0)
+    scored = np.flatnonzero(tables.scored_areas)
+    cached = _LevelTables(
+        columns=columns, score=score, single_area=int(scored[0]) if scored.size == 1 else -1
+    )
+    for array in (columns, score):
+        array.setflags(write=False)
+    tables._masks[key] = cached
+    return cached
+
+
+@dataclass(frozen=True, eq=False)
+class LevelPosterior:
+    """What the posterior says about N takers' scores and levels.
+
+    Level columns follow :data:`LEVELS` (column k is level code k + 1); the
+    probabilities of each row sum to 1.
+
+    Attributes
+    ----------
+    area_mean, area_sd : ndarray, shape (N, A)
+        Posterior mean and SD of each area's score (0..100).
+    area_probabilities : ndarray, shape (N, A, L)
+        Posterior probability that each area's true score lies in each level.
+    overall_mean, overall_sd : ndarray, shape (N,)
+        Posterior mean and SD of the overall score.
+    overall_probabilities : ndarray, shape (N, L)
+        Posterior probability of each overall level.
+    weights : ndarray, shape (N, A, Q)
+        Each area's posterior on the quadrature grid (for intervals).
+    """
+
+    area_mean: np.ndarray
+    area_sd: np.ndarray
+    area_probabilities: np.ndarray
+    overall_mean: np.ndarray
+    overall_sd: np.ndarray
+    overall_probabilities: np.ndarray
+    weights: np.ndarray
+
+    def area_interval(self, bank: ItemBank, confidence: float = 0.95) -> np.ndarray:
+        """Equal-tailed posterior interval of each area's score, (N, A, 2).
+
+        The theta quantiles of the area's grid posterior (each grid point's
+        mass spread over its cell) mapped through the area's score curve: it
+        stays within 0..100 and is as skewed as the curve makes it.
+        """
+        _check_confidence(confidence)
+        tables = bank_tables(bank)
+        grid = tables.quadrature
+        step = float(grid[1] - grid[0])
+        cumulative = np.cumsum(self.weights, axis=-1)
+        tails = np.array([(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
+        theta = np.empty((*self.weights.shape[:2], 2))
+        for j, p in enumerate(tails):
+            cell = np.minimum(np.argmax(cumulative >= p, axis=-1), grid.size - 1)
+            mass = np.take_along_axis(self.weights, cell[..., None], axis=-1)[..., 0]
+            before = np.take_along_axis(cumulative, cell[..., None], axis=-1)[..., 0] - mass
+            share = np.divide(p - before, mass, out=np.full_like(mass, 0.5), where=mass > 0)
+            theta[..., j] = grid[cell] - step / 2 + step * np.clip(share, 0.0, 1.0)
+        low = area_scores(bank, theta[..., 0])
+        high = area_scores(bank, theta[..., 1])
+        return np.stack([low, high], axis=-1)
+
+    def overall_interval(self, bank: ItemBank, confidence: float = 0.95) -> np.ndarray:
+        """Posterior interval of the overall score, (N, 2), within 0..100.
+
+        Normal with the posterior mean and SD of the overall score; a bank with
+        one scored area uses that area's exact interval.
+        """
+        _check_confidence(confidence)
+        single = _level_tables(bank).single_area
+        if single >= 0:
+            return self.area_interval(bank, confidence)[:, single, :]
+        half = float(ndtri(0.5 + confidence / 2.0)) * self.overall_sd
+        return np.clip(
+            np.stack([self.overall_mean - half, self.overall_mean + half], axis=-1), 0.0, 100.0
+        )
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+
+
+def level_posterior(bank: ItemBank, weights: np.ndarray, correlation: np.ndarray) -> LevelPosterior:
+    """Scores and level probabilities from the areas' grid posteriors.
+
+    Parameters
+    ----------
+    bank : ItemBank
+    weights : ndarray, shape (N, A, Q)
+        Each area's posterior on the quadrature grid (rows sum to 1), e.g.
+        :attr:`nangluc.engine.estimation.JointPosterior.weights`.
+    correlation : ndarray, shape (N, A, A)
+        Posterior correlation of the areas' abilities, used for the areas'
+        scores (the score curves are increasing, so the sign carries over).
+
+    Returns
+    -------
+    LevelPosterior
+    """
+    tables = bank_tables(bank)
+    level_tables = _level_tables(bank)
+    weights = np.asarray(weights, dtype=float)
+    n, n_areas, _ = weights.shape
+    # One batched product per area: (A, N, Q) @ (A, Q, M) -> (A, N, M).
+    out = np.matmul(weights.transpose(1, 0, 2), level_tables.columns).transpose(1, 0, 2)
+    area_mean = out[..., 0]
+    area_sd = np.sqrt(np.maximum(out[..., 1] - area_mean**2, 0.0))
+    below = np.clip(out[..., 2:], 0.0, 1.0)  # P(score < cut_k), (N, A, L - 1)
+    below = np.maximum.accumulate(below, axis=-1)  # guard against rounding
+    edges = np.concatenate([np.zeros((n, n_areas, 1)), below, np.ones((n, n_areas, 1))], axis=-1)
+    area_probabilities = np.diff(edges, axis=-1)
+    area_mean = np.where(tables.scored_areas, area_mean, 0.0)
+    single = level_tables.single_area
+    area_weights = tables.scored_area_weights
+    overall_mean = area_mean @ area_weights
+    if single >= 0:
+        overall_sd = area_sd[:, single]
+        overall_probabilities = area_probabilities[:, single, :]
+    else:
+        g = area_sd * area_weights
+        variance = np.einsum("na,nab,nb->n", g, np.asarray(correlation, dtype=float), g)
+        overall_sd = np.sqrt(np.maximum(variance, 0.0))
+        overall_probabilities = band_probabilities(overall_mean, overall_sd)
+    return LevelPosterior(
+        area_mean=area_mean,
+        area_sd=area_sd,
+        area_probabilities=area_probabilities,
+        overall_mean=overall_mean,
+        overall_sd=overall_sd,
+        overall_probabilities=overall_probabilities,
+        weights=weights,
+    )
+
+
+def band_probabilities(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Probability of each level under ``N(mean, sd^2)``, shape (..., L); rows sum to 1."""
+    mean = np.asarray(mean, dtype=float)[..., None]
+    sd = np.maximum(np.asarray(sd, dtype=float), 1e-9)[..., None]
+    cdf = ndtr((LEVEL_CUTS - mean) / sd)
+    shape = cdf.shape[:-1] + (1,)
+    return np.diff(np.concatenate([np.zeros(shape), cdf, np.ones(shape)], axis=-1), axis=-1)
+
+
+def probability_of_level(probabilities: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The probability (from rows of level ``probabilities``) of the level of each ``score``."""
+    index = level_index(score)
+    return np.take_along_axis(np.asarray(probabilities), index[..., None], axis=-1)[..., 0]
+
+
+def root_mean_square_error(mean: np.ndarray, sd: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Posterior root-mean-square error of a reported ``point``: ``sqrt(sd^2 + (mean - point)^2)``.
+
+    It is the posterior SD when the point is the posterior mean, and larger
+    when it is not (a per-area estimate that does not borrow strength from
+    the other areas, or a maximum-likelihood estimate).
+    """
+    return np.sqrt(np.asarray(sd) ** 2 + (np.asarray(mean) - np.asarray(point)) ** 2)

@@ -16,9 +16,17 @@ import numpy as np
 
 from nangluc.engine import cat
 from nangluc.engine.bank import KINDS, ItemBank
-from nangluc.engine.config import TestConfig
+from nangluc.engine.config import CONFIGS, TestConfig
 from nangluc.engine.estimation import estimate_patterns
-from nangluc.engine.scoring import LEVELS, level_decided, level_of, score
+from nangluc.engine.scoring import (
+    level_by_code,
+    level_code,
+    level_posterior,
+    probability_of_level,
+    root_mean_square_error,
+    score,
+)
+from nangluc.engine.stopping import settled
 from nangluc.engine.tables import bank_tables
 
 STATE_FORMAT = 1
@@ -43,7 +51,7 @@ class TestState:
         The current item; None when finished.
     finished : bool
     stop_reason : str or None
-        ``level_decided``, ``overall_se``, ``area_se``, ``max_items``,
+        ``level_probable``, ``level_decided``, ``overall_se``, ``area_se``, ``max_items``,
         ``no_item_left`` …
     theta, se : tuple of float
         Current ability estimate and its standard error per area.
@@ -294,38 +302,72 @@ def _correlation_of(state: TestState, n_areas: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class AreaScore:
-    """An area's domain score (0–100), its standard error and level."""
+class LevelResult:
+    """A score (0–100) and what the measurement says about its level.
 
-    area: str
+    Attributes
+    ----------
+    score : float
+        The point estimate: the domain score at the estimated theta (overall:
+        the mean of the area scores).
+    se : float
+        Posterior root-mean-square error of ``score`` (the posterior SD when
+        the estimate is the posterior mean).
+    interval : tuple of float
+        95% posterior interval of the true score, within 0..100.
+    level : int
+        The framework's level code (1 Bắt đầu … 5 Nâng cao) of ``score``.
+    probability : float
+        Posterior probability that the true score is in that level.
+    level_probabilities : tuple of float
+        Posterior probability of each level, in the order of
+        :data:`~nangluc.engine.scoring.LEVELS` (codes 1..5); they sum to 1.
+    settled : bool
+        The test's own level rule is met (see
+        :func:`~nangluc.engine.stopping.settling_rules`): for the citizen test,
+        ``probability >= 0.9``.
+    """
+
     score: float
     se: float
+    interval: tuple[float, float]
     level: int
-    decided: bool
+    probability: float
+    level_probabilities: tuple[float, ...]
+    settled: bool
+
+    @property
+    def level_name(self) -> str:
+        """The level's Vietnamese name (the framework's)."""
+        return level_by_code(self.level).name_vi
+
+    @property
+    def level_name_en(self) -> str:
+        return level_by_code(self.level).name_en
+
+
+@dataclass(frozen=True)
+class OverallScore(LevelResult):
+    """The overall score (mean of the area scores) and its level."""
+
+
+@dataclass(frozen=True)
+class AreaScore(LevelResult):
+    """An area's domain score and its level, with the area's theta estimate."""
+
+    area: str
     theta: float
     theta_se: float
     answered: int
 
-    @property
-    def level_name(self) -> str:
-        return LEVELS[self.level].name_vi
-
-
-@dataclass(frozen=True)
-class OverallScore:
-    score: float
-    se: float
-    level: int
-    decided: bool
-
-    @property
-    def level_name(self) -> str:
-        return LEVELS[self.level].name_vi
-
 
 @dataclass(frozen=True)
 class TestResult:
-    """Scores of a test (DESIGN §4): overall and per area."""
+    """Scores of a test (DESIGN §4): overall and per area.
+
+    ``settled_by`` describes the rule that settles a level (the test's own
+    level rule, see :func:`~nangluc.engine.stopping.settling_rules`).
+    """
 
     __test__ = False
 
@@ -333,42 +375,124 @@ class TestResult:
     areas: tuple[AreaScore, ...]
     answered: int
     finished: bool
+    stop_reason: str | None
+    settled_by: tuple[dict, ...]
 
 
-def score_test(bank: ItemBank, state: TestState) -> TestResult:
-    """Overall and per-area scores, levels, standard errors, 95% decisions."""
+def loglik_of(bank: ItemBank, state: TestState) -> np.ndarray:
+    """Per-area log-likelihood on the quadrature grid of a state's scored answers, (1, A, Q)."""
+    tables = bank_tables(bank)
+    loglik = np.zeros((1, bank.n_areas, tables.quadrature.size))
+    if state.administered:
+        idx = bank.indices(state.administered)
+        resp = np.asarray(state.responses, dtype=np.intp)
+        if ((resp < 0) | (resp >= bank.n_categories[idx])).any():
+            raise ValueError("test state holds a response out of range")
+        scored = bank.operational[idx]
+        used = idx[scored]
+        loglik[0] = tables.area_onehot[used].T @ tables.log_prob[used, resp[scored]]
+    return loglik
+
+
+def score_test(bank: ItemBank, state: TestState, config: TestConfig | None = None) -> TestResult:
+    """Overall and per-area scores, intervals, levels and how sure each level is.
+
+    Parameters
+    ----------
+    bank : ItemBank
+        The bank the test ran on.
+    state : TestState
+    config : TestConfig, optional
+        The test's rules (they say what "settled" means and which population
+        model states the probabilities); by default the registered config
+        named by the state (:data:`~nangluc.engine.config.CONFIGS`).
+
+    Raises
+    ------
+    ValueError
+        The state belongs to another bank or config, or its config is not
+        registered and none is given.
+    """
     if state.bank_version != bank.version:
         raise ValueError(f"this test ran on bank {state.bank_version}, not {bank.version}")
+    if config is None:
+        if state.config not in CONFIGS:
+            raise ValueError(
+                f"test rules {state.config!r} are not registered; pass the TestConfig it ran under"
+            )
+        config = CONFIGS[state.config]
+    elif config.name != state.config:
+        raise ValueError(f"this test ran under config {state.config!r}, not {config.name!r}")
     theta = np.array([state.theta], dtype=float)
     se = np.array([state.se], dtype=float)
     scores = score(bank, theta, se, _correlation_of(state, bank.n_areas)[None, :, :])
+    posterior = config.posterior.posterior(bank, loglik_of(bank, state))
+    levels = level_posterior(bank, posterior.weights, posterior.correlation)
+    rules = config.settling
     counts = np.zeros(bank.n_areas, dtype=int)
     if state.administered:
         idx = bank.indices(state.administered)
         idx = idx[bank.operational[idx]]
         counts = np.bincount(bank.area[idx], minlength=bank.n_areas)
+    area_interval = levels.area_interval(bank)[0]
+    overall_interval = levels.overall_interval(bank)[0]
+
+    overall_settled, area_settled = settled(
+        bank, rules, levels, scores.overall_score, scores.area_score
+    )
+
+    def described(point, mean, sd, interval, probabilities, is_settled):
+        return {
+            "score": float(point),
+            "se": float(root_mean_square_error(mean, sd, point)),
+            "interval": (float(interval[0]), float(interval[1])),
+            "level": int(level_code(point)),
+            "probability": float(probability_of_level(probabilities, np.asarray(point))),
+            "level_probabilities": tuple(float(p) for p in probabilities),
+            "settled": bool(is_settled),
+        }
+
     areas = tuple(
         AreaScore(
             area=code,
-            score=float(scores.area_score[0, a]),
-            se=float(scores.area_se[0, a]),
-            level=int(level_of(scores.area_score[0, a])),
-            decided=bool(level_decided(scores.area_score[0, a], scores.area_se[0, a])),
             theta=float(theta[0, a]),
             theta_se=float(se[0, a]),
             answered=int(counts[a]),
+            **described(
+                scores.area_score[0, a],
+                levels.area_mean[0, a],
+                levels.area_sd[0, a],
+                area_interval[a],
+                levels.area_probabilities[0, a],
+                area_settled[0, a],
+            ),
         )
         for a, code in enumerate(bank.area_codes)
     )
     overall = OverallScore(
-        score=float(scores.overall_score[0]),
-        se=float(scores.overall_se[0]),
-        level=int(scores.overall_level[0]),
-        decided=bool(scores.overall_decided[0]),
+        **described(
+            scores.overall_score[0],
+            levels.overall_mean[0],
+            levels.overall_sd[0],
+            overall_interval,
+            levels.overall_probabilities[0],
+            overall_settled[0],
+        )
     )
     return TestResult(
-        overall=overall, areas=areas, answered=state.answered, finished=state.finished
+        overall=overall,
+        areas=areas,
+        answered=state.answered,
+        finished=state.finished,
+        stop_reason=state.stop_reason,
+        settled_by=tuple(_describe_rule(rule) for rule in rules),
     )
+
+
+def _describe_rule(rule) -> dict:
+    out = {"rule": type(rule).__name__}
+    out.update({k: v for k, v in vars(rule).items() if k != "reason"})
+    return out
 
 
 def score_responses(
@@ -447,4 +571,4 @@ def score_responses(
         se=tuple(se[0].tolist()),
         correlation=tuple(map(tuple, correlation[0].tolist())),
     )
-    return score_test(bank, state)
+    return score_test(bank, state, config)

@@ -37,7 +37,10 @@ from nangluc.items.schema import BANK_SCHEMA, KSA
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = PACKAGE_DIR / "source"
 SCHEMA_PATH = PACKAGE_DIR / "bank.schema.json"
-DEFAULT_VERSION = "2024.10-p1"  # framework of October 2024, provisional parameters, first release
+# Framework of October 2024, provisional parameters, second release (p2: the
+# English name of level 3 is "Intermediate"); its parent is the first release.
+DEFAULT_VERSION = "2024.10-p2"
+DEFAULT_PARENT = "2024.10-p1"
 SOURCE_KEYS = ("id", "competence", "ksa", "level", "text", "options", "key")
 
 # The item counts the content was written to (173 criteria). A different count
@@ -225,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--version", default=DEFAULT_VERSION, help=f"bank version id (default {DEFAULT_VERSION})"
     )
-    parser.add_argument("--parent", default=None, help="the version this one replaces")
+    parser.add_argument(
+        "--parent",
+        default=None,
+        help=f"the version this one replaces (default with the default version: {DEFAULT_PARENT})",
+    )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help="seed of the provisional rule"
     )
@@ -243,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         doc = build_document(
             version=args.version,
-            parent=args.parent,
+            parent=args.parent
+            if args.parent is not None or args.version != DEFAULT_VERSION
+            else DEFAULT_PARENT,
             seed=args.seed,
             source_dir=args.source,
             require_all=not args.allow_partial,

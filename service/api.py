@@ -134,8 +134,7 @@ class FrameworkController(Controller):
             competences: list[dict[str, Any]] = []
             levels = [
                 {
-                    "level": lv.index,
-                    "code": str(lv.index + 1),
+                    "level": lv.code,
                     "name": {"vi": lv.name_vi, "en": lv.name_en},
                     "lower": lv.lower,
                     "upper": lv.upper,
@@ -150,13 +149,13 @@ class FrameworkController(Controller):
             ]
             levels = [
                 {
-                    "level": i,
-                    "code": str(band.code),
+                    "level": int(band.code),
                     "name": _text(band.name),
                     "lower": band.lower,
                     "upper": band.upper,
+                    "description": _text(band.description) if band.description else None,
                 }
-                for i, band in enumerate(framework.levels)
+                for band in framework.levels
             ]
         return FrameworkOut(
             bank_version=loaded.version,
@@ -231,9 +230,11 @@ class SessionController(Controller):
         view = await db.run(sessions.get_result, session_id, language=language)
         return ResultOut(
             session_id=view.session_id,
-            overall=view.overall,
+            overall=view.overall,  # type: ignore[arg-type]
             areas=view.areas,  # type: ignore[arg-type]
             answered=view.answered,
+            stop_reason=view.stop_reason,
+            settled_by=view.settled_by,
         )
 
 

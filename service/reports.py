@@ -10,9 +10,10 @@ import numpy as np
 import sqlalchemy as sa
 
 from nangluc.engine import LEVELS
+from nangluc.engine.scoring import level_index
 from nangluc.service.banks import NotFoundError
 from nangluc.service.db import SESSION
-from nangluc.service.sessions import FINISHED, level_name
+from nangluc.service.sessions import FINISHED
 from nangluc.service.store import Database
 
 GROUP_COLUMNS = {"ward": SESSION.c.ward, "age_group": SESSION.c.age_group}
@@ -53,9 +54,9 @@ def level_report(
     if group_by is not None and group_by not in GROUP_COLUMNS:
         raise ValueError(f"group_by must be one of {', '.join(GROUP_COLUMNS)}, got {group_by!r}")
     column = GROUP_COLUMNS[group_by] if group_by else sa.null()
-    query = sa.select(
-        column.label("grp"), SESSION.c.overall_level, SESSION.c.overall_score, SESSION.c.area_scores
-    ).where(SESSION.c.status == FINISHED)
+    query = sa.select(column.label("grp"), SESSION.c.overall_score, SESSION.c.area_scores).where(
+        SESSION.c.status == FINISHED
+    )
     groups: dict[str | None, _Group] = defaultdict(_Group)
     with db.engine.connect() as conn:
         for row in conn.execution_options(yield_per=2000).execute(query):
@@ -64,7 +65,9 @@ def level_report(
                 group.level_counts = np.zeros(len(LEVELS), dtype=int)
                 group.area_sums, group.area_counts = defaultdict(float), defaultdict(int)
             group.sessions += 1
-            group.level_counts[row.overall_level] += 1
+            # The level follows from the stored score (rows stored before levels were
+            # numbered by their codes hold the old 0-based number in overall_level).
+            group.level_counts[int(level_index(row.overall_score))] += 1
             group.overall_sum += row.overall_score
             for area in row.area_scores or ():
                 group.area_sums[area["area"]] += area["score"]
@@ -89,16 +92,14 @@ def level_report(
                 "suppressed": not shown,
                 "levels": [
                     {
-                        "level": level.index,
-                        "name": level_name(level.index, language),
-                        "count": int(group.level_counts[level.index]) if shown else None,
+                        "level": level.code,
+                        "name": level.name(language),
+                        "count": int(group.level_counts[index]) if shown else None,
                         "share": (
-                            float(group.level_counts[level.index] / group.sessions)
-                            if shown
-                            else None
+                            float(group.level_counts[index] / group.sessions) if shown else None
                         ),
                     }
-                    for level in LEVELS
+                    for index, level in enumerate(LEVELS)
                 ],
                 "overall_mean": group.overall_sum / group.sessions if shown else None,
                 "areas": [
@@ -119,8 +120,8 @@ def level_report(
         "min_group": min_group,
         "levels": [
             {
-                "level": level.index,
-                "name": level_name(level.index, language),
+                "level": level.code,
+                "name": level.name(language),
                 "lower": level.lower,
                 "upper": level.upper,
             }

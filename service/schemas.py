@@ -98,23 +98,67 @@ class AnswerOut(msgspec.Struct):
     item: Item | None
 
 
+LevelCode = Annotated[
+    int,
+    msgspec.Meta(
+        ge=1,
+        le=5,
+        description="The framework's level code: 1 Bắt đầu (Beginning), 2 Cơ bản (Basic), "
+        "3 Khá (Intermediate), 4 Cao (High), 5 Nâng cao (Advanced)",
+    ),
+]
+Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Score = Annotated[float, msgspec.Meta(ge=0.0, le=100.0, description="Points on the 0–100 scale")]
+
+
+class LevelProbabilityOut(msgspec.Struct):
+    level: LevelCode
+    probability: Probability
+
+
 class OverallOut(msgspec.Struct):
-    score: float
-    level: int
+    """The overall score (mean of the area scores) and what it says about the level."""
+
+    score: Annotated[Score, msgspec.Meta(description="Point estimate on the 0–100 scale")]
+    se: Annotated[
+        float, msgspec.Meta(description="Posterior root-mean-square error of the score, in points")
+    ]
+    interval: Annotated[
+        list[float],
+        msgspec.Meta(description="95% posterior interval [low, high] of the true score"),
+    ]
+    level: LevelCode
     level_name: str
-    se: float
-    decided: bool
+    probability: Annotated[
+        Probability, msgspec.Meta(description="Posterior probability that `level` is right")
+    ]
+    level_probabilities: Annotated[
+        list[LevelProbabilityOut],
+        msgspec.Meta(description="Posterior probability of each level (codes 1–5); sums to 1"),
+    ]
+    settled: Annotated[
+        bool,
+        msgspec.Meta(
+            description="The test's own level rule is met (the citizen test: probability ≥ 0.9); "
+            "false means the result is uncertain, e.g. the test ended at its maximum length"
+        ),
+    ]
 
 
 class AreaOut(msgspec.Struct):
+    """An area's score and level, as in :class:`OverallOut`."""
+
     area: str
     name: str
-    score: float
-    level: int
-    level_name: str
+    score: Score
     se: float
-    decided: bool
-    answered: int
+    interval: list[float]
+    level: LevelCode
+    level_name: str
+    probability: Probability
+    level_probabilities: list[LevelProbabilityOut]
+    settled: bool
+    answered: Annotated[int, msgspec.Meta(description="Scored questions of this area answered")]
 
 
 class ResultOut(msgspec.Struct):
@@ -122,6 +166,17 @@ class ResultOut(msgspec.Struct):
     overall: OverallOut
     areas: list[AreaOut]
     answered: int
+    stop_reason: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Why the test ended: level_probable (the level reached its probability "
+            "threshold), max_items (the maximum length), no_item_left, …"
+        ),
+    ]
+    settled_by: Annotated[
+        list[dict[str, Any]],
+        msgspec.Meta(description="The rule(s) that settle a level, e.g. LevelProbability 0.9"),
+    ]
 
 
 class Text(msgspec.Struct):
@@ -141,11 +196,11 @@ class FrameworkCompetence(msgspec.Struct):
 
 
 class FrameworkLevel(msgspec.Struct):
-    level: int
-    code: str
+    level: LevelCode
     name: Text
     lower: float
     upper: float
+    description: Text | None = None
 
 
 class FrameworkOut(msgspec.Struct):
@@ -157,7 +212,7 @@ class FrameworkOut(msgspec.Struct):
 
 
 class ReportLevel(msgspec.Struct):
-    level: int
+    level: LevelCode
     name: str
     count: int | None  # None in a suppressed group
     share: float | None
@@ -179,7 +234,7 @@ class ReportGroup(msgspec.Struct):
 
 
 class LevelBand(msgspec.Struct):
-    level: int
+    level: LevelCode
     name: str
     lower: float
     upper: float

@@ -36,6 +36,7 @@ from nangluc.engine import (
     TestConfig,
     TestState,
     answer_item,
+    level_by_code,
     score_test,
     start_test,
 )
@@ -357,19 +358,26 @@ def _record(
 
 
 def _result_columns(loaded: LoadedBank, state: TestState) -> dict[str, Any]:
-    result = score_test(loaded.bank, state)
+    """The result columns stored when a test finishes (planner reports read them).
+
+    Levels are stored as the framework's codes (1..5); ``overall_decided``
+    holds whether the overall level is settled. The API's result is computed
+    from the stored state by the same function, so the two always agree.
+    """
+    result = score_test(loaded.bank, state, _config(state.config))
     return {
         "overall_score": result.overall.score,
         "overall_se": result.overall.se,
         "overall_level": result.overall.level,
-        "overall_decided": result.overall.decided,
+        "overall_decided": result.overall.settled,
         "area_scores": [
             {
                 "area": a.area,
                 "score": a.score,
                 "se": a.se,
                 "level": a.level,
-                "decided": a.decided,
+                "probability": a.probability,
+                "settled": a.settled,
                 "answered": a.answered,
             }
             for a in result.areas
@@ -386,67 +394,75 @@ class ResultView:
     areas: list[dict[str, Any]]
     answered: int
     language: str
+    stop_reason: str | None
+    settled_by: list[dict[str, Any]]
 
 
-def level_name(level: int, language: str) -> str:
-    band = LEVELS[level]
-    return band.name_en if language == "en" else band.name_vi
+def level_name(code: int, language: str) -> str:
+    """The name of the level with framework code ``code`` (1..5) in ``language``."""
+    return level_by_code(code).name(language)
+
+
+_SELECT_RESULT = sa.select(
+    SESSION.c.bank_version, SESSION.c.language, SESSION.c.status, SESSION.c.state
+).where(SESSION.c.id == sa.bindparam("sid"))
 
 
 def get_result(db: Database, session_id: uuid.UUID, *, language: str | None = None) -> ResultView:
     """Overall and per-area scores of a finished session.
+
+    The result is computed from the stored answers with the test's own rules
+    (:func:`nangluc.engine.score_test`), as when the test finished.
 
     Raises
     ------
     NotFoundError
         Unknown session.
     ConflictError
-        The test is not finished yet.
+        The test is not finished yet, or it ran under rules this server does
+        not know.
     """
     with db.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(
-                SESSION.c.bank_version,
-                SESSION.c.language,
-                SESSION.c.status,
-                SESSION.c.answered,
-                SESSION.c.overall_score,
-                SESSION.c.overall_se,
-                SESSION.c.overall_level,
-                SESSION.c.overall_decided,
-                SESSION.c.area_scores,
-            ).where(SESSION.c.id == session_id)
-        ).one_or_none()
+        row = conn.execute(_SELECT_RESULT, {"sid": session_id}).one_or_none()
         if row is None:
             raise NotFoundError(f"session {session_id} does not exist")
         if row.status != FINISHED:
             raise ConflictError("the test is not finished yet; answer the current item first")
         loaded = db.banks.get(row.bank_version, conn)
     language = _language(language, row.language)
-    overall = {
-        "score": row.overall_score,
-        "level": row.overall_level,
-        "level_name": level_name(row.overall_level, language),
-        "se": row.overall_se,
-        "decided": row.overall_decided,
-    }
+    state = TestState.from_json(row.state)
+    result = score_test(loaded.bank, state, _config(state.config))
+
+    def described(part) -> dict[str, Any]:
+        return {
+            "score": part.score,
+            "se": part.se,
+            "interval": list(part.interval),
+            "level": part.level,
+            "level_name": level_name(part.level, language),
+            "probability": part.probability,
+            "level_probabilities": [
+                {"level": level.code, "probability": p}
+                for level, p in zip(LEVELS, part.level_probabilities, strict=True)
+            ],
+            "settled": part.settled,
+        }
+
     areas = [
         {
-            "area": a["area"],
-            "name": loaded.area_name(a["area"], language),
-            "score": a["score"],
-            "level": a["level"],
-            "level_name": level_name(a["level"], language),
-            "se": a["se"],
-            "decided": a["decided"],
-            "answered": a["answered"],
+            "area": a.area,
+            "name": loaded.area_name(a.area, language),
+            **described(a),
+            "answered": a.answered,
         }
-        for a in row.area_scores
+        for a in result.areas
     ]
     return ResultView(
         session_id=session_id,
-        overall=overall,
+        overall=described(result.overall),
         areas=areas,
-        answered=row.answered,
+        answered=result.answered,
         language=language,
+        stop_reason=result.stop_reason,
+        settled_by=[dict(rule) for rule in result.settled_by],
     )

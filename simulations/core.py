@@ -25,12 +25,22 @@ from nangluc.engine import cat, irt
 from nangluc.engine.bank import ItemBank
 from nangluc.engine.config import TestConfig
 from nangluc.engine.estimation import estimate_patterns
-from nangluc.engine.scoring import LEVELS, Scores, level_of, score
+from nangluc.engine.scoring import (
+    LEVELS,
+    Scores,
+    level_code,
+    level_index,
+    level_posterior,
+    probability_of_level,
+    root_mean_square_error,
+    score,
+)
 from nangluc.engine.selection import (
     MaximumInformation,
     OverallPrecision,
     PosteriorWeightedInformation,
 )
+from nangluc.engine.stopping import settled as settled_flags
 
 #: Simulees per chunk. Fixed (not derived from the number of workers) so that
 #: the same seed gives the same numbers however many processes run; about a
@@ -67,6 +77,17 @@ class SimulationResult:
     items, responses : ndarray, shape (N, L)
         Administered items (bank indices, -1 padding) and responses.
     stop_reason : ndarray of str, shape (N,)
+    level_probabilities : ndarray, shape (N, L)
+        Posterior probability of each overall level at the end of the test
+        (columns in the order of ``engine.scoring.LEVELS``, codes 1..5), as
+        the test's result states it.
+    area_level_probabilities : ndarray, shape (N, A, L)
+    posterior_mean, posterior_sd : ndarray, shape (N,)
+        Posterior mean and SD of the overall score.
+    interval : ndarray, shape (N, 2)
+        95% posterior interval of the overall score.
+    settled, area_settled : ndarray of bool, shapes (N,) and (N, A)
+        Whether the result is settled (the test's level rule holds).
     exposure : ndarray of float, shape (n_items,)
         Share of simulees who were given each item.
     seconds : float
@@ -90,9 +111,28 @@ class SimulationResult:
     items: np.ndarray
     responses: np.ndarray
     stop_reason: np.ndarray
+    level_probabilities: np.ndarray
+    area_level_probabilities: np.ndarray
+    posterior_mean: np.ndarray
+    posterior_sd: np.ndarray
+    interval: np.ndarray
+    settled: np.ndarray
+    area_settled: np.ndarray
     exposure: np.ndarray
     seconds: float
     summary: dict = field(repr=False)
+
+    @property
+    def reported_se(self) -> np.ndarray:
+        """The overall score's SE as results report it (posterior RMS error), (N,)."""
+        return root_mean_square_error(
+            self.posterior_mean, self.posterior_sd, self.scores.overall_score
+        )
+
+    @property
+    def stated_probability(self) -> np.ndarray:
+        """Posterior probability of the overall level each result states, (N,)."""
+        return probability_of_level(self.level_probabilities, self.scores.overall_score)
 
     @property
     def examinees(self) -> int:
@@ -100,10 +140,12 @@ class SimulationResult:
 
     @property
     def true_level(self) -> np.ndarray:
+        """True overall level codes (1..5)."""
         return self.true_scores.overall_level
 
     @property
     def level(self) -> np.ndarray:
+        """Estimated overall level codes (1..5)."""
         return self.scores.overall_level
 
 
@@ -306,7 +348,7 @@ def simulate_chunk(
         if n_finished == rows.size or n_finished * 2 >= rows.size:
             # Collect the finished rows and drop them: the engine copies its
             # arrays at every step, so a batch of live rows only is cheaper.
-            _collect(out, batch, rows, finished, width)
+            _collect(out, bank, config, batch, rows, finished, width)
             if on_finished and n_finished:
                 on_finished(n_finished)
             if n_finished == rows.size:
@@ -340,13 +382,41 @@ def _empty_outputs(bank: ItemBank, config: TestConfig, n: int) -> dict:
         "administered": np.zeros(n, dtype=np.int32),
         "area_counts": np.zeros((n, bank.n_areas), dtype=np.int32),
         "stop_reason": np.full(n, "", dtype=object),
+        "level_probabilities": np.zeros((n, len(LEVELS))),
+        "area_level_probabilities": np.zeros((n, bank.n_areas, len(LEVELS))),
+        "posterior_mean": np.zeros(n),
+        "posterior_sd": np.zeros(n),
+        "interval": np.zeros((n, 2)),
+        "settled": np.zeros(n, dtype=bool),
+        "area_settled": np.zeros((n, bank.n_areas), dtype=bool),
     }
 
 
 def _collect(
-    out: dict, batch: cat.CatBatch, rows: np.ndarray, finished: np.ndarray, width: int
+    out: dict,
+    bank: ItemBank,
+    config: TestConfig,
+    batch: cat.CatBatch,
+    rows: np.ndarray,
+    finished: np.ndarray,
+    width: int,
 ) -> None:
     target = rows[finished]
+    if target.size:
+        # What the test's result states at its end (as engine.session.score_test does).
+        posterior = config.posterior.posterior(bank, batch.loglik[finished])
+        levels = level_posterior(bank, posterior.weights, posterior.correlation)
+        scores = score(bank, batch.theta[finished], batch.se[finished], batch.theta_corr[finished])
+        overall, areas = settled_flags(
+            bank, config.settling, levels, scores.overall_score, scores.area_score
+        )
+        out["level_probabilities"][target] = levels.overall_probabilities
+        out["area_level_probabilities"][target] = levels.area_probabilities
+        out["posterior_mean"][target] = levels.overall_mean
+        out["posterior_sd"][target] = levels.overall_sd
+        out["interval"][target] = levels.overall_interval(bank)
+        out["settled"][target] = overall
+        out["area_settled"][target] = areas
     out["theta"][target] = batch.theta[finished]
     out["theta_se"][target] = batch.se[finished]
     out["theta_corr"][target] = batch.theta_corr[finished]
@@ -430,6 +500,13 @@ def _assemble(
         items=items,
         responses=merged["responses"],
         stop_reason=merged["stop_reason"],
+        level_probabilities=merged["level_probabilities"],
+        area_level_probabilities=merged["area_level_probabilities"],
+        posterior_mean=merged["posterior_mean"],
+        posterior_sd=merged["posterior_sd"],
+        interval=merged["interval"],
+        settled=merged["settled"],
+        area_settled=merged["area_settled"],
         exposure=exposure,
         seconds=seconds,
         summary={},
@@ -454,8 +531,15 @@ def summarize(result: SimulationResult, bank: ItemBank) -> dict:
     length = result.length
     true_level, level = result.true_level, result.level
     n_levels = len(LEVELS)
-    confusion = np.bincount(true_level * n_levels + level, minlength=n_levels**2).reshape(
+    true_index = level_index(result.true_scores.overall_score)
+    index = level_index(result.scores.overall_score)
+    confusion = np.bincount(true_index * n_levels + index, minlength=n_levels**2).reshape(
         n_levels, n_levels
+    )
+    stated = result.stated_probability
+    reported_se = result.reported_se
+    in_band = (level_index(result.interval[:, 0]) == index) & (
+        level_index(result.interval[:, 1]) == index
     )
     reasons, reason_counts = np.unique(result.stop_reason.astype(str), return_counts=True)
     values, value_counts = np.unique(length, return_counts=True)
@@ -471,8 +555,11 @@ def summarize(result: SimulationResult, bank: ItemBank) -> dict:
         "seconds": _round(result.seconds, 3),
         "seconds_per_simulee": _round(result.seconds / n, 8),
         "mae": _round(np.mean(np.abs(error))),
-        "mean_score_se": _round(result.scores.overall_se.mean()),
-        "level_decided": _round(np.mean(result.scores.overall_decided)),
+        "mean_score_se": _round(reported_se.mean()),
+        "settled": _round(np.mean(result.settled)),
+        "mean_stated_probability": _round(stated.mean()),
+        "interval_within_level": _round(np.mean(in_band)),
+        "probability_calibration": probability_calibration(stated, level == true_level),
         "score_correlation": _correlation(
             result.scores.overall_score, result.true_scores.overall_score
         ),
@@ -504,6 +591,7 @@ def summarize(result: SimulationResult, bank: ItemBank) -> dict:
         },
         "level_confusion": {
             "levels": [lv.name_vi for lv in LEVELS],
+            "codes": [lv.code for lv in LEVELS],
             "rows": "true level",
             "columns": "estimated level",
             "counts": confusion.tolist(),
@@ -555,13 +643,42 @@ def binned(
     return out
 
 
+def probability_calibration(
+    stated: np.ndarray, right: np.ndarray, width: float = 0.05
+) -> list[dict]:
+    """Stated probabilities against how often they were right, in bins of ``width``.
+
+    Returns one ``{"stated", "observed", "n"}`` per non-empty bin (in
+    increasing order): the mean stated probability of the bin's results, the
+    share of them whose level was right, and their number. A probability of
+    exactly 1 falls in the last bin.
+    """
+    stated = np.asarray(stated, dtype=float)
+    right = np.asarray(right, dtype=bool)
+    n_bins = int(round(1.0 / width))
+    bins = np.minimum((stated / width).astype(int), n_bins - 1)
+    out = []
+    for b in range(n_bins):
+        member = bins == b
+        count = int(member.sum())
+        if count:
+            out.append(
+                {
+                    "stated": _round(stated[member].mean()),
+                    "observed": _round(right[member].mean()),
+                    "n": count,
+                }
+            )
+    return out
+
+
 def conditional_accuracy(result: SimulationResult) -> dict:
     """Conditional bias and standard error: of the overall score by true score, of
     each area's theta by true theta (what the report's ``conditional`` plot shows)."""
     true = result.true_scores.overall_score
     return {
         "overall_score": binned(
-            true, result.scores.overall_score - true, result.scores.overall_se, SCORE_BINS
+            true, result.scores.overall_score - true, result.reported_se, SCORE_BINS
         ),
         "theta": {
             code: binned(
@@ -688,6 +805,6 @@ def full_bank_scores(
 
 
 def true_levels(bank: ItemBank, true_theta: np.ndarray) -> np.ndarray:
-    """Overall level (0..4) of each simulee at its true abilities."""
+    """Overall level code (1..5) of each simulee at its true abilities."""
     theta = check_true_theta(bank, true_theta)
-    return level_of(score(bank, theta, np.zeros_like(theta)).overall_score)
+    return level_code(score(bank, theta, np.zeros_like(theta)).overall_score)

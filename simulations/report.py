@@ -129,7 +129,7 @@ def _markdown(
         f"{b.get('path', '')}",
         f"- **Simulees**: {_population_text(pop)}",
         "- **Scores**: overall score 0–100 (mean of the area domain scores); levels "
-        + ", ".join(f"{lv.name_vi} ({lv.name_en}) {_band(lv)}" for lv in LEVELS)
+        + ", ".join(f"{lv.code} {lv.name_vi} ({lv.name_en}) {_band(lv)}" for lv in LEVELS)
         + ".",
         "- **How to read**: *RMSE* and *bias* are of the overall score in points; *level accuracy* is the "
         "share of simulees whose estimated overall level is their true level; *full bank* is the accuracy of "
@@ -239,10 +239,16 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
     sim = result.result
     name = result.design.name
     lines = [f"## {name}", ""]
-    lines += ["| examinees | mean items | level accuracy | RMSE | bias | mean SE | level decided (95%) | seconds |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|",
-              f"| {s['examinees']:,} | {_f(s['mean_items'], 2)} | {_pct(s['level_accuracy'])} | {_f(s['rmse'], 2)} "
-              f"| {_f(s['bias'], 2)} | {_f(s['mean_score_se'], 2)} | {_pct(s['level_decided'])} | {_f(s['seconds'], 1)} |",
+    lines += ["| examinees | mean items | level accuracy | mean stated probability | settled | RMSE | bias | mean SE | seconds |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+              f"| {s['examinees']:,} | {_f(s['mean_items'], 2)} | {_pct(s['level_accuracy'])} "
+              f"| {_pct(s['mean_stated_probability'])} | {_pct(s['settled'])} | {_f(s['rmse'], 2)} "
+              f"| {_f(s['bias'], 2)} | {_f(s['mean_score_se'], 2)} | {_f(s['seconds'], 1)} |",
+              "",
+              "*Stated probability*: the posterior probability of the overall level that the result "
+              "states; *settled*: the share of results whose level rule is met (the test's own stopping "
+              "threshold); the calibration plot compares stated probabilities with how often the level "
+              "was right.",
               ""]  # fmt: skip
     if ref:
         full, oracle, same = (
@@ -302,8 +308,19 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
         f"{_pct(s['overlap'])} of their items on average (test overlap).",
         "",
     ]
+    calibration = s["probability_calibration"]
+    lines += [
+        "**Stated probability of the overall level against how often it was right** "
+        "(bins of 0.05; n = results in the bin)",
+        "",
+    ]
+    lines += _table(
+        ["stated", "observed", "n"],
+        [[_f(b["stated"], 3), _f(b["observed"], 3), f"{b['n']:,}"] for b in calibration],
+    )
+    lines.append("")
     confusion = np.array(s["level_confusion"]["counts"])
-    names = [lv.name_vi for lv in LEVELS]
+    names = [f"{lv.code} {lv.name_vi}" for lv in LEVELS]
     lines += ["**Level confusion** (rows: true level, columns: estimated level; counts)", ""]
     lines += _table(["true \\ estimated", *names],
                     [[names[i], *[str(x) for x in confusion[i]]] for i in range(len(names))])  # fmt: skip
@@ -312,11 +329,13 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
         "conditional": "Bias and standard error across ability",
         "length": "Test length",
         "confusion": "Level confusion",
+        "calibration": "Stated against observed probability of the level",
         "exposure": "Item exposure",
     }
     _plot_conditional(out / f"{prefix}conditional.png", sim, name)
     _plot_length(out / f"{prefix}length.png", sim, result.true_theta_selection, name)
     _plot_confusion(out / f"{prefix}confusion.png", confusion, name)
+    _plot_calibration(out / f"{prefix}calibration.png", calibration, name)
     _plot_exposure(out / f"{prefix}exposure.png", bank, sim, s.get("exposure_control"), name)
     for key, title in files.items():
         lines += [f"![{title}]({prefix}{key}.png)", ""]
@@ -410,7 +429,7 @@ def _plot_confusion(path: Path, confusion: np.ndarray, name: str) -> None:
     share = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(6.2, 5.2))
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    names = [lv.name_vi for lv in LEVELS]
+    names = [f"{lv.code} {lv.name_vi}" for lv in LEVELS]
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     for i in range(len(names)):
@@ -493,6 +512,29 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _plot_calibration(path: Path, calibration: list[dict], name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 5.2))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, label="stated = observed")
+    ax.fill_between([0, 1], [-0.03, 0.97], [0.03, 1.03], color="0.9", label="±0.03")
+    stated = [b["stated"] for b in calibration]
+    observed = [b["observed"] for b in calibration]
+    sizes = [max(8.0, min(200.0, b["n"] / 20)) for b in calibration]
+    ax.scatter(stated, observed, s=sizes, zorder=3, label="bins of 0.05 (area ~ n)")
+    ax.set(
+        xlabel="stated probability of the overall level",
+        ylabel="share whose level was right",
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+        title=f"{name}: probability calibration",
+    )
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _f(value, digits: int, suffix: str = "") -> str:
     return "–" if value is None else f"{value:.{digits}f}{suffix}"
 
@@ -502,9 +544,9 @@ def _pct(value) -> str:
 
 
 def _band(level) -> str:
-    if level.index == 0:
+    if level == LEVELS[0]:
         return f"< {level.upper:g}"
-    if level.index == len(LEVELS) - 1:
+    if level == LEVELS[-1]:
         return f"≥ {level.lower:g}"
     return f"{level.lower:g}–{level.upper:g}"
 

@@ -57,6 +57,17 @@ def make_bank(
     )
 
 
+def grid_loglik(bank: ItemBank, items, responses) -> np.ndarray:
+    """One taker's per-area log-likelihood on the quadrature grid, (1, A, Q)."""
+    from nangluc.engine.tables import bank_tables
+
+    tables = bank_tables(bank)
+    loglik = np.zeros((1, bank.n_areas, tables.quadrature.size))
+    for i, r in zip(items, responses, strict=True):
+        loglik[0, bank.area[i]] += tables.log_prob[i, r]
+    return loglik
+
+
 @pytest.fixture(scope="session")
 def mixed_bank() -> ItemBank:
     return make_bank()

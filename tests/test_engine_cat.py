@@ -14,7 +14,14 @@ from nangluc.engine import cat, irt
 from nangluc.engine.bank import KINDS
 from nangluc.engine.config import CITIZEN_TEST, TestConfig
 from nangluc.engine.estimation import EAP, MLE
-from nangluc.engine.scoring import LEVELS, area_scores, level_decided, level_of, score
+from nangluc.engine.scoring import (
+    LEVELS,
+    area_scores,
+    level_code,
+    level_index,
+    level_posterior,
+    score,
+)
 from nangluc.engine.selection import (
     AreaBalance,
     AreaMinimum,
@@ -49,19 +56,14 @@ def run(bank, config, true_theta, seed=0, selection_theta=None):
 
 # ----------------------------------------------------------------- scoring
 @pytest.mark.parametrize(
-    ("value", "level"),
-    [(0, 0), (19.999, 0), (20, 1), (39.99, 1), (40, 2), (60, 3), (79.9, 3), (80, 4), (100, 4)],
+    ("value", "code"),
+    [(0, 1), (19.999, 1), (20, 2), (39.99, 2), (40, 3), (60, 4), (79.9, 4), (80, 5), (100, 5)],
 )
-def test_a_band_lower_bound_belongs_to_it(value, level):
-    assert level_of(value) == level
-    assert LEVELS[level].lower <= value <= LEVELS[level].upper
-
-
-def test_level_decided_needs_the_interval_inside_one_band():
-    assert level_decided(np.array([50.0]), np.array([4.0]))[0]
-    assert not level_decided(np.array([50.0]), np.array([6.0]))[0]
-    assert not level_decided(np.array([39.0]), np.array([0.6]))[0]  # 39 + 1.18 crosses 40
-    assert level_decided(np.array([90.0]), np.array([4.0]))[0]
+def test_a_band_lower_bound_belongs_to_it(value, code):
+    assert level_code(value) == code
+    assert level_index(value) == code - 1
+    assert LEVELS[code - 1].code == code
+    assert LEVELS[code - 1].lower <= value <= LEVELS[code - 1].upper
 
 
 @given(st.lists(st.floats(-5, 5), min_size=2, max_size=20))
@@ -302,15 +304,21 @@ def test_min_items_gate_the_target_rules():
     assert set(batch.stop_reason) == {"overall_se"}
 
 
-def test_level_decided_rule_matches_the_95_percent_interval():
+def test_level_decided_rule_matches_the_95_percent_posterior_interval():
     bank = make_bank(n_items=100, seed=8)
     config = TestConfig(stopping=(LevelDecided(),), max_items=40)
     batch = run(bank, config, np.random.default_rng(4).normal(size=(40, bank.n_areas)))
     decided = batch.stop_reason == "level_decided"
-    scores = score(bank, batch.theta, batch.se)
-    assert decided.any()
-    np.testing.assert_array_equal(scores.overall_decided[decided], True)
-    assert not scores.overall_decided[batch.stop_reason == "max_items"].any()
+    assert decided.any() and (batch.stop_reason == "max_items").any()
+    joint = config.posterior.posterior(bank, batch.loglik)
+    levels = level_posterior(bank, joint.weights, joint.correlation)
+    overall = score(bank, batch.theta, batch.se, batch.theta_corr).overall_score
+    interval = levels.overall_interval(bank, 0.95)
+    inside = (level_index(interval[:, 0]) == level_index(overall)) & (
+        level_index(interval[:, 1]) == level_index(overall)
+    )
+    np.testing.assert_array_equal(inside[decided], True)
+    assert not inside[batch.stop_reason == "max_items"].any()
 
 
 def test_area_standard_error_rule():

@@ -6,24 +6,19 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal, norm
 
-from conftest import make_bank
+from conftest import grid_loglik, make_bank
 from nangluc.engine import cat, irt
 from nangluc.engine.config import CITIZEN_TEST, TestConfig
 from nangluc.engine.estimation import EAP, CorrelatedEAP, estimate_areas
-from nangluc.engine.scoring import score
+from nangluc.engine.scoring import band_probabilities, level_posterior, probability_of_level, score
 from nangluc.engine.selection import OverallPrecision, point_information
-from nangluc.engine.stopping import LevelProbability, StopContext, level_probability
+from nangluc.engine.stopping import LevelProbability, StopContext
 from nangluc.engine.tables import bank_tables
 
 TWO_AREAS = make_bank(n_items=30, n_areas=2, seed=17, version="two-areas")
 
 
-def _loglik(bank, items, responses):
-    tables = bank_tables(bank)
-    loglik = np.zeros((1, bank.n_areas, tables.quadrature.size))
-    for i, r in zip(items, responses, strict=True):
-        loglik[0, bank.area[i]] += tables.log_prob[i, r]
-    return loglik
+_loglik = grid_loglik
 
 
 def test_zero_correlation_is_the_independent_eap():
@@ -127,7 +122,7 @@ def test_overall_precision_equals_the_exact_variance_reduction():
         assert crit[i] == pytest.approx(before - after, rel=1e-6)
 
 
-def test_level_probability_against_direct_integration():
+def test_band_probabilities_against_direct_integration():
     scores = np.array([50.0, 41.0, 10.0, 95.0, 79.0])
     se = np.array([3.0, 2.0, 5.0, 4.0, 1.5])
     expected = [
@@ -137,21 +132,34 @@ def test_level_probability_against_direct_integration():
         1 - norm.cdf(80, 95, 4),
         norm.cdf(80, 79, 1.5) - norm.cdf(60, 79, 1.5),
     ]
-    np.testing.assert_allclose(level_probability(scores, se), expected, rtol=1e-9)
+    probabilities = band_probabilities(scores, se)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(probability_of_level(probabilities, scores), expected, rtol=1e-9)
+
+
+def test_level_probability_rule_reads_the_posterior_of_the_evidence():
     bank = make_bank()
-    theta, se_theta = np.full((1, 5), 0.3), np.full((1, 5), 0.35)
-    scores = score(bank, theta, se_theta)
+    rng = np.random.default_rng(3)
+    items = rng.choice(bank.n_items, 14, replace=False)
+    loglik = _loglik(bank, items, irt.simulate_responses(bank, np.full(14, 0.3), items, rng))
+    model = CorrelatedEAP(correlation=0.7)
+    joint = model.posterior(bank, loglik)
+    scores = score(bank, joint.theta, joint.se, joint.correlation)
     context = StopContext(
-        length=np.array([9]),
-        area_counts=np.full((1, 5), 2),
-        theta=theta,
-        se=se_theta,
+        length=np.array([14]),
+        area_counts=np.bincount(bank.area[items], minlength=5)[None, :],
+        theta=joint.theta,
+        se=joint.se,
         scores=scores,
+        bank=bank,
+        loglik=loglik,
+        posterior_model=model,
     )
-    p = level_probability(scores.overall_score, scores.overall_se)[0]
-    assert 0.55 < p < 0.98
-    assert LevelProbability(threshold=p - 0.01).met(context)[0]
-    assert not LevelProbability(threshold=p + 0.01).met(context)[0]
+    levels = level_posterior(bank, joint.weights, joint.correlation)
+    p = probability_of_level(levels.overall_probabilities, scores.overall_score)[0]
+    assert 0.3 < p < 0.999
+    assert LevelProbability(threshold=max(p - 0.01, 0.51)).met(context)[0]
+    assert not LevelProbability(threshold=min(p + 0.01, 0.999)).met(context)[0]
 
 
 def test_citizen_test_runs_to_a_decision():
@@ -173,9 +181,11 @@ def test_citizen_test_runs_to_a_decision():
     scores = score(bank, batch.theta, batch.se, batch.theta_corr)
     probable = batch.stop_reason == "level_probable"
     assert probable.mean() > 0.5
-    assert np.all(
-        level_probability(scores.overall_score[probable], scores.overall_se[probable]) >= 0.9
-    )
+    joint = CITIZEN_TEST.posterior.posterior(bank, batch.loglik)
+    levels = level_posterior(bank, joint.weights, joint.correlation)
+    stated = probability_of_level(levels.overall_probabilities, scores.overall_score)
+    assert np.all(stated[probable] >= 0.9)
+    assert np.all(stated[batch.stop_reason == "max_items"] < 0.9)
 
 
 @pytest.mark.parametrize("r", [-0.2, 0.0, 0.4, 0.9])

@@ -173,12 +173,15 @@ def test_exposure_lottery_is_reproduced_from_the_seed():
 
 def test_score_test_reports_every_area():
     state = play(start_test(BANK, CONFIG, seed=5), [2, 1, 3, 0, 1, 2, 3, 1] * 5)
-    result = score_test(BANK, state)
+    result = score_test(BANK, state, CONFIG)
     assert len(result.areas) == BANK.n_areas
     assert result.overall.score == pytest.approx(np.mean([a.score for a in result.areas]))
-    for area in result.areas:
-        assert 0 <= area.score <= 100 and area.se > 0
-        assert 0 <= area.level <= 4
+    for part in (*result.areas, result.overall):
+        assert 0 <= part.score <= 100 and part.se > 0
+        assert 1 <= part.level <= 5
+        assert part.interval[0] <= part.interval[1]
+        assert sum(part.level_probabilities) == pytest.approx(1.0)
+        assert part.probability == pytest.approx(part.level_probabilities[part.level - 1])
     assert result.answered == state.answered
     assert sum(a.answered for a in result.areas) == sum(
         BANK.operational[BANK.index(i)] for i in state.administered

@@ -287,7 +287,7 @@ def test_full_import_gives_provisional_parameters_to_new_items(doc):
         option4_vi="Làm thành thạo, hướng dẫn được người khác",
     )
     new, notes = import_csv(
-        to_csv([*rows, new_row], list(rows[0])), doc, version="2024.10-p2", mode="full"
+        to_csv([*rows, new_row], list(rows[0])), doc, version="2024.10-p9", mode="full"
     )
     item = new.item("5.4.10")
     assert item.model == "grm" and len(item.thresholds) == 3

@@ -78,6 +78,8 @@ def test_framework_lists_areas_competences_levels(client) -> None:
         (80, 100),
     ]
     assert body["levels"][0]["name"]["vi"] == "Bắt đầu"
+    assert [lv["level"] for lv in body["levels"]] == [1, 2, 3, 4, 5]
+    assert body["levels"][2]["name"] == {"vi": "Khá", "en": "Intermediate"}
 
 
 def test_full_test_to_result(client) -> None:
@@ -96,16 +98,33 @@ def test_full_test_to_result(client) -> None:
     }
     result = client.get(f"{API}/sessions/{session_id}/result").json()
     assert result["answered"] == sent
-    assert set(result["overall"]) == {"score", "level", "level_name", "se", "decided"}
+    assert set(result["overall"]) == {
+        "score",
+        "se",
+        "interval",
+        "level",
+        "level_name",
+        "probability",
+        "level_probabilities",
+        "settled",
+    }
+    assert result["stop_reason"] in {"level_probable", "max_items", "no_item_left"}
+    assert result["settled_by"] == [{"rule": "LevelProbability", "threshold": 0.9}]
     assert [a["area"] for a in result["areas"]] == ["1", "2", "3", "4", "5"]
     assert result["areas"][0]["name"] == "Information and data"
     scores = [a["score"] for a in result["areas"]]
     assert result["overall"]["score"] == pytest.approx(np.mean(scores))
     assert all(0 <= s <= 100 and a["se"] > 0 for s, a in zip(scores, result["areas"], strict=True))
     bands = [0, 20, 40, 60, 80]
-    assert result["overall"]["level"] == int(
-        np.searchsorted(bands, result["overall"]["score"], side="right") - 1
-    )
+    for part in (result["overall"], *result["areas"]):
+        # The framework's code (1..5) of the score's band.
+        assert part["level"] == int(np.searchsorted(bands, part["score"], side="right"))
+        assert part["interval"][0] <= part["interval"][1]
+        assert [p["level"] for p in part["level_probabilities"]] == [1, 2, 3, 4, 5]
+        assert sum(p["probability"] for p in part["level_probabilities"]) == pytest.approx(1.0)
+        assert part["probability"] == pytest.approx(
+            part["level_probabilities"][part["level"] - 1]["probability"]
+        )
     # Names follow the asked language.
     vi = client.get(f"{API}/sessions/{session_id}/result", params={"language": "vi"}).json()
     assert vi["areas"][0]["name"] == "Thông tin và dữ liệu"
@@ -301,7 +320,9 @@ def _check_level_report(client, results: list[dict]) -> None:
     assert hai_chau["sessions"] == 2
     assert sum(lv["count"] for lv in hai_chau["levels"]) == 2
     assert sum(lv["share"] for lv in hai_chau["levels"]) == pytest.approx(1.0)
-    expected_levels = np.bincount([r["overall"]["level"] for r in results[:2]], minlength=5)
+    # Levels by their codes 1..5, the same numbering as the results'.
+    assert [lv["level"] for lv in hai_chau["levels"]] == [1, 2, 3, 4, 5]
+    expected_levels = np.bincount([r["overall"]["level"] - 1 for r in results[:2]], minlength=5)
     assert [lv["count"] for lv in hai_chau["levels"]] == expected_levels.tolist()
     area_means = {a["area"]: a["mean_score"] for a in hai_chau["areas"]}
     for k, area in enumerate("12345"):
@@ -331,7 +352,7 @@ def test_level_report_hides_the_results_of_small_groups(database_url, tmp_path) 
     groups = {g["group"]: g for g in report["groups"]}
     shown, hidden = groups["Hải Châu"], groups["Sơn Trà"]
     assert not shown["suppressed"] and shown["sessions"] == 5
-    expected = np.bincount([r["overall"]["level"] for r in results[:5]], minlength=5)
+    expected = np.bincount([r["overall"]["level"] - 1 for r in results[:5]], minlength=5)
     assert [lv["count"] for lv in shown["levels"]] == expected.tolist()
     assert shown["overall_mean"] == pytest.approx(
         np.mean([r["overall"]["score"] for r in results[:5]])

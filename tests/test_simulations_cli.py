@@ -68,6 +68,13 @@ def test_simulate_prints_the_json_summary_and_writes_it(bare_bank, tmp_path):
     assert refs["length_vs_true_theta_selection"] > 0
     assert "not a bound" in refs["true_theta_selection"]["rule"]
     assert "oracle" not in json.dumps(refs)
+    # Stated probabilities of the overall level against how often they came true.
+    bins = summary["probability_calibration"]
+    assert sum(b["n"] for b in bins) == 150
+    assert all(0 <= b["stated"] <= 1 and 0 <= b["observed"] <= 1 for b in bins)
+    assert [b["stated"] for b in bins] == sorted(b["stated"] for b in bins)
+    assert 0 <= summary["settled"] <= 1 and 0 < summary["mean_stated_probability"] <= 1
+    assert summary["level_confusion"]["codes"] == [1, 2, 3, 4, 5]
 
 
 def test_same_seed_same_numbers(bare_bank):
@@ -142,6 +149,7 @@ def test_report_has_every_plot_and_the_references(bare_bank, tmp_path):
         "conditional.png",
         "length.png",
         "confusion.png",
+        "calibration.png",
         "exposure.png",
     } <= names
     for png in target.glob("*.png"):

@@ -177,7 +177,11 @@ def test_run_respects_length_limits_and_stop_rule(bank5):
     assert np.array_equal(result.area_counts.sum(axis=1), result.length)
     assert np.isclose(result.exposure.sum(), result.administered.mean())
     stopped_by_rule = result.stop_reason == "level_decided"
-    assert np.all(result.scores.overall_decided[stopped_by_rule])
+    # A result is settled exactly when its level rule is met: every test the
+    # rule stopped, and none that ran to the maximum length.
+    assert stopped_by_rule.any()
+    np.testing.assert_array_equal(result.settled[stopped_by_rule], True)
+    assert not result.settled[result.stop_reason == "max_items"].any()
 
 
 def test_theta_se_rule_gives_the_promised_precision(bank1):

@@ -176,28 +176,25 @@ function areaName(code, fromResult) {
   return localName(area && area.name, localName(fromResult, msg("areaFallback", { code })));
 }
 
-function levelIndex(level) {
-  if (typeof level === "number") {
-    return level;
-  }
-  if (level && typeof level === "object" && typeof level.index === "number") {
-    return level.index;
-  }
-  const levels = (state.framework && state.framework.levels) || [];
-  const found = levels.findIndex((band) => String(band.code) === String(level));
-  return found >= 0 ? found : null;
+/** The framework's level code (1..5) of a level given by the API, or null. */
+function levelCode(level) {
+  const code = Number(level);
+  return Number.isInteger(code) && code >= 1 && code <= 5 ? code : null;
 }
 
 function levelName(level) {
-  const index = levelIndex(level);
+  const code = levelCode(level);
   const levels = (state.framework && state.framework.levels) || [];
-  if (index !== null && levels[index]) {
-    return localName(levels[index].name, MESSAGES[state.lang].levels[index]);
+  const band = levels.find((lv) => Number(lv.level) === code);
+  if (band) {
+    return localName(band.name, MESSAGES[state.lang].levels[code - 1]);
   }
-  if (index !== null && MESSAGES[state.lang].levels[index]) {
-    return MESSAGES[state.lang].levels[index];
-  }
-  return localName(level && level.name, String(level));
+  return code !== null ? MESSAGES[state.lang].levels[code - 1] : String(level);
+}
+
+/** "about 7 in 10": how sure a level is, in tenths a citizen can picture. */
+function inTen(probability) {
+  return Math.max(0, Math.min(10, Math.round(10 * Number(probability))));
 }
 
 async function loadFramework() {
@@ -704,7 +701,7 @@ function questionView() {
 
 function barView(area) {
   const score = Math.max(0, Math.min(100, Number(area.score)));
-  const fill = h("div", { class: `bar-fill level-${levelIndex(area.level) ?? 0}` });
+  const fill = h("div", { class: `bar-fill level-${levelCode(area.level) ?? 1}` });
   fill.style.width = `${score}%`;
   const ticks = [20, 40, 60, 80].map((at) => {
     const tick = h("span", { class: "bar-tick" });
@@ -729,10 +726,12 @@ function resultView() {
   const result = state.result;
   const overall = result.overall || {};
   const areas = Array.isArray(result.areas) ? result.areas : [];
-  const index = levelIndex(overall.level);
-  const meaning = index !== null ? MESSAGES[state.lang].levelMeaning[index] : null;
-  // 1.96 standard errors: the half-width of a 95% interval, in points.
-  const margin = Math.round(1.96 * Number(overall.se));
+  const code = levelCode(overall.level);
+  const meaning = code !== null ? MESSAGES[state.lang].levelMeaning[code - 1] : null;
+  // The 95% interval of the true score, as the API states it.
+  const interval = Array.isArray(overall.interval) ? overall.interval.map(Number) : [];
+  const low = Math.round(interval[0]);
+  const high = Math.round(interval[1]);
   const lowest = areas.reduce(
     (low, area) => (low === null || Number(area.score) < Number(low.score) ? area : low),
     null,
@@ -747,16 +746,28 @@ function resultView() {
       "div",
       { class: "overall" },
       h("p", { class: "overall-label" }, msg("overallLabel")),
-      h("p", { class: "overall-level", "data-level": index ?? "" }, overall.level_name || levelName(overall.level)),
+      h("p", { class: "overall-level", "data-level": code ?? "" }, overall.level_name || levelName(overall.level)),
       h("p", { class: "overall-score" }, msg("scoreOutOf", { score: Math.round(Number(overall.score)) })),
       meaning ? h("p", { class: "overall-meaning" }, meaning) : null,
-      Number.isFinite(margin) && margin > 0 ? h("p", { class: "help" }, msg("margin", { m: margin })) : null,
-      overall.decided === false ? h("p", { class: "note", role: "note" }, msg("notDecided")) : null,
+      Number.isFinite(low) && Number.isFinite(high) && high > low
+        ? h("p", { class: "help interval" }, msg("interval", { low, high }))
+        : null,
+      // Uncertain only when the test's own rule did not settle the level.
+      overall.settled === false
+        ? h(
+            "div",
+            { class: "note", role: "note" },
+            h("p", {}, msg("notSettled", { n: inTen(overall.probability) })),
+            h("p", {}, result.stop_reason === "max_items" ? msg("notSettledLength") : msg("notSettledWhy")),
+            h("p", {}, msg("notSettledAgain")),
+          )
+        : null,
       result.answered ? h("p", { class: "help" }, msg("answeredCount", { n: result.answered })) : null,
     ),
     h("h2", {}, areas.length === 5 ? msg("areasHeading") : msg("areasHeadingAny")),
     h("ul", { class: "chart" }, areas.map(barView)),
     h("p", { class: "help" }, msg("chartCaption")),
+    areas.some((area) => area.settled === false) ? h("p", { class: "help" }, msg("areasLessSure")) : null,
     lowest
       ? h(
           "div",

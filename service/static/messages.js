@@ -66,15 +66,19 @@ export const MESSAGES = {
     resultHeading: "Kết quả của bạn",
     overallLabel: "Mức kỹ năng số chung",
     scoreOutOf: "{score} / 100 điểm",
-    margin: "Điểm thật của bạn có thể cao hơn hoặc thấp hơn khoảng {m} điểm.",
-    notDecided:
-      "Điểm của bạn nằm gần ranh giới giữa hai mức, nên mức này chưa thật chắc chắn. Làm lại bài vào dịp khác sẽ cho kết quả rõ hơn.",
+    interval: "Điểm thật của bạn nhiều khả năng nằm trong khoảng từ {low} đến {high}.",
+    notSettled: "Mức này chưa thật chắc chắn: khoảng {n} trên 10 khả năng đây đúng là mức của bạn.",
+    notSettledLength:
+      "Bài đã hỏi đủ số câu tối đa nhưng điểm của bạn vẫn ở gần ranh giới giữa hai mức.",
+    notSettledWhy: "Điểm của bạn ở gần ranh giới giữa hai mức.",
+    notSettledAgain: "Làm lại bài vào dịp khác sẽ cho kết quả rõ hơn.",
     answeredCount: "Bạn đã trả lời {n} câu.",
     areasHeading: "Điểm theo 5 lĩnh vực",
     areasHeadingAny: "Điểm theo từng lĩnh vực",
     areaScore: "{level} · {score} điểm",
-    areaNotDecided: "chưa chắc chắn",
     chartCaption: "Thanh càng dài, điểm càng cao. Điểm tối đa là 100.",
+    areasLessSure:
+      "Mỗi lĩnh vực chỉ có vài câu hỏi, nên mức của từng lĩnh vực kém chắc chắn hơn mức chung.",
     nextHeading: "Nên học gì tiếp theo?",
     nextIntro: "Bạn nên học thêm trước về: {area}.",
     nextHelp:
@@ -165,15 +169,19 @@ export const MESSAGES = {
     resultHeading: "Your result",
     overallLabel: "Overall digital skill level",
     scoreOutOf: "{score} / 100 points",
-    margin: "Your true score may be about {m} points higher or lower.",
-    notDecided:
-      "Your score is close to the line between two levels, so this level is not certain yet. Taking the test again another time will make it clearer.",
+    interval: "Your true score is most likely between {low} and {high}.",
+    notSettled: "This level is not certain yet: there is about a {n} in 10 chance that it is your level.",
+    notSettledLength:
+      "The test asked its largest number of questions, but your score is still close to the line between two levels.",
+    notSettledWhy: "Your score is close to the line between two levels.",
+    notSettledAgain: "Taking the test again another time will make it clearer.",
     answeredCount: "You answered {n} questions.",
     areasHeading: "Scores in the 5 areas",
     areasHeadingAny: "Scores by area",
     areaScore: "{level} · {score} points",
-    areaNotDecided: "not certain",
     chartCaption: "A longer bar means a higher score. The top score is 100.",
+    areasLessSure:
+      "Each area had only a few questions, so the level of each area is less certain than the overall level.",
     nextHeading: "What to learn next?",
     nextIntro: "Learn more about this first: {area}.",
     nextHelp:
@@ -184,7 +192,7 @@ export const MESSAGES = {
     newTestYes: "Yes, take a new test",
     newTestNo: "No, keep reading my result",
     areaFallback: "Area {code}",
-    levels: ["Beginner", "Basic", "Intermediate", "High", "Advanced"],
+    levels: ["Beginning", "Basic", "Intermediate", "High", "Advanced"],
     levelMeaning: [
       "You are starting to get to know digital devices. Learn in small steps, with someone to help you.",
       "You can do basic things such as sending messages and making video calls.",
