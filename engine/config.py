@@ -100,8 +100,7 @@ class TestConfig:
         object.__setattr__(self, "stopping", tuple(self.stopping))
         object.__setattr__(self, "pretest_positions", tuple(sorted(set(self.pretest_positions))))
         object.__setattr__(self, "excluded", tuple(self.excluded))
-        # Built once (and so checked here): every step and result uses it.
-        object.__setattr__(self, "_posterior", self._posterior_model())
+        self._posterior_model()  # a bad population model fails here, not mid-test
 
     def _posterior_model(self) -> CorrelatedEAP:
         if isinstance(self.estimator, CorrelatedEAP):
@@ -130,7 +129,7 @@ class TestConfig:
         towards the same mean), which a per-area posterior ignores: its
         stated probabilities were over-confident in simulation.
         """
-        return self._posterior  # type: ignore[attr-defined]
+        return self._posterior_model()
 
     @property
     def settling(self) -> tuple[StopRule, ...]:

@@ -217,5 +217,5 @@ def test_adaptive_test_runs_on_every_model(every_model_bank: ItemBank):
         state = answer_item(
             bank, citizen, state, state.next_item, int(bank.n_categories[index]) // 2
         )
-    result = score_test(bank, state)
+    result = score_test(bank, state, citizen)
     assert 0 <= result.overall.score <= 100

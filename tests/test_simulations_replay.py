@@ -203,7 +203,7 @@ def test_score_responses_equals_the_end_of_a_session(big_bank, estimator):
         index = big_bank.index(state.next_item)
         answers[state.next_item] = int(index % big_bank.n_categories[index])
         state = answer_item(big_bank, config, state, state.next_item, answers[state.next_item])
-    live = score_test(big_bank, state)
+    live = score_test(big_bank, state, config)
     scored = score_responses(big_bank, dict(reversed(list(answers.items()))), config=config)
     assert scored.overall.score == pytest.approx(live.overall.score, abs=1e-6)
     assert scored.overall.level == live.overall.level
