@@ -220,7 +220,7 @@ def test_an_interval_rule_settles_when_the_interval_is_inside_the_band():
 
 def test_score_test_needs_the_rules_it_ran_under():
     state = start_test(FIVE, CITIZEN_TEST, seed=1)
-    with pytest.raises(ValueError, match="ran under config 'citizen-v1', not 'other'"):
+    with pytest.raises(ValueError, match="ran under config 'citizen-v2', not 'other'"):
         score_test(FIVE, state, replace(CITIZEN_TEST, name="other"))
     custom = TestState.from_json({**state.to_json(), "config": "not-registered"})
     with pytest.raises(ValueError, match="pass the TestConfig"):
