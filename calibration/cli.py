@@ -45,7 +45,8 @@ def _fail(message: str, code: int = 2) -> None:
     type=click.Choice(MODEL_CHOICES),
     default="auto",
     show_default=True,
-    help="Item model (auto: per item).",
+    help="Item model (auto: per item; gpcm = generalized partial credit, the partial-credit "
+    "items of the current bank keep it under auto).",
 )
 @click.option(
     "--out",

@@ -9,7 +9,10 @@ Parameter vectors per item (one row per item of a group):
 
 * graded (2PL is the graded model with two categories):
   ``[a, d_1, ..., d_{K-1}]`` with ``d`` decreasing;
-* 3PL: ``[a, d, gamma]`` with the lower asymptote ``c = sigmoid(gamma)``.
+* 3PL: ``[a, d, gamma]`` with the lower asymptote ``c = sigmoid(gamma)``;
+* generalized partial credit: ``[a, d_1, ..., d_{K-1}]`` with
+  ``z_k = sum_{v <= k} (a * theta + d_v)`` and ``P(X = k)`` proportional to
+  ``exp(z_k)``; the step parameters ``b_v = -d_v / a`` may be in any order.
 
 Every function works on a group of items with the same model and number of
 categories, so the M-step is one vectorised Fisher-scoring step per group.
@@ -22,6 +25,7 @@ from scipy.special import expit, logit
 
 GRADED = "graded"
 THREEPL = "3pl"
+GPCM = "gpcm"
 
 
 def n_params(family: str, n_categories: int) -> int:
@@ -39,7 +43,7 @@ def layout(family: str, n_params: int) -> tuple[int, np.ndarray, int | None]:
     """
     if family == THREEPL:
         return 0, np.array([1]), 2
-    if family == GRADED:
+    if family in (GRADED, GPCM):
         return 0, np.arange(1, n_params), None
     raise ValueError(f"unknown item family {family!r}")
 
@@ -76,6 +80,8 @@ def probabilities_and_derivatives(
         d1[:, :, 2] = (1.0 - star) * c * (1.0 - c)
         dprob = np.stack([-d1, d1], axis=2)
         return prob, dprob
+    if family == GPCM:
+        return _partial_credit(params, theta)
     k = p  # categories: a plus K-1 intercepts
     # boundaries P(X >= k) for k = 0..K, with the fixed ends 1 and 0
     star = np.ones((n, q, k + 1))
@@ -88,6 +94,28 @@ def probabilities_and_derivatives(
     dstar[:, :, idx, idx] = w
     prob = star[:, :, :-1] - star[:, :, 1:]
     dprob = dstar[:, :, :-1, :] - dstar[:, :, 1:, :]
+    return prob, dprob
+
+
+def _partial_credit(params: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GPCM probabilities (n, Q, K) and their parameter derivatives (n, Q, K, p).
+
+    ``dP_k / da = P_k theta (k - E[X])`` and ``dP_k / dd_v = P_k (1[k >= v] - P(X >= v))``.
+    """
+    n, p = params.shape
+    k = p
+    steps = params[:, 0][:, None, None] * theta[None, :, None] + params[:, None, 1:]
+    z = np.concatenate([np.zeros((n, theta.size, 1)), np.cumsum(steps, axis=2)], axis=2)
+    z -= z.max(axis=2, keepdims=True)
+    prob = np.exp(z)
+    prob /= prob.sum(axis=2, keepdims=True)
+    category = np.arange(k, dtype=float)
+    mean = prob @ category
+    dprob = np.empty((n, theta.size, k, p))
+    dprob[..., 0] = prob * theta[None, :, None] * (category[None, None, :] - mean[:, :, None])
+    tail = np.cumsum(prob[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:]  # P(X >= v), v = 1..K-1
+    reached = (category[:, None] >= np.arange(1, k)[None, :]).astype(float)  # (K, K-1)
+    dprob[..., 1:] = prob[..., None] * (reached[None, None, :, :] - tail[:, :, None, :])
     return prob, dprob
 
 

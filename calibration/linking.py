@@ -69,6 +69,7 @@ def link(
     live: tuple[np.ndarray, np.ndarray, np.ndarray],
     *,
     method: str = "stocking-lord",
+    partial_credit: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Linking:
     """Find the linking constants from anchor parameters.
 
@@ -82,6 +83,9 @@ def link(
         ``(a, thresholds, c)`` of the anchors in the new calibration and in
         the live bank; ``thresholds`` is (n, K-1), ``+inf`` padded.
     method : {"stocking-lord", "haebara"}
+    partial_credit : (ndarray, ndarray) of bool, optional
+        Which anchors are GPCM/PCM items in the new calibration and in the
+        live bank (None: none is).
 
     Returns
     -------
@@ -96,21 +100,22 @@ def link(
     theta, weight = _grid()
     a_new, t_new, c_new = (np.asarray(x, dtype=float) for x in new)
     a_live, t_live, c_live = (np.asarray(x, dtype=float) for x in live)
+    pc_new, pc_live = partial_credit if partial_credit is not None else (None, None)
     if method == "stocking-lord":
-        target = irt.expected_score(theta, a_live, t_live, c_live).sum(axis=1)
+        target = irt.expected_score(theta, a_live, t_live, c_live, pc_live).sum(axis=1)
 
         def loss(x: np.ndarray) -> float:
             a, t = transform(a_new, t_new, x[0], x[1])
             return float(
-                weight @ (target - irt.expected_score(theta, a, t, c_new).sum(axis=1)) ** 2
+                weight @ (target - irt.expected_score(theta, a, t, c_new, pc_new).sum(axis=1)) ** 2
             )
 
     else:
-        target = irt.category_probabilities(theta, a_live, t_live, c_live)
+        target = irt.category_probabilities(theta, a_live, t_live, c_live, pc_live)
 
         def loss(x: np.ndarray) -> float:
             a, t = transform(a_new, t_new, x[0], x[1])
-            diff = target - irt.category_probabilities(theta, a, t, c_new)
+            diff = target - irt.category_probabilities(theta, a, t, c_new, pc_new)
             return float(weight @ (diff**2).sum(axis=(1, 2)))
 
     # mean-sigma constants of the anchors' difficulties as a starting point

@@ -80,7 +80,18 @@ from nangluc.items.schema import ITEM_KEYS
 if TYPE_CHECKING:
     from nangluc.items import BankDocument
 
-MODEL_CHOICES = ("auto", "2pl", "3pl", "grm")
+MODEL_CHOICES = ("auto", "2pl", "3pl", "grm", "gpcm")
+#: Bank models fitted with each estimation family (1PL and PCM items of a
+#: current bank are refitted as 2PL and GPCM items: a shared slope is not
+#: estimated yet).
+FAMILY = {"3pl": kernels.THREEPL, "gpcm": kernels.GPCM, "pcm": kernels.GPCM}
+POLYTOMOUS_MODELS = ("grm", "gpcm")
+
+
+def _family(model: str) -> str:
+    return FAMILY.get(model, kernels.GRADED)
+
+
 #: Fewest responses on which a new estimate may be written as operational.
 #: About 200 responses per item is the usual minimum for stable 2PL/graded
 #: estimates with priors (de Ayala 2009, ch. 4 and 8); fewer leave the SE of
@@ -165,7 +176,7 @@ class CalibrationRun:
 class _ItemPlan:
     item_id: str
     area: str
-    model: str  # bank model name: 2pl / 3pl / grm
+    model: str  # bank model name: 2pl / 3pl / grm / gpcm
     family: str
     n_categories: int
     fixed: bool
@@ -196,10 +207,13 @@ def calibrate_bank(
     ----------
     data : ResponseData
         From :func:`nangluc.calibration.read_responses` (validated).
-    model : {"auto", "2pl", "3pl", "grm"}
+    model : {"auto", "2pl", "3pl", "grm", "gpcm"}
         Item model; ``2pl``/``3pl`` apply to dichotomous items (graded items
-        are an error then), ``grm`` fits every item as graded (keyed
-        multiple-choice items of the current bank are an error then).
+        are an error then), ``grm`` fits every item as graded and ``gpcm``
+        as generalized partial credit (keyed multiple-choice items of the
+        current bank are an error then). ``auto`` keeps the partial-credit
+        model of items that have one in the current bank (PCM items are
+        refitted as GPCM) and otherwise chooses grm, 3pl or 2pl.
     current : BankDocument, optional
         The live bank: the parent of the new version, the source of item
         texts and keys, and the scale to link to.
@@ -409,8 +423,19 @@ def calibrate_bank(
             )
         new = _stack([estimates[i] for i in chosen])
         live = _stack([_live_params(current.item(plans[i].item_id)) for i in chosen])
+        partial = (
+            np.array([plans[i].family == kernels.GPCM for i in chosen]),
+            np.array(
+                [_family(current.item(plans[i].item_id).model) == kernels.GPCM for i in chosen]
+            ),
+        )
         result = link(
-            code, tuple(plans[i].item_id for i in chosen), new, live, method=linking_method
+            code,
+            tuple(plans[i].item_id for i in chosen),
+            new,
+            live,
+            method=linking_method,
+            partial_credit=partial,
         )
         linkings.append(result)
         for i in local:
@@ -583,7 +608,7 @@ def bank_loglik(
     plans = []
     for item_id in data.item_ids:
         record = bank.item(item_id)
-        family = kernels.THREEPL if record.model == "3pl" else kernels.GRADED
+        family = _family(record.model)
         start = kernels.from_irt(
             family,
             np.array([record.a]),
@@ -705,7 +730,9 @@ def _plan_items(
         if item_id in fixed:
             name = record.model
         elif model == "auto":
-            if k > 2:
+            if k > 2 and record is not None and _family(record.model) == kernels.GPCM:
+                name = "gpcm"
+            elif k > 2:
                 name = "grm"
             elif record is not None and (
                 record.model == "3pl"
@@ -723,7 +750,7 @@ def _plan_items(
             continue
         else:
             name = model
-        family = kernels.THREEPL if name == "3pl" else kernels.GRADED
+        family = _family(name)
         prior = priors.row(_n_options(record))
         if record is not None and record.model == name and record.n_categories == k:
             # the live parameters: fixed values, or the starting point of a
@@ -774,7 +801,7 @@ def _check_models(plans: list[_ItemPlan], current) -> None:
             entry.pop(key, None)
         entry["model"] = plan.model
         entry["a"] = 1.0
-        if plan.model == "grm":
+        if plan.model in POLYTOMOUS_MODELS:
             entry["thresholds"] = [float(k) for k in range(plan.n_categories - 1)]
         else:
             entry["b"] = 0.0
@@ -800,6 +827,10 @@ def _start_values(family: str, proportions: np.ndarray, guess: float) -> np.ndar
     if family == kernels.THREEPL:
         p = np.clip((at_least[0] - guess) / (1 - guess), 0.02, 0.98)
         return np.array([1.0, 1.2 * logit(p), logit(guess)])
+    if family == kernels.GPCM:
+        # P(X = v) / P(X = v - 1) = exp(a theta + d_v): d_v from adjacent proportions.
+        p = np.clip(proportions, 0.005, 1.0)
+        return np.concatenate([[1.0], np.log(p[1:] / p[:-1])])
     d = 1.2 * logit(at_least)
     # strictly decreasing intercepts even when two proportions coincide
     d = d - 1e-3 * np.arange(d.size)
@@ -991,7 +1022,7 @@ def _round(x: float | None, digits: int = 4) -> float | None:
 def _record_params(plan: _ItemPlan, est: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"model": plan.model, "a": _round(est["a"])}
     t = [_round(v) for v in est["thresholds"]]
-    if plan.model == "grm":
+    if plan.model in POLYTOMOUS_MODELS:
         out["thresholds"] = t
     else:
         out["b"] = t[0]
@@ -1000,7 +1031,7 @@ def _record_params(plan: _ItemPlan, est: dict[str, Any]) -> dict[str, Any]:
     se = est["se"]
     if se is not None:
         entry: dict[str, Any] = {"a": _round(se["a"])}
-        if plan.model == "grm":
+        if plan.model in POLYTOMOUS_MODELS:
             entry["thresholds"] = [_round(v) for v in se["thresholds"]]
         else:
             entry["b"] = _round(se["thresholds"][0])
