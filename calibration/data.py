@@ -432,9 +432,7 @@ def _build(person_col, item_col, response_col, area_col, bank) -> ResponseData:
 
 
 def _bank_categories(record) -> int:
-    if record.model == "grm":
-        return len(record.thresholds) + 1
-    return 2
+    return record.n_categories
 
 
 def _areas_without_bank(

@@ -26,6 +26,11 @@ from scipy.special import expit, logit
 GRADED = "graded"
 THREEPL = "3pl"
 GPCM = "gpcm"
+#: 1PL and PCM items: partial credit with one slope shared by all such items
+#: of a scale (rows ``[a, d_1, ..., d_{K-1}]`` with the same ``a``; a
+#: dichotomous one is a 1PL item). The EM step holds the slope per item and
+#: updates the shared value across them (:func:`nangluc.calibration.mml.fit_scale`).
+SHARED = "shared-slope"
 
 
 def n_params(family: str, n_categories: int) -> int:
@@ -43,7 +48,7 @@ def layout(family: str, n_params: int) -> tuple[int, np.ndarray, int | None]:
     """
     if family == THREEPL:
         return 0, np.array([1]), 2
-    if family in (GRADED, GPCM):
+    if family in (GRADED, GPCM, SHARED):
         return 0, np.arange(1, n_params), None
     raise ValueError(f"unknown item family {family!r}")
 
@@ -80,7 +85,7 @@ def probabilities_and_derivatives(
         d1[:, :, 2] = (1.0 - star) * c * (1.0 - c)
         dprob = np.stack([-d1, d1], axis=2)
         return prob, dprob
-    if family == GPCM:
+    if family in (GPCM, SHARED):
         return _partial_credit(params, theta)
     k = p  # categories: a plus K-1 intercepts
     # boundaries P(X >= k) for k = 0..K, with the fixed ends 1 and 0

@@ -302,6 +302,8 @@ def fisher_scoring_step(
     # far from the maximum as if it had converged.
     lower, upper = _bounds(fam, p, prior)
     active = ((params <= lower + 1e-9) & (grad < 0)) | ((params >= upper - 1e-9) & (grad > 0))
+    if fam == kernels.SHARED:
+        active[:, 0] = True  # the shared slope moves in shared_slope_step, not per item
     if active.any():
         rows, cols = np.nonzero(active)
         info = info.copy()
@@ -357,6 +359,44 @@ def _bounds(fam: str, n_params: int, prior: np.ndarray | None) -> tuple[np.ndarr
         # a log-normal slope prior needs a strictly positive slope
         lower[priors.positive_slope(prior), slope] = 1e-3
     return lower, upper
+
+
+def shared_slope_step(blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], theta) -> float:
+    """One safeguarded Fisher-scoring step for the slope shared by the 1PL/PCM items of a scale.
+
+    ``blocks`` are ``(params, r, prior)`` of each group of shared-slope items
+    (all rows carry the current slope in column 0). The expected
+    complete-data log-posterior is a sum over the items, so its gradient and
+    information in the shared slope are sums too; the step is halved until
+    that sum does not decrease.
+    """
+    fam = kernels.SHARED
+
+    def total(slope: float) -> float:
+        value = 0.0
+        for params, r, prior in blocks:
+            trial = params.copy()
+            trial[:, 0] = slope
+            value += float(_objective(fam, trial, r, prior, theta)[0].sum())
+        return value
+
+    slope = float(blocks[0][0][0, 0])
+    grad = info = 0.0
+    for params, r, prior in blocks:
+        _, prob, dprob, safe = _objective(fam, params, r, prior, theta)
+        grad += float(np.einsum("nqk,nqk->", r / safe, dprob[..., 0]))
+        info += float(np.einsum("nqk,nqk->", r.sum(axis=2)[:, :, None] / safe, dprob[..., 0] ** 2))
+        prior_grad, prior_info = priors.gradient_and_information(fam, params, prior)
+        grad += float(prior_grad[:, 0].sum())
+        info += float(prior_info[:, 0, 0].sum())
+    step = float(np.clip(grad / max(info, 1e-8), -1.0, 1.0))
+    current = total(slope)
+    for _ in range(12):
+        trial = float(np.clip(slope + step, 1e-3, SLOPE_BOUND))
+        if total(trial) >= current - 1e-10 * abs(current):
+            return trial
+        step *= 0.5
+    return slope
 
 
 def _clip(fam: str, params: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
@@ -447,12 +487,25 @@ class _EMState:
         table = self.scale.log_table(params, self.theta)
         _, _, loglik, counts, mass = self.scale.e_step(table, log_prior)
         objective = loglik + self.log_prior(params)
+        shared = []
         for fam, kk, index in self.free_groups:
             r = counts[self.scale.code_rows(index, kk)].transpose(0, 2, 1)
             old = np.stack([params[i] for i in index])
             new = fisher_scoring_step(fam, old, r, self.items.prior[index], self.theta)
             for j, i in enumerate(index):
                 params[i] = new[j]
+            if fam == kernels.SHARED:
+                shared.append((index, r))
+        if shared:
+            blocks = [
+                (np.stack([params[i] for i in index]), r, self.items.prior[index])
+                for index, r in shared
+            ]
+            slope = shared_slope_step(blocks, self.theta)
+            for index, _ in shared:
+                for i in index:
+                    params[i] = params[i].copy()
+                    params[i][0] = slope
         if self.estimate_latent:
             mean = float(mass @ self.theta / mass.sum())
             sd = float(np.sqrt(mass @ (self.theta - mean) ** 2 / mass.sum()))
@@ -746,6 +799,11 @@ def _cross_product_covariance(
             outer = g[:, :, None] * g[:, None, :]
             info += np.bincount(pair[valid], weights=outer[valid], minlength=n_free * n_free)
     info = info.reshape(n_free, n_free) * (scale.n_units / sample.size)
+    # One slope shared by the 1PL/PCM items: its score is the sum of their
+    # slope scores, so the information is T' I T with T adding those columns.
+    shared_columns = [
+        first[i] for fam, _, index in free_groups if fam == kernels.SHARED for i in index
+    ]
     # MAP: the prior's curvature adds to the information
     for fam, _, index in free_groups:
         _, prior_info = priors.gradient_and_information(
@@ -754,10 +812,21 @@ def _cross_product_covariance(
         for j, i in enumerate(index):
             block = slice(first[i], first[i] + width[i])
             info[block, block] += prior_info[j]
-    try:
-        cov_all = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        cov_all = np.linalg.pinv(info)
+    if len(shared_columns) > 1:
+        keep = np.setdiff1d(np.arange(n_free), shared_columns[1:])
+        transform = np.zeros((n_free, keep.size))
+        transform[keep, np.arange(keep.size)] = 1.0
+        transform[shared_columns[1:], int(np.searchsorted(keep, shared_columns[0]))] = 1.0
+        reduced = transform.T @ info @ transform
+        try:
+            cov_all = transform @ np.linalg.inv(reduced) @ transform.T
+        except np.linalg.LinAlgError:
+            cov_all = transform @ np.linalg.pinv(reduced) @ transform.T
+    else:
+        try:
+            cov_all = np.linalg.inv(info)
+        except np.linalg.LinAlgError:
+            cov_all = np.linalg.pinv(info)
     out: list[np.ndarray | None] = [None] * n_items
     for i in range(n_items):
         if width[i]:

@@ -80,12 +80,17 @@ from nangluc.items.schema import ITEM_KEYS
 if TYPE_CHECKING:
     from nangluc.items import BankDocument
 
-MODEL_CHOICES = ("auto", "2pl", "3pl", "grm", "gpcm")
-#: Bank models fitted with each estimation family (1PL and PCM items of a
-#: current bank are refitted as 2PL and GPCM items: a shared slope is not
-#: estimated yet).
-FAMILY = {"3pl": kernels.THREEPL, "gpcm": kernels.GPCM, "pcm": kernels.GPCM}
-POLYTOMOUS_MODELS = ("grm", "gpcm")
+MODEL_CHOICES = ("auto", "2pl", "3pl", "grm", "gpcm", "1pl", "pcm")
+#: The estimation family of each bank model: 1PL and PCM items of an area
+#: share one slope (a Rasch-family scale with the latent SD absorbed into it).
+FAMILY = {
+    "3pl": kernels.THREEPL,
+    "gpcm": kernels.GPCM,
+    "1pl": kernels.SHARED,
+    "pcm": kernels.SHARED,
+}
+POLYTOMOUS_MODELS = ("grm", "gpcm", "pcm")
+DICHOTOMOUS_MODELS = ("2pl", "3pl", "1pl")
 
 
 def _family(model: str) -> str:
@@ -207,13 +212,14 @@ def calibrate_bank(
     ----------
     data : ResponseData
         From :func:`nangluc.calibration.read_responses` (validated).
-    model : {"auto", "2pl", "3pl", "grm", "gpcm"}
-        Item model; ``2pl``/``3pl`` apply to dichotomous items (graded items
-        are an error then), ``grm`` fits every item as graded and ``gpcm``
-        as generalized partial credit (keyed multiple-choice items of the
-        current bank are an error then). ``auto`` keeps the partial-credit
-        model of items that have one in the current bank (PCM items are
-        refitted as GPCM) and otherwise chooses grm, 3pl or 2pl.
+    model : {"auto", "2pl", "3pl", "grm", "gpcm", "1pl", "pcm"}
+        Item model; ``2pl``/``3pl``/``1pl`` apply to dichotomous items
+        (graded items are an error then), ``grm`` fits every item as graded,
+        ``gpcm`` as generalized partial credit and ``pcm`` as partial credit
+        (keyed multiple-choice items of the current bank are an error then).
+        1PL and PCM items of an area share one slope ``a``. ``auto`` keeps the
+        1PL, GPCM and PCM models of items that have them in the current bank
+        and otherwise chooses grm, 3pl or 2pl.
     current : BankDocument, optional
         The live bank: the parent of the new version, the source of item
         texts and keys, and the scale to link to.
@@ -730,8 +736,9 @@ def _plan_items(
         if item_id in fixed:
             name = record.model
         elif model == "auto":
-            if k > 2 and record is not None and _family(record.model) == kernels.GPCM:
-                name = "gpcm"
+            if record is not None and record.model in ("1pl", "gpcm", "pcm"):
+                # Rasch-family and partial-credit items keep their model.
+                name = "pcm" if record.model == "1pl" and k > 2 else record.model
             elif k > 2:
                 name = "grm"
             elif record is not None and (
@@ -745,13 +752,17 @@ def _plan_items(
                 name = "3pl"
             else:
                 name = "2pl"
-        elif model in ("2pl", "3pl") and k > 2:
+        elif model in DICHOTOMOUS_MODELS and k > 2:
             problems.append(item_id)
             continue
         else:
             name = model
         family = _family(name)
         prior = priors.row(_n_options(record))
+        if family == kernels.SHARED:
+            # No prior on a shared slope: one prior per item would count it n times.
+            prior = prior.copy()
+            prior[:2] = np.nan
         if record is not None and record.model == name and record.n_categories == k:
             # the live parameters: fixed values, or the starting point of a
             # recalibration (EM then needs far fewer cycles than from scratch)
@@ -827,7 +838,7 @@ def _start_values(family: str, proportions: np.ndarray, guess: float) -> np.ndar
     if family == kernels.THREEPL:
         p = np.clip((at_least[0] - guess) / (1 - guess), 0.02, 0.98)
         return np.array([1.0, 1.2 * logit(p), logit(guess)])
-    if family == kernels.GPCM:
+    if family in (kernels.GPCM, kernels.SHARED):
         # P(X = v) / P(X = v - 1) = exp(a theta + d_v): d_v from adjacent proportions.
         p = np.clip(proportions, 0.005, 1.0)
         return np.concatenate([[1.0], np.log(p[1:] / p[:-1])])

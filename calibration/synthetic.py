@@ -109,7 +109,7 @@ def bank_document(
             "a": float(bank.discrimination[i]),
         }
         thresholds = bank.thresholds[i, : bank.n_categories[i] - 1]
-        if model == "grm":
+        if model in ("grm", "gpcm", "pcm"):
             entry["thresholds"] = [float(t) for t in thresholds]
         else:
             entry["b"] = float(thresholds[0])

@@ -35,7 +35,7 @@ Ward = Annotated[
     ),
 ]
 ItemId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-CalibrationModel = Literal["auto", "2pl", "3pl", "grm"]
+CalibrationModel = Literal["auto", "2pl", "3pl", "grm", "gpcm", "1pl", "pcm"]
 BankVersionId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")]
 
 
