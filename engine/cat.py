@@ -51,9 +51,8 @@ class CatBatch:
     finished: np.ndarray  # (N,) bool
     stop_reason: np.ndarray  # (N,) object (str)
     lottery: np.ndarray  # (N, I) one uniform draw per item per test (exposure control)
-    unavailable: (
-        np.ndarray
-    )  # (N, I) bool: items never to give this test taker (e.g. not in a record)
+    # (N, I) bool: items never to give this test taker (e.g. not in a record); None: no such item
+    unavailable: np.ndarray | None
 
     @property
     def n(self) -> int:
@@ -133,9 +132,7 @@ def empty(
                 f"got {initial_theta.shape}"
             )
         theta = initial_theta.copy()
-    if unavailable is None:
-        unavailable = np.zeros((n, bank.n_items), dtype=bool)
-    else:
+    if unavailable is not None:
         unavailable = np.asarray(unavailable, dtype=bool)
         if unavailable.shape != (n, bank.n_items):
             raise ValueError(
@@ -431,9 +428,9 @@ def select(
 
     Returns bank indices (R,) (-1 where none is left) and a bool (R,).
     """
-    eligible = (
-        ~batch.administered[rows] & ~batch.unavailable[rows] & _operational_pool(bank, config)
-    )
+    eligible = ~batch.administered[rows] & _operational_pool(bank, config)
+    if batch.unavailable is not None:
+        eligible &= ~batch.unavailable[rows]
     view = (
         batch
         if selection_theta is None

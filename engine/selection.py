@@ -35,6 +35,8 @@ def point_information(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
     # each area's own (G, I_a) table: far cheaper than (N x I) single elements.
     lower, weight = tables.locate(np.asarray(theta, dtype=float))  # (N, A)
     nearest = lower + (weight >= 0.5)
+    if bank.n_areas == 1:
+        return tables.area_information[0][nearest[:, 0]]  # one area: every item, in order
     out = np.empty((lower.shape[0], bank.n_items))
     for area, members in enumerate(tables.area_members):
         out[:, members] = tables.area_information[area][nearest[:, area]]

@@ -288,7 +288,7 @@ def _batch_of(
             if getattr(config.exposure, "uses_lottery", False)
             else np.ones((1, bank.n_items))
         ),
-        unavailable=np.zeros((1, bank.n_items), dtype=bool),
+        unavailable=None,
     )
 
 
