@@ -84,6 +84,7 @@ def _cores() -> int:
 @click.option("--min-items", type=int, help=DESIGN_KEYS["min_items"])
 @click.option("--max-items", type=int, help=DESIGN_KEYS["max_items"])
 @click.option("--exposure", help=DESIGN_KEYS["exposure"])
+@click.option("--start", "start_rule", help=DESIGN_KEYS["start"])
 @click.option(
     "--correlation",
     type=float,
@@ -153,7 +154,7 @@ def _cores() -> int:
 )
 def simulate(
     bank_path, config_name, examinees, seed, selector, estimator, stop_se, stop_overall_se, stop_level,
-    stop_level_probability, min_items, max_items, exposure, correlation, population_path, responses_path, grid_path, references, reference_examinees,
+    stop_level_probability, min_items, max_items, exposure, start_rule, correlation, population_path, responses_path, grid_path, references, reference_examinees,
     workers, use_dask, scheduler, json_path, report_dir, progress,
 ):  # fmt: skip
     """Run simulated test takers through an adaptive test and report its accuracy.
@@ -201,7 +202,7 @@ def simulate(
             "config": config_name, "selector": selector, "estimator": estimator, "stop_se": stop_se,
             "stop_overall_se": stop_overall_se, "stop_level": stop_level,
             "stop_level_probability": stop_level_probability, "min_items": min_items,
-            "max_items": max_items, "exposure": exposure,
+            "max_items": max_items, "exposure": exposure, "start": start_rule,
         }  # fmt: skip
         base = build_design(spec)
         if responses_path:

@@ -34,7 +34,15 @@ from typing import Any
 
 from nangluc.engine.config import CITIZEN_TEST, CONFIGS, TestConfig
 from nangluc.engine.estimation import ESTIMATORS
-from nangluc.engine.selection import SELECTORS, AreaMinimum, KindBalance, Randomesque, SympsonHetter
+from nangluc.engine.selection import (
+    SELECTORS,
+    AreaMinimum,
+    FixedStart,
+    KindBalance,
+    Randomesque,
+    RandomStart,
+    SympsonHetter,
+)
 from nangluc.engine.stopping import (
     LevelDecided,
     LevelProbability,
@@ -70,6 +78,8 @@ DESIGN_KEYS: dict[str, str] = {
     "max_items": "always stop at N scored items",
     "exposure": "none, randomesque:K (random among the K best items) or sympson-hetter:RATE "
     "(items given to at most about RATE of the test takers; control parameters derived by simulation)",
+    "start": "how the first items are chosen: selector (as any other item), random-best:K (the "
+    "first item at random among the K best at the prior) or fixed:ID[+ID...] (these items first)",
     "area_minimum": "every area gets at least N items first (0 = no such rule)",
     "kind_balance": "balance knowledge / skill / attitude items (true/false)",
 }
@@ -120,6 +130,26 @@ def parse_exposure(text: str) -> tuple[str, float | None]:
             raise ValueError(f"exposure {text!r}: the rate must lie in (0, 1]")
         return "sympson-hetter", rate
     raise ValueError(f"exposure {text!r} is not one of none, randomesque:K, sympson-hetter:RATE")
+
+
+def parse_start(text: str):
+    """Parse ``selector``, ``random-best:K`` or ``fixed:ID[+ID...]`` into a start rule (or None)."""
+    text = str(text).strip()
+    kind, _, value = text.partition(":")
+    kind = kind.lower()
+    if kind == "selector" and not value:
+        return None
+    if kind == "random-best":
+        try:
+            k = int(value)
+        except ValueError:
+            raise ValueError(
+                f"start {text!r}: random-best needs an integer K, e.g. random-best:5"
+            ) from None
+        return RandomStart(k=k)
+    if kind == "fixed" and value:
+        return FixedStart(tuple(v for v in value.split("+") if v))
+    raise ValueError(f"start {text!r} is not one of selector, random-best:K, fixed:ID[+ID...]")
 
 
 def build_design(
@@ -190,6 +220,8 @@ def build_design(
             content.append(KindBalance())
     if tuple(content) != config.content:
         changes["content"] = tuple(content)
+    if "start" in spec:
+        changes["start"] = parse_start(spec["start"])
     rate = None
     if "exposure" in spec:
         kind, value = parse_exposure(spec["exposure"])

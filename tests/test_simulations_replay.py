@@ -258,3 +258,16 @@ def test_area_standard_error_counts_only_areas_with_operational_items():
     # Before the fix no test could stop by this rule (area 3 keeps its prior SE of 1).
     assert np.mean(batch.stop_reason == "area_se") > 0.5
     assert np.all(batch.se[:, 2] > 0.7)
+
+
+def test_start_rule_is_a_design_setting():
+    from nangluc.simulations.designs import build_design
+
+    assert build_design({"start": "random-best:5"}).config.start == RandomStart(k=5)
+    assert build_design({"start": "fixed:1.1.01+1.2.02"}).config.start == FixedStart(
+        ("1.1.01", "1.2.02")
+    )
+    assert build_design({"start": "selector"}).config.start is None
+    for bad in ("random-best:x", "first", "fixed:"):
+        with pytest.raises(ValueError, match="start"):
+            build_design({"start": bad})
