@@ -21,7 +21,7 @@ import click
 
 from nangluc.service import research
 from nangluc.service.banks import ConflictError, GateRefusedError, NotFoundError
-from nangluc.service.db import create_tables
+from nangluc.service.migrate import SchemaError
 from nangluc.service.settings import Settings
 from nangluc.service.store import Database
 
@@ -34,7 +34,10 @@ class AdminError(click.ClickException):
 
 @contextmanager
 def database(url: str) -> Iterator[Database]:
-    """The service database at ``url`` (its tables created if missing; no bank stored).
+    """The service database at ``url`` (created at the newest migration if empty; no bank stored).
+
+    A database at an older schema is refused: the message says to run
+    ``nangluc db upgrade``.
 
     Other settings (the gate's ``NANGLUC_GATE_SIMULEES``, ``NANGLUC_GATE_TOLERANCE``)
     come from the environment, as for ``nangluc serve``.
@@ -45,8 +48,9 @@ def database(url: str) -> Iterator[Database]:
         raise AdminError(str(error)) from error
     try:
         try:
-            with db.transaction() as conn:
-                create_tables(conn)
+            db.ensure_schema()
+        except SchemaError as error:
+            raise AdminError(str(error)) from None
         except Exception as error:  # unreachable server, unreadable file: say which
             raise AdminError(f"cannot open the database: {type(error).__name__}: {error}") from None
         yield db

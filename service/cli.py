@@ -9,17 +9,13 @@ import os
 import click
 
 from nangluc.service.protocol import PROTOCOL_PATH
-from nangluc.service.settings import DEFAULT_DATABASE_URL, Settings
+from nangluc.service.settings import DEFAULT_DATABASE_URL, Settings, safe_url
 
 
-def _safe_url(url: str) -> str:
-    """The URL with any password hidden (for messages)."""
-    import sqlalchemy as sa
-
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL has no password to hide worth the risk
-        return "<database URL>"
+def _database_problem(database_url: str, error: Exception) -> click.ClickException:
+    """A clear message for a database that cannot be used (no traceback)."""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return click.ClickException(f"cannot use the database {safe_url(database_url)}: {reason}")
 
 
 @click.command("serve")
@@ -80,6 +76,7 @@ def serve(
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
+    from nangluc.service.migrate import SchemaError
     from nangluc.service.store import Database
 
     try:
@@ -89,8 +86,8 @@ def serve(
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    # Set the database up once here, so that a bad URL or bank is one clear
-    # message and worker processes never race to create tables.
+    # Set the database up once here, so that a bad URL, bank or schema is one
+    # clear message and worker processes never race to create tables.
     try:
         db = Database(settings)
         try:
@@ -98,10 +95,9 @@ def serve(
         finally:
             db.dispose()
     except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise click.ClickException(
-            f"cannot use the database {_safe_url(database_url)}: {reason}"
-        ) from None
+        raise _database_problem(database_url, error) from None
+    except SchemaError as error:
+        raise click.ClickException(str(error)) from None
     except ValueError as error:  # includes items.BankError
         raise click.ClickException(str(error)) from None
     if workers > 1 and db.backend == "sqlite":
@@ -133,6 +129,84 @@ def serve(
         uvicorn.run(create_app(settings), **options)
     else:
         uvicorn.run("nangluc.service.app:create_app", factory=True, workers=workers, **options)
+
+
+DATABASE_URL_OPTION = click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    default=DEFAULT_DATABASE_URL,
+    show_default=True,
+    help="sqlite:///FILE.db or postgresql://user@host/db (also DATABASE_URL).",
+)
+
+
+@click.group("db")
+def db() -> None:
+    """Upgrade or inspect the schema of the service's database.
+
+    Back up the database before an upgrade. `nangluc serve` creates an empty
+    database at the newest revision and refuses to run on an older one.
+    """
+
+
+def _open(database_url: str):  # noqa: ANN202 - the service's Database, imported lazily
+    from nangluc.service.store import Database
+
+    try:
+        settings = dataclasses.replace(Settings.from_env(), database_url=database_url)
+        return Database(settings)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@db.command("upgrade")
+@DATABASE_URL_OPTION
+@click.option("--revision", default="head", show_default=True, help="Revision to upgrade to.")
+def db_upgrade(database_url: str, revision: str) -> None:
+    """Upgrade the database schema in place (sessions and answers are kept)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nangluc.service import migrate
+
+    database = _open(database_url)
+    try:
+        with database.schema_transaction() as conn:
+            before = migrate.upgrade(conn, revision)
+            after = migrate.schema_state(conn)
+    except SQLAlchemyError as error:
+        raise _database_problem(database_url, error) from None
+    except migrate.SchemaError as error:
+        raise click.ClickException(str(error)) from None
+    except Exception as error:  # an unknown --revision (alembic's CommandError, KeyError)
+        raise click.ClickException(f"cannot upgrade to {revision!r}: {error}") from None
+    finally:
+        database.dispose()
+    if before.current == after.current:
+        click.echo(f"{safe_url(database_url)}: already at revision {after.current}")
+    else:
+        start = before.current or ("nangluc 0.1.0" if before.kind == "legacy" else "empty")
+        click.echo(f"{safe_url(database_url)}: upgraded from {start} to {after.current}")
+
+
+@db.command("status")
+@DATABASE_URL_OPTION
+def db_status(database_url: str) -> None:
+    """Print the schema revision; exit 1 if `nangluc serve` would refuse the database."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nangluc.service import migrate
+
+    database = _open(database_url)
+    try:
+        with database.engine.connect() as conn:
+            state = migrate.schema_state(conn)
+    except SQLAlchemyError as error:
+        raise _database_problem(database_url, error) from None
+    finally:
+        database.dispose()
+    click.echo(f"revision: {state.current or '-'} ({state.kind}); newest: {state.head}")
+    if state.kind not in ("current", "empty"):
+        raise click.ClickException(state.problem(safe_url(database_url)))
 
 
 def main() -> None:

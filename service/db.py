@@ -12,6 +12,11 @@ Tables
                   and (session, item), so an answer can never be stored twice.
 ``activation_log`` every attempt to activate a bank version: who, when, which
                   version, why, forced or not, and the go-live gate's result.
+``service_key``   secrets the service keeps for itself (the export pseudonym key).
+
+The schema is built and changed by the Alembic revisions in
+``service/migrations`` (:mod:`nangluc.service.migrate`), never by
+``create_all``.
 
 SQLite is the embedded default: WAL journal, ``synchronous=FULL`` (a commit is
 on disk before we reply, so SIGKILL loses no acknowledged answer) and
@@ -140,10 +145,28 @@ class Activation(SQLModel, table=True):
     gate: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
+class ServiceKey(SQLModel, table=True):
+    """A secret the service made for itself (never sent to a client).
+
+    ``respondent_id``: the HMAC key that turns a session id into the
+    pseudonym researchers see in exports (made at random by migration
+    ``0002_service_key``).
+    """
+
+    __tablename__ = "service_key"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=128)
+    created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
 BANK = BankVersion.__table__
 SESSION = TestSession.__table__
 RESPONSE = Response.__table__
 ACTIVATION = Activation.__table__
+SERVICE_KEY = ServiceKey.__table__
+#: The tables the migrations in ``service/migrations`` build (Alembic's target).
+metadata = SQLModel.metadata
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -265,13 +288,3 @@ def create_db_engine(settings: Settings) -> Engine:
         event.listen(engine, "connect", _postgres_timeouts(lock_ms, statement_ms))
         return engine
     raise ValueError(f"unsupported database backend {url.get_backend_name()!r}")
-
-
-def create_tables(bind: Engine | sa.Connection) -> None:
-    """Create missing tables (safe to call on every start)."""
-    SQLModel.metadata.create_all(bind, tables=[BANK, SESSION, RESPONSE, ACTIVATION])
-
-
-def drop_tables(bind: Engine | sa.Connection) -> None:
-    """Drop the service's tables (tests and benchmarks only)."""
-    SQLModel.metadata.drop_all(bind, tables=[BANK, SESSION, RESPONSE, ACTIVATION])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +20,7 @@ from nangluc.service.banks import (
     NotFoundError,
     UnprocessableError,
 )
-from nangluc.service.db import ACTIVATION, BANK, RESPONSE, SESSION, utcnow
+from nangluc.service.db import ACTIVATION, BANK, RESPONSE, SERVICE_KEY, SESSION, utcnow
 from nangluc.service.store import Database
 from nangluc.text import csv_writer
 
@@ -240,18 +243,52 @@ def _response_query() -> sa.Select:
     )
 
 
+#: Name of the key (table ``service_key``) behind export pseudonyms.
+RESPONDENT_KEY = "respondent_id"
+
+
+def respondent_key(conn: sa.Connection) -> bytes:
+    """The database's secret key for export pseudonyms (made by migration 0002)."""
+    value = conn.execute(
+        sa.select(SERVICE_KEY.c.value).where(SERVICE_KEY.c.name == RESPONDENT_KEY)
+    ).scalar_one_or_none()
+    if value is None:
+        raise RuntimeError(
+            "the database has no respondent key; run `nangluc db upgrade` to create it"
+        )
+    return bytes.fromhex(value)
+
+
+def respondent_id(key: bytes, session_id: uuid.UUID) -> str:
+    """The pseudonym of a session in exports: ``HMAC-SHA256(key, session id)``, 32 hex digits.
+
+    The same session always gets the same pseudonym (exports join), but
+    without the key, which never leaves the database, nobody can turn it back
+    into the session id that lets a client answer or read a result; it is not
+    a UUID, so no session endpoint accepts it either.
+    """
+    return hmac.new(key, session_id.bytes, hashlib.sha256).hexdigest()[:32]
+
+
 def response_rows(db: Database, *, batch_size: int = 5000) -> Iterator[tuple]:
     """All stored answers as CSV rows (without the header), streamed in batches.
 
+    ``respondent_id`` is the session's pseudonym (:func:`respondent_id`);
     ``response`` is the scored category the engine used (0/1 for keyed
     multiple choice, the category for graded items), which is what the
     calibration fits; ``option`` is the option index the respondent chose.
     """
     with db.engine.connect() as conn:
+        key = respondent_key(conn)
         result = conn.execution_options(yield_per=batch_size).execute(_response_query())
+        pseudonyms: dict[uuid.UUID, str] = {}
         for row in result:
+            pseudonym = pseudonyms.get(row.session_id)
+            if pseudonym is None:  # rows come grouped by session
+                pseudonyms.clear()
+                pseudonym = pseudonyms[row.session_id] = respondent_id(key, row.session_id)
             yield (
-                str(row.session_id),
+                pseudonym,
                 row.item_id,
                 row.score,
                 row.response,

@@ -55,6 +55,16 @@ def sqlalchemy_url(url: str) -> str:
     )
 
 
+def safe_url(url: str) -> str:
+    """The database URL with any password hidden (for messages and logs)."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL has no password to hide worth the risk
+        return "<database URL>"
+
+
 def _parse_hashes(values: Iterable[str]) -> tuple[str, ...]:
     hashes = []
     for value in values:

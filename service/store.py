@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 
 from nangluc import items as item_bank
 from nangluc.engine import TestState
+from nangluc.service import migrate
 from nangluc.service.banks import BankStore, ConflictError
-from nangluc.service.db import BANK, IMMEDIATE, create_db_engine, create_tables, utcnow
-from nangluc.service.settings import Settings
+from nangluc.service.db import BANK, IMMEDIATE, create_db_engine, utcnow
+from nangluc.service.settings import Settings, safe_url
 
 logger = logging.getLogger("nangluc.service")
 T = TypeVar("T")
@@ -160,20 +161,52 @@ class Database:
         """Whether :meth:`unit_of_work` autocommits (PostgreSQL)."""
         return self.backend == "postgresql"
 
-    def setup(self) -> None:
-        """Create missing tables and store the configured bank (first start).
+    @contextmanager
+    def schema_transaction(self) -> Iterator[sa.Connection]:
+        """A transaction that no other process changing the schema runs beside.
 
-        The configured bank (``settings.bank_path``, default the shipped bank)
-        is inserted if its version is not stored yet, and activated if no
-        version is active. Several worker processes may call this at once;
-        on PostgreSQL an advisory lock serialises them, on SQLite the
-        immediate transaction does.
+        On PostgreSQL an advisory lock serialises them (several workers start
+        at once); on SQLite the immediate transaction does.
         """
-        document = item_bank.load_bank(self.settings.bank_path)
         with self.transaction() as conn:
             if self.backend == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SETUP_LOCK_ID})
-            create_tables(conn)
+            yield conn
+
+    def ensure_schema(self) -> None:
+        """Create an empty database at the newest migration; refuse an out-of-date one.
+
+        Raises
+        ------
+        nangluc.service.migrate.SchemaError
+            The schema is older (or newer) than this release's; the message
+            says what to do (``nangluc db upgrade``).
+        """
+        with self.schema_transaction() as conn:
+            self._ensure_schema(conn)
+
+    def _ensure_schema(self, conn: sa.Connection) -> None:
+        state = migrate.schema_state(conn)
+        if state.kind == "empty":
+            migrate.upgrade(conn)
+            logger.info("created the database schema at revision %s", state.head)
+        elif not state.ready:
+            raise migrate.SchemaError(state.problem(safe_url(self.settings.database_url)))
+
+    def setup(self) -> None:
+        """Check the schema and store the configured bank (first start).
+
+        An empty database is created at the newest migration; a database at
+        an older one (or made by nangluc 0.1.0) is refused with
+        :class:`~nangluc.service.migrate.SchemaError`, whose message says to
+        run ``nangluc db upgrade``. The configured bank
+        (``settings.bank_path``, default the shipped bank) is inserted if its
+        version is not stored yet, and activated if no version is active.
+        Several worker processes may call this at once.
+        """
+        document = item_bank.load_bank(self.settings.bank_path)
+        with self.schema_transaction() as conn:
+            self._ensure_schema(conn)
             stored = conn.execute(
                 sa.select(BANK.c.version).where(BANK.c.version == document.version)
             ).first()

@@ -174,6 +174,10 @@ def test_wheel_holds_one_top_level_package_with_its_data(core_env):
         "nangluc/items/data/bank.json",
         "nangluc/items/data/framework.json",
         "nangluc/service/static/index.html",
+        "nangluc/service/static/docs/swagger-init.js",
+        "nangluc/service/migrations/env.py",
+        "nangluc/service/migrations/script.py.mako",
+        "nangluc/service/migrations/versions/0001_initial.py",
         *(f"nangluc/{name}/__init__.py" for name in SUBPACKAGES),
     ):
         assert needed in names
@@ -251,3 +255,36 @@ def test_a_command_without_its_extra_exits_2_and_names_it(core_env, args, extra)
     assert "Traceback" not in out.stderr + out.stdout
     assert not (core_env["cwd"] / "out").exists()
     assert not (core_env["cwd"] / "bank.json").exists()
+
+
+@pytest.mark.slow
+def test_installed_wheel_migrates_a_database_with_its_own_revisions(core_env, tmp_path):
+    # The wheel alone (no checkout on the path) with the service's dependencies
+    # of this environment: `nangluc db upgrade` finds its revisions in the package.
+    import os
+
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target)]
+        + [str(core_env["wheel"])],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    env = {**os.environ, "PYTHONPATH": str(target)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, cwd=core_env["cwd"], env=env
+        )
+
+    where = run("-c", "import nangluc.service.migrate as m; print(m.MIGRATIONS_DIR)")
+    assert where.stdout.strip().startswith(str(target)), where.stdout + where.stderr
+    database = f"sqlite:///{tmp_path / 'wheel.db'}"
+    upgraded = run("-m", "nangluc", "db", "upgrade", "--database-url", database)
+    assert upgraded.returncode == 0, upgraded.stderr
+    from nangluc.service.migrate import head_revision
+
+    assert f"upgraded from empty to {head_revision()}" in upgraded.stdout
+    status = run("-m", "nangluc", "db", "status", "--database-url", database)
+    assert status.returncode == 0 and "(current)" in status.stdout, status.stderr

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from nangluc.service import research
 from nangluc.service.db import RESPONSE, SESSION
 from service_fixtures import (  # noqa: F401 - fixtures
     ADMIN_KEY,
@@ -260,8 +261,9 @@ def test_answer_after_finishing_is_409(client) -> None:
     started = _start(client)
     run_to_end(client, started["session_id"], started["item"], np.random.default_rng(3))
     stored = _stored(client, started["session_id"])
-    reply = _answer(client, started["session_id"], "1.t00", 0)
-    assert reply.status_code == 409
+    # Not an item of the bank, so never the last one answered (that would be a retry, 200).
+    reply = _answer(client, started["session_id"], "9.none", 0)
+    assert reply.status_code == 409 and "finished" in reply.json()["detail"]
     assert _stored(client, started["session_id"]) == stored
 
 
@@ -412,12 +414,21 @@ def test_responses_csv_is_the_calibration_input(client) -> None:
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(reply.text)))
     assert list(rows[0])[:3] == ["respondent_id", "item_id", "response"]
-    mine = {started["session_id"], partial["session_id"]}
+    # Respondents are pseudonyms: no session id appears in the export.
+    assert started["session_id"] not in reply.text and partial["session_id"] not in reply.text
+    assert started["session_id"].replace("-", "") not in reply.text
+    db = client.app.state.db
+    with db.engine.connect() as conn:
+        key = research.respondent_key(conn)
+    pseudonym = {
+        research.respondent_id(key, uuid.UUID(s["session_id"])): s["session_id"]
+        for s in (started, partial)
+    }
     rows = [
-        r for r in rows if r["respondent_id"] in mine
+        r for r in rows if r["respondent_id"] in pseudonym
     ]  # the module's other tests share the database
     assert len(rows) == sent + 1
-    first = [r for r in rows if r["respondent_id"] == started["session_id"]]
+    first = [r for r in rows if pseudonym[r["respondent_id"]] == started["session_id"]]
     assert [int(r["seq"]) for r in first] == list(range(1, sent + 1))
     assert {r["ward"] for r in first} == {"Liên Chiểu"} and {r["age_group"] for r in first} == {
         "35-44"

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run simulated test takers through an adaptive test.",
     ),
     "serve": ("nangluc.service.cli", "serve", "Run the HTTP service and the citizen pages."),
+    "db": ("nangluc.service.cli", "db", "Upgrade or inspect the service's database schema."),
 }
 
 #: command name -> the extra it needs beyond the light core (see :mod:`nangluc.extras`)
@@ -44,6 +45,7 @@ COMMAND_EXTRAS: dict[str, str] = {
     "calibrate": "calibration",
     "dif": "calibration",
     "serve": "service",
+    "db": "service",
 }
 
 

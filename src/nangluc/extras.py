@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "psycopg",
         "threadpoolctl",
         "swagger_ui",
+        "alembic",
     ),
     "calibration": ("pyarrow", "tqdm"),
     "simulations": ("matplotlib", "tqdm", "dask", "distributed"),

@@ -1,0 +1,1 @@
+"""Alembic revisions, one file each, oldest first (see ``CONTRIBUTING.md``)."""
