@@ -129,6 +129,20 @@ def _fail(message: str, code: int = 2) -> None:
     help="Most E-steps per area; a fit that needs more is an error (not converged).",
 )
 @click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write a report (report.md with PNG plots) into this folder.",
+)
+@click.option(
+    "--group",
+    "group_column",
+    default=None,
+    help="With --report: a column of RESPONSES naming each respondent's group (age_group, ward) "
+    "for the report's DIF table.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show progress (default: when stderr is a terminal).",
@@ -148,6 +162,8 @@ def calibrate(
     min_responses: int,
     tolerance: float,
     max_iterations: int,
+    report_dir: Path | None,
+    group_column: str | None,
     progress: bool | None,
 ) -> None:
     """Fit item parameters from RESPONSES (long CSV: respondent_id,item_id,response) into a new bank.
@@ -157,9 +173,16 @@ def calibrate(
     (nothing written).
     """
     from nangluc.items import BankError, load_bank, write_bank
+    from nangluc.items import bank_from_dict as load_bank_document
 
     if progress is None:
         progress = sys.stderr.isatty()
+    if group_column is not None and report_dir is None:
+        _fail("--group is for the report's DIF table: give --report DIR too")
+    if report_dir is not None:
+        from nangluc.extras import require
+
+        require("calibration", "matplotlib", purpose="--report draws plots with matplotlib")
     if (online or pretest) and bank_path is None:
         _fail("--online needs the current bank (--bank)")
     if pretest and not online:
@@ -203,11 +226,26 @@ def calibrate(
         _fail(str(exc))
     if progress:
         click.echo(f"fitted in {time.perf_counter() - started:.1f} s (from the start)", err=True)
+    dif_result = None
+    if group_column is not None:
+        from nangluc.calibration.dif import dif_analysis
+        from nangluc.calibration.dif import group_column as read_groups
+
+        try:
+            groups = read_groups(responses, data, group_column)
+            dif_result = dif_analysis(data, load_bank_document(run.document), groups)
+        except ValueError as exc:
+            _fail(str(exc))
     try:
         written = write_bank(run.document, out)
     except BankError as exc:
         _fail(str(exc))
     _summary(run, out, written.version)
+    if report_dir is not None:
+        from nangluc.calibration.report import write_report
+
+        path = write_report(run, report_dir, dif=dif_result)
+        click.echo(f"wrote the report {path}")
     if run.errors:
         click.echo(
             f"status draft: {len(run.errors)} error(s) above must be resolved before this bank "

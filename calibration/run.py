@@ -68,9 +68,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import logit
+from scipy.stats import false_discovery_control
 
 from nangluc.calibration import diagnostics as diag
-from nangluc.calibration import kernels, mml
+from nangluc.calibration import itemfit, kernels, mml
 from nangluc.calibration.data import ResponseData
 from nangluc.calibration.diagnostics import Diagnostic
 from nangluc.calibration.linking import METHODS, Linking, link
@@ -105,6 +106,11 @@ DEFAULT_MIN_RESPONSES = 200
 #: EM convergence: largest change of a free parameter in one cycle.
 DEFAULT_TOLERANCE = 1e-4
 DEFAULT_MAX_ITERATIONS = 2000
+#: Drift against the current bank is reported when |z| > DRIFT_Z and the
+#: change is at least DRIFT_B logits in location, or DRIFT_A of the slope.
+DRIFT_Z = 3.0
+DRIFT_B = 0.3
+DRIFT_A = 0.3
 
 
 @dataclass(frozen=True)
@@ -367,6 +373,54 @@ def calibrate_bank(
             est["at_bound"] = mml.at_bound(plans[i].family, fit.params[j])
             estimates[i] = est
 
+    # Item fit (S-X² on common forms, BH over items) and local dependence (Q3).
+    jobs_by_code = {job[0]: job for job in jobs}
+    sx2: dict[int, dict[str, float]] = {}
+    for code, (local, fit, _) in results.items():
+        _, _, _, unit, item, response, items = jobs_by_code[code]
+        weights = fit.latent_weights / fit.latent_weights.sum()
+        families = list(items.family)
+        found = itemfit.sum_score_fit(
+            families, fit.params, items.n_categories, unit, item, response, fit.theta, weights
+        )
+        for j, entry in found.items():
+            if not plans[local[j]].fixed:
+                sx2[int(local[j])] = entry
+        pairs, average = itemfit.residual_q3(
+            families, fit.params, unit, item, response, fit.eap, len(local)
+        )
+        for j, k, q3, n in pairs:
+            if q3 - average > itemfit.Q3_EXCESS:
+                diagnostics.append(
+                    Diagnostic(
+                        plans[local[j]].item_id,
+                        "local_dependence",
+                        "warning",
+                        f"with item {plans[local[k]].item_id}: Q3 = {q3:.2f} over {n} respondents "
+                        f"(area average {average:+.2f}; Yen 1984, cut: average + {itemfit.Q3_EXCESS}): "
+                        "the two items share something beyond the area (a common stem, one "
+                        "answer giving the other away); consider keeping only one in a test",
+                    )
+                )
+    if sx2:
+        order = sorted(sx2)
+        q_values = false_discovery_control([sx2[i]["p"] for i in order], method="bh")
+        for i, q in zip(order, q_values, strict=True):
+            sx2[i]["q"] = float(q)
+            if i in estimates:
+                estimates[i]["fit"] = sx2[i]
+            if q < 0.05:
+                diagnostics.append(
+                    Diagnostic(
+                        plans[i].item_id,
+                        "misfit",
+                        "warning",
+                        f"S-X² = {sx2[i]['s_x2']:.1f} (df {sx2[i]['df']:.0f}, p {sx2[i]['p']:.2g}, "
+                        f"q {q:.2g} after Benjamini-Hochberg; Orlando & Thissen 2000): observed "
+                        "scores depart from the model's at some summed scores",
+                    )
+                )
+
     # Orientation: items that run against their area, and areas whose
     # direction the majority of their items decided.
     flipped: set[str] = set()
@@ -468,6 +522,24 @@ def calibrate_bank(
         live = (
             current.item(plan.item_id) if current is not None and plan.item_id in current else None
         )
+        if live is not None and plan.area not in flipped and not fixed_ids:
+            est["drift"] = itemfit.drift(est, {**_live_params(live), "se": live.se})
+            shift = est["drift"]
+            if shift is not None and (
+                (abs(shift["z_b"]) > DRIFT_Z and abs(shift["delta_b"]) >= DRIFT_B)
+                or (abs(shift["z_a"]) > DRIFT_Z and abs(shift["delta_a"]) >= DRIFT_A * live.a)
+            ):
+                diagnostics.append(
+                    Diagnostic(
+                        plan.item_id,
+                        "drift",
+                        "warning",
+                        f"moved against the current bank: a {live.a:.2f} -> {est['a']:.2f} "
+                        f"(z {shift['z_a']:+.1f}), location {np.mean(live.thresholds):.2f} -> "
+                        f"{np.mean(est['thresholds']):.2f} (z {shift['z_b']:+.1f}); check its "
+                        "wording and whether it became known or easier (e.g. taught in classes)",
+                    )
+                )
         est["decision"], est["reasons"] = _decide(
             list(findings.insufficient), against, live, _writable(est)
         )
@@ -906,6 +978,8 @@ def _review(plan: _ItemPlan, est: dict[str, Any], n: int, live) -> dict[str, Any
             "c": se.get("c"),
         },
         "rmsd": est["rmsd"],
+        "fit": est.get("fit"),
+        "drift": est.get("drift"),
         "orientation": dict(est["orientation"]),
         "at_bound": list(est["at_bound"]),
         "decision": est["decision"],

@@ -56,6 +56,8 @@ except PackageNotFoundError:  # running from a source tree
     VERSION = "0.1.0"
 
 API_KEY_HEADER = "X-API-Key"
+#: Largest bank file accepted by ``POST /admin/bank-files`` (other bodies: ``max_body_size``).
+BANK_FILE_MAX_BYTES = 8 * 1024 * 1024
 
 _DESCRIPTIONS = {
     400: "Malformed request (body, path or query)",
@@ -343,6 +345,8 @@ class AdminController(Controller):
         "/bank-files",
         status_code=201,
         sync_to_thread=True,
+        # a whole bank (173 items with texts: about 300 KB) is larger than other bodies
+        request_max_body_size=BANK_FILE_MAX_BYTES,
         summary="Store a bank file (for example a calibrated one) as a new draft version",
         responses=errors(400, 401, 403, 409, 413, 422, 503),
     )

@@ -24,7 +24,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "swagger_ui",
         "alembic",
     ),
-    "calibration": ("pyarrow", "tqdm"),
+    "calibration": ("pyarrow", "tqdm", "matplotlib"),
     "simulations": ("matplotlib", "tqdm", "dask", "distributed"),
     "shadow": ("highspy",),
 }
