@@ -6,9 +6,9 @@ Run: ``python -m benchmarks.data_loop [--citizens N] [--seed S] [--keep DIR]``
 1. A "true" bank that differs from the shipped provisional one: every slope
    multiplied by a log-normal factor (SD 0.25 in logs), every location moved
    by a normal shift (SD 0.3), seeded.
-2. The service runs on a SQLite file with the shipped bank active (the
-   Litestar test client against the real app and a real database, in this
-   process). Simulated citizens (abilities equicorrelated normal, r = 0.7)
+2. The service runs with the shipped bank active on a real database (a
+   SQLite file by default, or ``--database-url postgresql://...``), driven by
+   Litestar's async test client against the real app in this process. Simulated citizens (abilities equicorrelated normal, r = 0.7)
    take the citizen test through the HTTP API, answering each item from the
    true bank: ``POST /api/v1/sessions`` and one ``POST .../answers`` per item.
 3. ``GET /api/v1/admin/responses.csv`` exports the responses; they are
@@ -80,35 +80,45 @@ def _option(record, score: int, rng: np.random.Generator) -> int:
     return int(rng.choice(wrong))
 
 
-def collect(client, document, truth: ItemBank, theta: np.ndarray, rng) -> int:
-    """Every simulated citizen takes the test through the API; returns the answers sent."""
+async def collect(
+    client, document, truth: ItemBank, theta: np.ndarray, seed: int, concurrency: int
+) -> int:
+    """Every simulated citizen takes the test through the API, ``concurrency`` at a time.
+
+    Returns the number of answers sent. Each citizen draws from a generator
+    of their own, so the data do not depend on the interleaving.
+    """
+    import asyncio
+
     index = {item_id: k for k, item_id in enumerate(truth.item_ids)}
-    answers = 0
     wards = ["Hải Châu", "Thanh Khê", "Sơn Trà", "Ngũ Hành Sơn", "Liên Chiểu", "Cẩm Lệ"]
-    for person in range(theta.shape[0]):
-        started = client.post(f"{API}/sessions", json={"ward": wards[person % len(wards)]})
-        started.raise_for_status()
-        body = started.json()
-        session = body["session_id"]
-        item = body["item"]
-        while item is not None:
-            k = index[item["id"]]
-            score = int(
-                irt.simulate_responses(
-                    truth, theta[person, truth.area[k]][None], np.array([k]), rng
-                )[0]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def citizen(person: int) -> int:
+        rng = np.random.default_rng([seed, person])
+        async with gate:
+            started = await client.post(
+                f"{API}/sessions", json={"ward": wards[person % len(wards)]}
             )
-            reply = client.post(
-                f"{API}/sessions/{session}/answers",
-                json={
-                    "item_id": item["id"],
-                    "response": _option(document.item(item["id"]), score, rng),
-                },
-            )
-            reply.raise_for_status()
-            answers += 1
-            item = reply.json()["item"]
-    return answers
+            started.raise_for_status()
+            body = started.json()
+            session, item, sent = body["session_id"], body["item"], 0
+            while item is not None:
+                k = index[item["id"]]
+                theta_k = theta[person, truth.area[k]][None]
+                score = int(irt.simulate_responses(truth, theta_k, np.array([k]), rng)[0])
+                option = _option(document.item(item["id"]), score, rng)
+                reply = await client.post(
+                    f"{API}/sessions/{session}/answers",
+                    json={"item_id": item["id"], "response": option},
+                )
+                reply.raise_for_status()
+                sent += 1
+                item = reply.json()["item"]
+            return sent
+
+    counts = await asyncio.gather(*(citizen(p) for p in range(theta.shape[0])))
+    return int(sum(counts))
 
 
 def accuracy_against_truth(live: ItemBank, truth: ItemBank, n: int, seed: int) -> dict:
@@ -140,55 +150,84 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--keep", type=Path, default=None, help="directory to keep the database and files in"
     )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="service database, emptied first (default: a SQLite file in the work directory); "
+        "e.g. createdb nangluc_loop, then postgresql://postgres@127.0.0.1/nangluc_loop",
+    )
+    parser.add_argument("--concurrency", type=int, default=16, help="citizens answering at once")
     args = parser.parse_args(argv)
 
-    from litestar.testing import TestClient
+    import asyncio
+    import logging
+
+    from litestar.testing import AsyncTestClient
 
     from nangluc.service.app import create_app
     from nangluc.service.settings import Settings
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     document = load_bank()
     rng = np.random.default_rng(args.seed)
     truth = true_bank(document, rng)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="nangluc-loop-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    database = workdir / "service.db"
-    database.unlink(missing_ok=True)
-    app = create_app(Settings(database_url=f"sqlite:///{database}").with_admin_keys(ADMIN_KEY))
+    url = args.database_url
+    if url is None:
+        database = workdir / "service.db"
+        database.unlink(missing_ok=True)
+        url = f"sqlite:///{database}"
+    settings = Settings(database_url=url).with_admin_keys(ADMIN_KEY)
+    # the loop starts from an empty service: the shipped bank active, no answers
+    from nangluc.service.db import create_db_engine, drop_tables
+
+    engine = create_db_engine(settings)
+    drop_tables(engine)
+    engine.dispose()
+    app = create_app(settings)
     theta = draw_population(args.citizens, truth.n_areas, 0.7, rng)
-    with TestClient(app) as client:
-        started = time.perf_counter()
-        answers = collect(client, document, truth, theta, rng)
-        collected = time.perf_counter() - started
-        print(
-            f"{args.citizens:,} citizens answered {answers:,} items through the HTTP API "
-            f"(test client, SQLite file) in {collected:.0f} s"
-        )
-        csv_text = client.get(f"{API}/admin/responses.csv", headers=HEADERS).text
-        (workdir / "responses.csv").write_text(csv_text, encoding="utf-8")
-        started = time.perf_counter()
-        data = read_responses(io.StringIO(csv_text), bank=document)
-        calibration = calibrate_bank(data, current=document)
-        print(
-            f"calibrated {data.n_responses:,} responses in {time.perf_counter() - started:.1f} s: "
-            f"bank {calibration.document['version']} ({calibration.document['status']}), "
-            f"{sum(r['decision'] == 'operational' for r in calibration.items)} new estimates live, "
-            f"{sum(r['decision'] == 'kept' for r in calibration.items)} kept, "
-            f"{len(calibration.errors)} error(s)"
-        )
-        (workdir / "calibrated.json").write_text(
-            json.dumps(calibration.document, ensure_ascii=False), encoding="utf-8"
-        )
-        stored = client.post(f"{API}/admin/bank-files", json=calibration.document, headers=HEADERS)
-        stored.raise_for_status()
-        version = calibration.document["version"]
-        activated = client.post(f"{API}/admin/banks/{version}/activate", headers=HEADERS)
-        gate = activated.json().get("gate") or {}
-        print(
-            f"gate: {'passed' if gate.get('passed') else 'REFUSED'} "
-            f"(candidate level accuracy {gate.get('candidate', {}).get('level_accuracy')}, current "
-            f"{(gate.get('current') or {}).get('level_accuracy')}); activation HTTP {activated.status_code}"
-        )
+
+    async def loop():
+        async with AsyncTestClient(app) as client:
+            started = time.perf_counter()
+            answers = await collect(client, document, truth, theta, args.seed, args.concurrency)
+            print(
+                f"{args.citizens:,} citizens answered {answers:,} items through the HTTP API "
+                f"(Litestar test client, {args.concurrency} at a time, database "
+                f"{url.split(':')[0]}) in {time.perf_counter() - started:.0f} s"
+            )
+            csv_text = (await client.get(f"{API}/admin/responses.csv", headers=HEADERS)).text
+            (workdir / "responses.csv").write_text(csv_text, encoding="utf-8")
+            started = time.perf_counter()
+            data = read_responses(io.StringIO(csv_text), bank=document)
+            calibration = calibrate_bank(data, current=document)
+            print(
+                f"calibrated {data.n_responses:,} responses in {time.perf_counter() - started:.1f} s: "
+                f"bank {calibration.document['version']} ({calibration.document['status']}), "
+                f"{sum(r['decision'] == 'operational' for r in calibration.items)} new estimates live, "
+                f"{sum(r['decision'] == 'kept' for r in calibration.items)} kept, "
+                f"{len(calibration.errors)} error(s)"
+            )
+            (workdir / "calibrated.json").write_text(
+                json.dumps(calibration.document, ensure_ascii=False), encoding="utf-8"
+            )
+            stored = await client.post(
+                f"{API}/admin/bank-files", json=calibration.document, headers=HEADERS
+            )
+            stored.raise_for_status()
+            version = calibration.document["version"]
+            activated = await client.post(f"{API}/admin/banks/{version}/activate", headers=HEADERS)
+            gate = activated.json().get("gate") or {}
+            print(
+                f"gate: {'passed' if gate.get('passed') else 'REFUSED'} "
+                f"(candidate level accuracy {gate.get('candidate', {}).get('level_accuracy')}, "
+                f"current {(gate.get('current') or {}).get('level_accuracy')}); "
+                f"activation HTTP {activated.status_code}"
+            )
+            return calibration
+
+    calibration = asyncio.run(loop())
     new = bank_from_dict(calibration.document)
     index = {item_id: k for k, item_id in enumerate(truth.item_ids)}
 
