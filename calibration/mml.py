@@ -48,7 +48,7 @@ XPD_BUDGET = 12_000_000
 XPD_MIN_UNITS = 10_000
 # Largest difference of the marginal log-likelihood between the fitted grid
 # and one twice as fine (and wider) that fit_scale accepts (see fit_scale).
-GRID_TOLERANCE = 0.02
+GRID_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
