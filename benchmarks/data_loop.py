@@ -180,10 +180,15 @@ def main(argv: list[str] | None = None) -> None:
         url = f"sqlite:///{database}"
     settings = Settings(database_url=url).with_admin_keys(ADMIN_KEY)
     # the loop starts from an empty service: the shipped bank active, no answers
-    from nangluc.service.db import create_db_engine, drop_tables
+    import sqlalchemy as sa
+
+    from nangluc.service.db import create_db_engine
 
     engine = create_db_engine(settings)
-    drop_tables(engine)
+    with engine.begin() as conn:  # every table of the benchmark's database
+        tables = sa.MetaData()
+        tables.reflect(conn)
+        tables.drop_all(conn)
     engine.dispose()
     app = create_app(settings)
     theta = draw_population(args.citizens, truth.n_areas, 0.7, rng)

@@ -77,9 +77,16 @@ def sum_score_fit(
         members = np.flatnonzero(inverse == form_index)
         form = tuple(np.sort(item[unit == members[0]]).tolist())
         forms[form] = members.tolist()
+    if not forms:
+        return {}
     score = np.zeros(n_units)
     np.add.at(score, unit, response)
-    by_unit_item = {(int(u), int(i)): int(r) for u, i, r in zip(unit, item, response, strict=True)}
+    import scipy.sparse as sp
+
+    # response + 1 of every (unit, item), 0 = not answered
+    answered = sp.csr_matrix(
+        (response.astype(np.int64) + 1, (unit, item)), shape=(n_units, int(item.max()) + 1)
+    )
     prob = [
         kernels.probabilities_and_derivatives(f, p[None, :], theta)[0][0]
         for f, p in zip(families, params, strict=True)
@@ -104,7 +111,7 @@ def sum_score_fit(
                 second[c : c + rest.shape[0]] += c * c * ((rest * prob[i][:, c][None, :]) @ weights)
             variance = np.maximum(second / np.maximum(denominator, 1e-300) - expected**2, 1e-12)
             s = score[members].astype(int)
-            x = np.array([by_unit_item[(int(u), i)] for u in members], dtype=float)
+            x = np.asarray(answered[members, i].todense()).ravel().astype(float) - 1.0
             # pool sparse summed scores with their neighbours
             groups, n, obs, exp, var = [], 0, 0.0, 0.0, 0.0
             for value in range(full.shape[0]):
@@ -165,18 +172,15 @@ def residual_q3(
     s_i = (r.T @ m).toarray()  # s_i[i, j] = sum of r_i over units with both
     ss_i = (r.multiply(r).T @ m).toarray()
     cross = (r.T @ r).toarray()
-    pairs = []
-    for i in range(n_items):
-        for j in range(i + 1, n_items):
-            k = n[i, j]
-            if k < MIN_PAIR:
-                continue
-            var_i = ss_i[i, j] - s_i[i, j] ** 2 / k
-            var_j = ss_i[j, i] - s_i[j, i] ** 2 / k
-            if var_i <= 0 or var_j <= 0:
-                continue
-            q3 = (cross[i, j] - s_i[i, j] * s_i[j, i] / k) / np.sqrt(var_i * var_j)
-            pairs.append((i, j, float(q3), int(k)))
+    var_i = ss_i - s_i**2 / np.maximum(n, 1)  # of r_i over the common respondents
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q3 = (cross - s_i * s_i.T / np.maximum(n, 1)) / np.sqrt(var_i * var_i.T)
+    upper = np.triu(np.ones((n_items, n_items), dtype=bool), 1)
+    ok = upper & (n >= MIN_PAIR) & (var_i > 0) & (var_i.T > 0) & np.isfinite(q3)
+    pairs = [
+        (int(i), int(j), float(q3[i, j]), int(n[i, j]))
+        for i, j in zip(*np.nonzero(ok), strict=True)
+    ]
     average = float(np.mean([p[2] for p in pairs])) if pairs else 0.0
     return pairs, average
 
