@@ -49,6 +49,10 @@ XPD_MIN_UNITS = 10_000
 # Largest difference of the marginal log-likelihood between the fitted grid
 # and one twice as fine (and wider) that fit_scale accepts (see fit_scale).
 GRID_TOLERANCE = 0.01
+# ... or this much per unit, when larger: on a scale of a million respondents
+# 0.01 in total is a relative error of 1e-9, and each refinement doubles
+# the cost of every later E-step.
+GRID_TOLERANCE_PER_UNIT = 2e-8
 
 
 @dataclass(frozen=True)
@@ -586,7 +590,7 @@ def fit_scale(
     quadrature_bound: float | None = None,
     max_iter: int = 500,
     tol: float = 1e-4,
-    grid_tolerance: float = GRID_TOLERANCE,
+    grid_tolerance: float | None = None,
     on_iteration: Callable[[int, float, float], None] | None = None,
     standard_errors: bool = True,
 ) -> ScaleFit:
@@ -612,9 +616,11 @@ def fit_scale(
         EM stops when the largest change of a free slope-intercept parameter
         (and of the latent mean/SD) is below ``tol``, or after ``max_iter``
         E-steps (then ``converged`` is False).
-    grid_tolerance : float
-        After EM converges on the default grid, the marginal log-likelihood is
-        recomputed on the grid of half the spacing (:func:`_grid_check`); if
+    grid_tolerance : float, optional
+        Default: :data:`GRID_TOLERANCE` (0.01), or
+        :data:`GRID_TOLERANCE_PER_UNIT` times the number of units when that
+        is larger (0.02 for a million). After EM converges on the default
+        grid, the marginal log-likelihood is recomputed on the grid of half the spacing (:func:`_grid_check`); if
         the two differ by more than this, EM continues on the finer grid, and
         so on (at most three times). Steep items need a finer grid than the
         data-driven default, and this is where they get it. With an estimated
@@ -630,6 +636,8 @@ def fit_scale(
     ScaleFit
     """
     scale = _Scale(unit, item, response, items)
+    if grid_tolerance is None:
+        grid_tolerance = max(GRID_TOLERANCE, GRID_TOLERANCE_PER_UNIT * scale.n_units)
     theta = grid_for(
         scale.row_sizes,
         estimate_latent=estimate_latent,
