@@ -28,6 +28,7 @@ from litestar.response import Stream
 
 from nangluc.engine import LEVELS
 from nangluc.service import reports, research, sessions
+from nangluc.service.observability import Metrics
 from nangluc.service.schemas import (
     AGE_GROUPS,
     ActivationIn,
@@ -43,6 +44,7 @@ from nangluc.service.schemas import (
     Health,
     Language,
     LevelReport,
+    Ready,
     ResultOut,
     SessionOut,
     StartSession,
@@ -66,6 +68,7 @@ _DESCRIPTIONS = {
     404: "No such session or bank version",
     409: "Conflicts with the stored state",
     413: "Request body too large",
+    415: "The body is not sent as application/json",
     422: "Well-formed but not acceptable (for example a response out of range)",
     503: "The database is unavailable",
 }
@@ -82,6 +85,7 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
 
 
 DB = NamedDependency[Database]
+MetricsDependency = NamedDependency[Metrics]
 SessionId = Annotated[uuid.UUID, PathParameter(description="The session's id (a UUID)")]
 # The pattern of bank version ids (items.schema); it also keeps characters
 # PostgreSQL refuses (NUL) out of queries.
@@ -104,6 +108,21 @@ def _session_out(view: sessions.SessionView) -> SessionOut:
         language=view.language,  # type: ignore[arg-type]
         item=view.item,  # type: ignore[arg-type]
     )
+
+
+class ReadyController(Controller):
+    path = "/ready"
+    tags = ["service"]
+
+    @get(
+        "/",
+        sync_to_thread=True,
+        summary="Readiness: the database answers and its schema is current",
+        responses=errors(503),
+    )
+    def ready(self, db: DB) -> Ready:
+        revision = db.check_ready()
+        return Ready(status="ready", database=db.backend, revision=revision)
 
 
 class HealthController(Controller):
@@ -179,12 +198,17 @@ class SessionController(Controller):
     path = "/sessions"
     tags = ["sessions"]
 
-    @post("/", summary="Start a test", responses=errors(400, 409, 413, 503))
-    async def start(self, db: DB, data: JSONBody[StartSession | None] = None) -> SessionOut:
+    @post("/", summary="Start a test", responses=errors(400, 409, 413, 415, 503))
+    async def start(
+        self, db: DB, metrics: MetricsDependency, data: JSONBody[StartSession | None] = None
+    ) -> SessionOut:
         data = data or StartSession()
         view = await db.run(
             sessions.start_session, language=data.language, ward=data.ward, age_group=data.age_group
         )
+        metrics.started()
+        if view.status == sessions.FINISHED:
+            metrics.finished()
         return _session_out(view)
 
     @get(
@@ -201,11 +225,12 @@ class SessionController(Controller):
         "/{session_id:uuid}/answers",
         status_code=200,
         summary="Answer the current item (idempotent for a retry)",
-        responses=errors(400, 404, 409, 413, 422, 503),
+        responses=errors(400, 404, 409, 413, 415, 422, 503),
     )
     async def answer(
         self,
         db: DB,
+        metrics: MetricsDependency,
         session_id: SessionId,
         data: JSONBody[AnswerIn],
         language: LanguageQuery = None,
@@ -213,6 +238,8 @@ class SessionController(Controller):
         view = await db.run(
             sessions.answer, session_id, data.item_id, data.response, language=language
         )
+        if view.recorded and view.status == sessions.FINISHED:
+            metrics.finished()
         return AnswerOut(
             session_id=view.session_id,
             status=view.status,

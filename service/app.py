@@ -7,12 +7,12 @@ import importlib.util
 import logging
 from typing import Any
 
-from litestar import Litestar, Request, Response, Router
+from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Link, OpenAPIType, Schema, SecurityScheme
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -25,6 +25,7 @@ from nangluc.service.api import (
     AdminController,
     FrameworkController,
     HealthController,
+    ReadyController,
     ReportController,
     SessionController,
 )
@@ -37,6 +38,14 @@ from nangluc.service.banks import (
 from nangluc.service.db import is_read_only_error
 from nangluc.service.docs import OfflineSwaggerPlugin
 from nangluc.service.edge import StrictRequest, add_security_headers
+from nangluc.service.migrate import SchemaError
+from nangluc.service.observability import (
+    Metrics,
+    PrometheusMetrics,
+    configure_logging,
+    request_observer,
+    route_of,
+)
 from nangluc.service.settings import Settings
 from nangluc.service.store import Database
 from nangluc.text import LABEL_PATTERN
@@ -111,11 +120,21 @@ def database_error_reply(error: BaseException, lock_timeout: float) -> tuple[str
 def _database_unavailable(request: Request, exc: Exception) -> Response:
     settings: Settings = request.app.state.settings
     kind, detail, retry_after = database_error_reply(exc, settings.lock_timeout)
+    request.app.state.metrics.database_error(kind)
     # The message of the driver only: SQL parameters (a session id next to an
-    # answer) never reach the log (the engine also hides them).
+    # answer) never reach the log (the engine also hides them), and the route
+    # template, not the path (which holds the session id).
     reason = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()[0][:200]
-    logger.warning("database %s on %s %s: %s", kind, request.method, request.scope["path"], reason)
+    logger.warning(
+        "database %s on %s %s: %s", kind, request.method, route_of(request.scope), reason
+    )
     return _error(503, detail, headers={"Retry-After": str(retry_after)})
+
+
+def _schema_not_ready(request: Request, exc: SchemaError) -> Response:
+    request.app.state.metrics.database_error("unavailable")
+    logger.error("database schema not ready: %s", exc)
+    return _error(503, f"the service is not ready: {exc}", headers={"Retry-After": "30"})
 
 
 def _http_error(_: Request, exc: HTTPException) -> Response:
@@ -131,10 +150,12 @@ def _internal_error(request: Request, exc: Exception) -> Response:
         # The client went away (or missed the body deadline) before its body
         # arrived: nothing failed here, and nobody is left to answer.
         logger.info(
-            "client disconnected before its request body arrived: %s", request.scope["path"]
+            "client disconnected before its request body arrived: %s", route_of(request.scope)
         )
         return _error(400, "the request body was not received")
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    logger.exception(
+        "unhandled error on %s %s", request.method, route_of(request.scope), exc_info=exc
+    )
     return _error(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
 
 
@@ -161,6 +182,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         ``settings``. Tables and the configured bank are set up at once.
     """
     settings = settings or Settings.from_env()
+    configure_logging(settings.log_level, request_log=settings.request_log)
+    metrics = PrometheusMetrics() if settings.metrics else Metrics()
     # A test step works on arrays of a few hundred numbers: BLAS threads only
     # add wake-up latency and compete with the other workers for the cores.
     threadpool_limits(1)
@@ -171,6 +194,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         path=API_PREFIX,
         route_handlers=[
             HealthController,
+            ReadyController,
             FrameworkController,
             SessionController,
             ReportController,
@@ -181,14 +205,20 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     def provide_db() -> Database:
         return db
 
+    def provide_metrics() -> Metrics:
+        return metrics
+
     def dispose() -> None:
         if database is None:
             db.dispose()
 
     app = Litestar(
-        route_handlers=[api, *_page_handlers()],
-        dependencies={"db": Provide(provide_db, sync_to_thread=False)},
-        state=State({"settings": settings, "db": db}),
+        route_handlers=[api, *_page_handlers(), *_metrics_handlers(metrics)],
+        dependencies={
+            "db": Provide(provide_db, sync_to_thread=False),
+            "metrics": Provide(provide_metrics, sync_to_thread=False),
+        },
+        state=State({"settings": settings, "db": db, "metrics": metrics}),
         exception_handlers={
             NotFoundError: _not_found,
             ConflictError: _conflict,
@@ -196,6 +226,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             UnprocessableError: _unprocessable,
             OperationalError: _database_unavailable,
             PoolTimeoutError: _database_unavailable,
+            SchemaError: _schema_not_ready,
             HTTPException: _http_error,
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
         },
@@ -219,11 +250,41 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         debug=False,
     )
     _fix_openapi(app)
+    # Outside the router, so that unmatched routes (404, 405) are logged and
+    # counted too; the route template is in the scope by the time it logs.
+    app.asgi_handler = request_observer(app.asgi_handler, metrics)
     return app
 
 
+def _metrics_handlers(metrics: Metrics) -> list[Any]:
+    """``GET /metrics`` (Prometheus' text format) when metrics are on."""
+    if not metrics.enabled:
+        return []
+
+    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    def prometheus_metrics() -> Response[bytes]:
+        content, media_type = metrics.exposition()
+        return Response(content=content, media_type=media_type)
+
+    return [prometheus_metrics]
+
+
 #: Operations whose JSON body may be left out (every field has a default).
-OPTIONAL_BODIES = (("post", f"{API_PREFIX}/sessions"), ("post", f"{API_PREFIX}/admin/calibrations"))
+OPTIONAL_BODIES = (
+    ("post", f"{API_PREFIX}/sessions"),
+    ("post", f"{API_PREFIX}/admin/calibrations"),
+    ("post", f"{API_PREFIX}/admin/banks/{{version}}/activate"),
+)
+
+_SESSION = f"{API_PREFIX}/sessions/{{session_id}}"
+#: OpenAPI links: how a client goes from a reply to the next request (a test's
+#: whole course); clients and stateful fuzzers follow them.
+SESSION_LINKS = {
+    "ReadSession": ("ApiV1SessionsSessionIdRead", None),
+    "AnswerCurrentItem": ("ApiV1SessionsSessionIdAnswersAnswer", "$response.body#/item/id"),
+    "ReadResult": ("ApiV1SessionsSessionIdResultResult", None),
+}
+LINKED_REPLIES = (("post", f"{API_PREFIX}/sessions", "201"), ("post", f"{_SESSION}/answers", "200"))
 
 
 def _fix_openapi(app: Litestar) -> None:
@@ -239,11 +300,36 @@ def _fix_openapi(app: Litestar) -> None:
         operation = getattr(openapi.paths[path], method) if path in (openapi.paths or {}) else None
         if operation is not None and operation.request_body is not None:
             operation.request_body.required = False
+    for method, path, status in LINKED_REPLIES:
+        operation = getattr(openapi.paths[path], method) if path in (openapi.paths or {}) else None
+        reply = (operation.responses or {}).get(status) if operation is not None else None
+        if reply is None:
+            continue
+        reply.links = {
+            name: Link(
+                operation_id=target,
+                parameters={"session_id": "$response.body#/session_id"},
+                request_body=None if item is None else {"item_id": item, "response": 0},
+            )
+            for name, (target, item) in SESSION_LINKS.items()
+        }
     components = openapi.components.schemas or {}
+    activation = components.get("ActivationIn")
+    if activation is not None:
+        # force overrides the go-live gate only with a reason (422 otherwise).
+        activation.schema_if = Schema(properties={"force": Schema(const=True)}, required=["force"])
+        activation.then = Schema(
+            properties={"reason": Schema(type=OpenAPIType.STRING, min_length=1)},
+            required=["reason"],
+        )
     start = components.get("StartSession")
     if start is not None and start.properties and "ward" in start.properties:
         # What clean_label refuses, for clients that check before sending.
         start.properties["ward"].pattern = LABEL_PATTERN  # type: ignore[union-attr]
+    answer = components.get("AnswerIn")
+    if answer is not None and answer.properties and "response" in answer.properties:
+        # msgspec's ge=0 arrives as the float 0.0; an integer field's bound is 0.
+        answer.properties["response"].minimum = 0  # type: ignore[union-attr]
     for name, schema in components.items():
         struct = getattr(schemas, name, None)
         config = getattr(struct, "__struct_config__", None)

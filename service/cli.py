@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
+import shutil
+import tempfile
 
 import click
 
 from nangluc.service.protocol import PROTOCOL_PATH
-from nangluc.service.settings import DEFAULT_DATABASE_URL, Settings, safe_url
+from nangluc.service.settings import DEFAULT_DATABASE_URL, LOG_LEVELS, Settings, safe_url
 
 
 def _database_problem(database_url: str, error: Exception) -> click.ClickException:
@@ -50,13 +51,19 @@ def _database_problem(database_url: str, error: Exception) -> click.ClickExcepti
     help="Worker processes (they share the database; use PostgreSQL for more than one).",
 )
 @click.option(
-    "--access-log/--no-access-log", default=True, show_default=True, help="Log every request."
+    "--access-log/--no-access-log",
+    envvar="NANGLUC_REQUEST_LOG",
+    default=True,
+    show_default=True,
+    help="Log every request as a JSON line: route, status, duration; never a session id (also NANGLUC_REQUEST_LOG).",
 )
 @click.option(
     "--log-level",
+    envvar="NANGLUC_LOG_LEVEL",
     default="info",
     show_default=True,
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    type=click.Choice(list(LOG_LEVELS)),
+    help="Level of the service's log (also NANGLUC_LOG_LEVEL).",
 )
 def serve(
     host: str,
@@ -82,7 +89,11 @@ def serve(
     try:
         # Every NANGLUC_* setting from the environment; the flags override theirs.
         settings = dataclasses.replace(
-            Settings.from_env(), database_url=database_url, bank_path=bank_path
+            Settings.from_env(),
+            database_url=database_url,
+            bank_path=bank_path,
+            request_log=access_log,
+            log_level=log_level,
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
@@ -110,25 +121,34 @@ def serve(
             "note: no admin key configured (NANGLUC_ADMIN_KEY); researcher endpoints refuse every request",
             err=True,
         )
-    logging.getLogger("nangluc.service").setLevel(log_level.upper())
     # Worker processes (and the HTTP protocol's limits in every process) read
     # the settings from the environment: all of them, hashes only.
     os.environ.update(settings.to_env())
+    metrics_dir = None
+    if settings.metrics and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker writes its counts here; /metrics on any of them sums all.
+        metrics_dir = tempfile.mkdtemp(prefix="nangluc-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     options = {
         "host": host,
         "port": port,
         "log_level": log_level,
-        "access_log": access_log,
+        # Our own request log replaces uvicorn's, which writes paths (session ids).
+        "access_log": False,
         "http": PROTOCOL_PATH,
         # Idle keep-alive connections are closed after this long.
         "timeout_keep_alive": 5,
     }
-    if workers == 1:
-        from nangluc.service.app import create_app
+    try:
+        if workers == 1:
+            from nangluc.service.app import create_app
 
-        uvicorn.run(create_app(settings), **options)
-    else:
-        uvicorn.run("nangluc.service.app:create_app", factory=True, workers=workers, **options)
+            uvicorn.run(create_app(settings), **options)
+        else:
+            uvicorn.run("nangluc.service.app:create_app", factory=True, workers=workers, **options)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 DATABASE_URL_OPTION = click.option(

@@ -16,6 +16,7 @@ A database is in one of these states (:func:`schema_state`):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ def _config(connection: sa.Connection | None = None) -> Config:
     return config
 
 
+@cache
 def head_revision() -> str:
     """The newest revision this release knows (one head: revisions form a line)."""
     heads = ScriptDirectory.from_config(_config()).get_heads()
@@ -53,8 +55,10 @@ def head_revision() -> str:
     return heads[0]
 
 
-def known_revisions() -> set[str]:
-    return {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+@cache
+def known_revisions() -> frozenset[str]:
+    scripts = ScriptDirectory.from_config(_config()).walk_revisions()
+    return frozenset(script.revision for script in scripts)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,14 @@ class Health(msgspec.Struct):
     version: str
 
 
+class Ready(msgspec.Struct):
+    """The service can take tests: its database answers and its schema is current."""
+
+    status: str
+    database: str
+    revision: str
+
+
 class StartSession(msgspec.Struct, forbid_unknown_fields=True):
     """Optional body of ``POST /sessions``: no name or ID number is taken."""
 

@@ -59,6 +59,8 @@ class SessionView:
     item: dict[str, Any] | None
     language: str
     max_items: int
+    #: True when this call stored an answer (not a retry's replay).
+    recorded: bool = False
 
 
 def _language(language: str | None, default: str) -> str:
@@ -268,7 +270,7 @@ def answer(
             db.sessions.put(
                 session_id, replace(known, lock_version=known.lock_version + 1, state=new_state)
             )
-            return _view(session_id, loaded, new_state, reply_language)
+            return replace(_view(session_id, loaded, new_state, reply_language), recorded=True)
 
     with db.unit_of_work() as conn:
         known, loaded = _load(db, conn, session_id)
@@ -295,7 +297,7 @@ def answer(
     db.sessions.put(
         session_id, replace(known, lock_version=known.lock_version + 1, state=new_state)
     )
-    return _view(session_id, loaded, new_state, language)
+    return replace(_view(session_id, loaded, new_state, language), recorded=True)
 
 
 def _record(

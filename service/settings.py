@@ -16,6 +16,7 @@ DEFAULT_DATABASE_URL = "sqlite:///nangluc.db"
 DEFAULT_MAX_BODY_SIZE = 64 * 1024
 DEFAULT_REPORT_MIN_GROUP = 5
 DEFAULT_MAX_HEADER_SIZE = 16 * 1024
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -133,6 +134,14 @@ class Settings:
         The go-live gate's simulation (:class:`nangluc.calibration.gate.GatePolicy`):
         simulated citizens per bank (default 3,000) and the largest drop of
         level accuracy a new bank version may show (default 0.02).
+    metrics : bool
+        Serve Prometheus metrics at ``/metrics`` (default off).
+    request_log : bool
+        Write one JSON line per request (method, route template, status,
+        duration; never a session id, body or query) on ``nangluc.request``.
+    log_level : str
+        Level of the service's own log (``nangluc.service``): critical,
+        error, warning, info (default) or debug.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -148,6 +157,9 @@ class Settings:
     body_timeout: float = 30.0
     gate_simulees: int = 3000
     gate_tolerance: float = 0.02
+    metrics: bool = False
+    request_log: bool = True
+    log_level: str = "info"
 
     def __post_init__(self) -> None:
         sqlalchemy_url(self.database_url)  # fail early with a clear message
@@ -173,6 +185,10 @@ class Settings:
             raise ValueError(f"gate_simulees must lie in 100..1,000,000, got {self.gate_simulees}")
         if not (math.isfinite(self.gate_tolerance) and 0 <= self.gate_tolerance < 1):
             raise ValueError(f"gate_tolerance must lie in [0, 1), got {self.gate_tolerance}")
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(
+                f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
         if self.bank_path is not None:
             object.__setattr__(self, "bank_path", str(self.bank_path))
 
@@ -233,6 +249,21 @@ class EnvironmentVariable:
     expected: str
 
 
+def _parse_bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _flag(name: str) -> EnvironmentVariable:
+    return EnvironmentVariable(
+        name, _parse_bool, lambda v: "1" if v else "0", "1/0, true/false or yes/no"
+    )
+
+
 def _seconds(name: str) -> EnvironmentVariable:
     return EnvironmentVariable(name, float, repr, "a number of seconds")
 
@@ -264,4 +295,9 @@ ENVIRONMENT: dict[str, EnvironmentVariable] = {
     "body_timeout": _seconds("NANGLUC_BODY_TIMEOUT"),
     "gate_simulees": _integer("NANGLUC_GATE_SIMULEES"),
     "gate_tolerance": EnvironmentVariable("NANGLUC_GATE_TOLERANCE", float, repr, "a proportion"),
+    "metrics": _flag("NANGLUC_METRICS"),
+    "request_log": _flag("NANGLUC_REQUEST_LOG"),
+    "log_level": EnvironmentVariable(
+        "NANGLUC_LOG_LEVEL", str.lower, str, "critical, error, warning, info or debug"
+    ),
 }

@@ -193,6 +193,23 @@ class Database:
         elif not state.ready:
             raise migrate.SchemaError(state.problem(safe_url(self.settings.database_url)))
 
+    def check_ready(self) -> str:
+        """The schema revision, after checking that the database answers and is current.
+
+        Raises
+        ------
+        sqlalchemy.exc.OperationalError
+            The database does not answer (503 through the app's handler).
+        nangluc.service.migrate.SchemaError
+            The schema is not this release's (an older backup restored, a
+            newer release migrated it).
+        """
+        with self.engine.connect() as conn:
+            state = migrate.schema_state(conn)
+        if not state.ready:
+            raise migrate.SchemaError(state.problem("DATABASE_URL"))
+        return state.current or state.head
+
     def setup(self) -> None:
         """Check the schema and store the configured bank (first start).
 

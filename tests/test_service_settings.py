@@ -116,6 +116,9 @@ def test_every_field_has_an_environment_variable_and_round_trips() -> None:
         body_timeout=4,
         gate_simulees=500,
         gate_tolerance=0.05,
+        metrics=True,
+        request_log=False,
+        log_level="debug",
     )
     defaults = Settings()
     for name in fields:  # every field differs from its default here

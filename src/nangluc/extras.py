@@ -23,6 +23,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "threadpoolctl",
         "swagger_ui",
         "alembic",
+        "prometheus_client",
+        "pythonjsonlogger",
     ),
     "calibration": ("pyarrow", "tqdm", "matplotlib"),
     "simulations": ("matplotlib", "tqdm", "dask", "distributed"),
