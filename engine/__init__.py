@@ -5,6 +5,7 @@ time, :mod:`nangluc.engine.session`) and the simulator (thousands in lockstep,
 :mod:`nangluc.engine.cat`) call the same functions.
 """
 
+from nangluc.engine.advice import Advice, AreaAdvice, NextStep, NextSteps, next_steps
 from nangluc.engine.bank import KINDS, MODELS, ItemBank
 from nangluc.engine.cat import CatBatch, NoItemLeftError, advance, start
 from nangluc.engine.config import CITIZEN_TEST, CITIZEN_TEST_V1, CONFIGS, TestConfig
@@ -62,6 +63,7 @@ from nangluc.engine.session import (
     OverallScore,
     TestResult,
     TestState,
+    advise,
     answer_item,
     score_responses,
     score_test,
@@ -80,6 +82,12 @@ from nangluc.engine.stopping import (
 )
 
 __all__ = [
+    "Advice",
+    "AreaAdvice",
+    "NextStep",
+    "NextSteps",
+    "advise",
+    "next_steps",
     "CITIZEN_TEST",
     "CITIZEN_TEST_V1",
     "DEFAULT_SETTLED_PROBABILITY",

@@ -77,6 +77,9 @@ class ItemBank:
         False for pretest items: they may be administered but never scored.
     partial_credit : ndarray of bool, shape (n_items,)
         True for GPCM/PCM items (derived from ``model``).
+    basic_skills : tuple of tuple of str
+        Codes of the framework's basic skills each item belongs to (empty
+        when none or unknown).
     """
 
     version: str
@@ -91,6 +94,7 @@ class ItemBank:
     guessing: np.ndarray
     n_categories: np.ndarray
     operational: np.ndarray
+    basic_skills: tuple[tuple[str, ...], ...] = ()
     partial_credit: np.ndarray = field(init=False, repr=False, compare=False)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -117,6 +121,14 @@ class ItemBank:
                 )
         if len(self.competence) != n:
             raise ValueError(f"competence must have {n} entries")
+        if not self.basic_skills:
+            object.__setattr__(self, "basic_skills", ((),) * n)
+        elif len(self.basic_skills) != n:
+            raise ValueError(f"basic_skills must have {n} entries")
+        else:
+            object.__setattr__(
+                self, "basic_skills", tuple(tuple(str(c) for c in b) for b in self.basic_skills)
+            )
         if self.thresholds.ndim != 2 or self.thresholds.shape[0] != n:
             raise ValueError(f"thresholds must have shape ({n}, max_categories - 1)")
         if not len(self.area_codes):
@@ -158,6 +170,7 @@ class ItemBank:
         thresholds: Sequence[Sequence[float]],
         guessing: Sequence[float] | None = None,
         competences: Sequence[str] | None = None,
+        basic_skills: Sequence[Sequence[str]] | None = None,
         kinds: Sequence[str] | None = None,
         operational: Sequence[bool] | None = None,
         area_codes: Sequence[str] | None = None,
@@ -228,6 +241,7 @@ class ItemBank:
             area_codes=codes,
             area=np.array([codes.index(a) for a in areas], dtype=np.int16),
             competence=tuple(competences) if competences is not None else ("",) * n,
+            basic_skills=tuple(tuple(b) for b in basic_skills) if basic_skills is not None else (),
             kind=kind_index,
             model=model_index,
             discrimination=np.asarray(discrimination, dtype=float),
@@ -283,6 +297,7 @@ class ItemBank:
             area_codes=self.area_codes,
             area=self.area[keep],
             competence=tuple(self.competence[i] for i in keep),
+            basic_skills=tuple(self.basic_skills[i] for i in keep),
             kind=self.kind[keep],
             model=self.model[keep],
             discrimination=self.discrimination[keep],

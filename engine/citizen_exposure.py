@@ -1,7 +1,8 @@
 """Sympson–Hetter control parameters of the citizen test (data, derived by simulation).
 
-Derived for the shipped bank 2024.10-p1 (2024.10-p2 has the same items and
-parameters; only the English name of a level changed) with
+Derived for the shipped bank 2024.10-p1 (2024.10-p2 and -p3 have the same
+items and parameters; they changed a level's English name and added learning
+goals and basic skills) with
 ``python -m benchmarks.exposure_choice --write`` (target maximum exposure 0.6,
 10,000 simulees of DESIGN's population, 12 iterations); items not listed have
 control 1. They follow the items by id, so they carry over to a recalibrated
@@ -10,7 +11,7 @@ recalibration that changes the items' information.
 """
 
 TARGET = 0.6
-BANK_VERSION = "2024.10-p2"
+BANK_VERSION = "2024.10-p3"
 
 #: (item id, control parameter k: the probability the item is given when selected)
 CONTROL: tuple[tuple[str, float], ...] = (

@@ -28,7 +28,7 @@ import numpy as np
 
 from nangluc.engine.bank import ItemBank
 from nangluc.engine.special import ndtr, ndtri
-from nangluc.engine.tables import bank_tables
+from nangluc.engine.tables import bank_tables, curve_crossing
 
 Z_95 = 1.959963984540054
 
@@ -161,11 +161,11 @@ class _LevelTables:
 
 
 def _level_tables(bank: ItemBank) -> _LevelTables:
+    return bank_tables(bank).cached(("level tables",), lambda: _build_level_tables(bank))
+
+
+def _build_level_tables(bank: ItemBank) -> _LevelTables:
     tables = bank_tables(bank)
-    key = ("level tables",)
-    cached = tables._masks.get(key)
-    if cached is not None:
-        return cached
     grid, fine = tables.quadrature, tables.fine
     step = float(grid[1] - grid[0])
     n_areas = tables.area_score.shape[1]
@@ -175,30 +175,19 @@ def _level_tables(bank: ItemBank) -> _LevelTables:
         100.0,
     )
     columns = np.zeros((n_areas, grid.size, 2 + LEVEL_CUTS.size))
-    for area in range(n_areas):
-        curve = tables.area_score[:, area]
-        columns[area, :, 0] = score[:, area]
-        columns[area, :, 1] = score[:, area] ** 2
-        for k, cut in enumerate(LEVEL_CUTS):
-            # The theta at which the (increasing) score curve reaches the cut;
-            # a cut never reached on the grid lies beyond its end.
-            if curve[-1] < cut:
-                at = np.inf
-            elif curve[0] >= cut:
-                at = -np.inf
-            else:
-                first = int(np.argmax(curve >= cut))
-                lo, hi = curve[first - 1], curve[first]
-                at = fine[first - 1] + (cut - lo) / (hi - lo) * (fine[first] - fine[first - 1])
-            # Each grid point stands for the cell [theta - step/2, theta + step/2].
-            columns[area, :, 2 + k] = np.clip((at - grid) / step + 0.5, 0.0, 1.0)
+    # The theta at which each area's (increasing) score curve reaches each cut;
+    # a cut never reached on the grid lies beyond its end.
+    at = np.stack([curve_crossing(fine, tables.area_score, cut) for cut in LEVEL_CUTS], axis=-1)
+    columns[:, :, 0] = score.T
+    columns[:, :, 1] = score.T**2
+    # Each grid point stands for the cell [theta - step/2, theta + step/2].
+    columns[:, :, 2:] = np.clip((at[:, None, :] - grid[None, :, None]) / step + 0.5, 0.0, 1.0)
     scored = np.flatnonzero(tables.scored_areas)
     cached = _LevelTables(
         columns=columns, score=score, single_area=int(scored[0]) if scored.size == 1 else -1
     )
     for array in (columns, score):
         array.setflags(write=False)
-    tables._masks[key] = cached
     return cached
 
 

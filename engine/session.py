@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nangluc.engine import cat
+from nangluc.engine.advice import Advice, advice_for, next_steps
 from nangluc.engine.bank import KINDS, ItemBank
 from nangluc.engine.config import CONFIGS, TestConfig
 from nangluc.engine.estimation import estimate_patterns
@@ -413,16 +414,7 @@ def score_test(bank: ItemBank, state: TestState, config: TestConfig | None = Non
         The state belongs to another bank or config, or its config is not
         registered and none is given.
     """
-    if state.bank_version != bank.version:
-        raise ValueError(f"this test ran on bank {state.bank_version}, not {bank.version}")
-    if config is None:
-        if state.config not in CONFIGS:
-            raise ValueError(
-                f"test rules {state.config!r} are not registered; pass the TestConfig it ran under"
-            )
-        config = CONFIGS[state.config]
-    elif config.name != state.config:
-        raise ValueError(f"this test ran under config {state.config!r}, not {config.name!r}")
+    config = _config_of(bank, state, config)
     theta = np.array([state.theta], dtype=float)
     se = np.array([state.se], dtype=float)
     scores = score(bank, theta, se, _correlation_of(state, bank.n_areas)[None, :, :])
@@ -487,6 +479,41 @@ def score_test(bank: ItemBank, state: TestState, config: TestConfig | None = Non
         stop_reason=state.stop_reason,
         settled_by=tuple(_describe_rule(rule) for rule in rules),
     )
+
+
+def advise(bank: ItemBank, state: TestState, config: TestConfig | None = None) -> Advice:
+    """What to learn next after a test: next-step criteria per area, areas by priority.
+
+    Judged from the posterior of the areas' abilities under the test's
+    population model and the items' parameters
+    (:mod:`nangluc.engine.advice` says how). Areas at the top level get no
+    next steps; ``Advice.top_overall`` says the overall level is the top one.
+
+    Raises
+    ------
+    ValueError
+        As :func:`score_test`.
+    """
+    config = _config_of(bank, state, config)
+    posterior = config.posterior.posterior(bank, loglik_of(bank, state))
+    theta = np.array([state.theta], dtype=float)
+    scores = score(bank, theta, np.array([state.se], dtype=float))
+    steps = next_steps(bank, posterior.weights, scores.area_level, scores.overall_level)
+    return advice_for(bank, steps)
+
+
+def _config_of(bank: ItemBank, state: TestState, config: TestConfig | None) -> TestConfig:
+    if state.bank_version != bank.version:
+        raise ValueError(f"this test ran on bank {state.bank_version}, not {bank.version}")
+    if config is None:
+        if state.config not in CONFIGS:
+            raise ValueError(
+                f"test rules {state.config!r} are not registered; pass the TestConfig it ran under"
+            )
+        return CONFIGS[state.config]
+    if config.name != state.config:
+        raise ValueError(f"this test ran under config {state.config!r}, not {config.name!r}")
+    return config
 
 
 def _describe_rule(rule) -> dict:

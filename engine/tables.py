@@ -65,6 +65,14 @@ class BankTables:
             out.append((1.0 - weight) * flat[index] + weight * flat[index + n_areas])
         return tuple(out)
 
+    def cached(self, key: tuple, build):
+        """``build()``, computed once per bank under ``key`` (derived per-bank tables)."""
+        value = self._masks.get(key)
+        if value is None:
+            value = build()
+            self._masks[key] = value
+        return value
+
     def informative_range(self, min_information: float) -> tuple[np.ndarray, np.ndarray]:
         """Per item, the lowest and highest fine-grid theta with information >= ``min_information``.
 
@@ -128,6 +136,20 @@ def log_normal_density(mean: float, sd: float) -> np.ndarray:
     out = -0.5 * ((grid - mean) / sd) ** 2
     out.setflags(write=False)
     return out
+
+
+def curve_crossing(theta: np.ndarray, curves: np.ndarray, level: float) -> np.ndarray:
+    """Per column, the theta where an increasing curve (G, I) reaches ``level`` (±inf beyond)."""
+    above = curves >= level
+    first = np.argmax(above, axis=0)
+    never = ~above.any(axis=0)
+    previous = np.maximum(first - 1, 0)
+    columns = np.arange(curves.shape[1])
+    lo, hi = curves[previous, columns], curves[first, columns]
+    share = np.divide(level - lo, hi - lo, out=np.zeros_like(lo), where=hi > lo)
+    at = theta[previous] + share * (theta[first] - theta[previous])
+    at = np.where(first == 0, -np.inf, at)
+    return np.where(never, np.inf, at)
 
 
 _CACHE: weakref.WeakKeyDictionary[ItemBank, BankTables] = weakref.WeakKeyDictionary()

@@ -122,14 +122,30 @@ class LevelBand:
 
 
 @dataclass(frozen=True)
+class BasicSkill:
+    """A basic skill a city teaches every citizen (e.g. "online-payment").
+
+    Items name the basic skills they belong to by code; the shipped framework
+    has the five that provinces teach door to door: online public services,
+    online shopping, online payment, protecting yourself online and using
+    digital platforms.
+    """
+
+    code: str
+    name: Text
+    description: Text | None = None
+
+
+@dataclass(frozen=True)
 class Framework:
-    """Areas, competences and levels of the competence framework."""
+    """Areas, competences, levels and basic skills of the competence framework."""
 
     areas: tuple[Area, ...]
     competences: tuple[Competence, ...] = ()
     levels: tuple[LevelBand, ...] = ()
     name: Text | None = None
     source: Text | None = None
+    basic_skills: tuple[BasicSkill, ...] = ()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Framework:
@@ -154,6 +170,10 @@ class Framework:
             ),
             name=_text(d.get("name")),
             source=_text(d.get("source")),
+            basic_skills=tuple(
+                BasicSkill(b["code"], _text(b["name"]), _text(b.get("description")))
+                for b in d.get("basic_skills", ())
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,7 +212,18 @@ class Framework:
                 )
                 for v in self.levels
             ]
+        if self.basic_skills:
+            out["basic_skills"] = [
+                _drop_none({"code": b.code, "name": dict(b.name), "description": b.description})
+                for b in self.basic_skills
+            ]
         return out
+
+    def basic_skill(self, code: str) -> BasicSkill:
+        for b in self.basic_skills:
+            if b.code == code:
+                return b
+        raise KeyError(f"basic skill {code!r} is not in the framework")
 
     def area(self, code: str) -> Area:
         for a in self.areas:
@@ -256,6 +287,8 @@ class ItemRecord:
     options: tuple[Text, ...] = ()
     key: int | None = None
     se: dict[str, Any] | None = None
+    goal: Text | None = None
+    basic_skills: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ItemRecord:
@@ -281,6 +314,8 @@ class ItemRecord:
             options=tuple(_text(o) for o in d.get("options", ())),
             key=d.get("key"),
             se=copy.deepcopy(d["se"]) if "se" in d else None,
+            goal=_text(d.get("goal")),
+            basic_skills=tuple(d.get("basic_skills", ())),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -292,6 +327,8 @@ class ItemRecord:
             out["ksa"] = self.ksa
         if self.level is not None:
             out["level"] = self.level
+        if self.basic_skills:
+            out["basic_skills"] = list(self.basic_skills)
         out["model"] = self.model
         out["a"] = self.a
         if self.model in POLYTOMOUS:
@@ -307,6 +344,8 @@ class ItemRecord:
             out["status_reason"] = self.status_reason
         if self.text is not None:
             out["text"] = dict(self.text)
+        if self.goal is not None:
+            out["goal"] = dict(self.goal)
         if self.options:
             out["options"] = [dict(o) for o in self.options]
         if self.key is not None:
@@ -468,6 +507,7 @@ class BankDocument:
             thresholds=[list(item.thresholds) for item in self.items],
             guessing=[item.c or 0.0 for item in self.items],
             competences=[item.competence or "" for item in self.items],
+            basic_skills=[item.basic_skills for item in self.items],
             kinds=[item.kind for item in self.items],
             operational=[item.operational for item in self.items],
             area_codes=self.area_codes,

@@ -37,11 +37,22 @@ from nangluc.items.schema import BANK_SCHEMA, KSA
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = PACKAGE_DIR / "source"
 SCHEMA_PATH = PACKAGE_DIR / "bank.schema.json"
-# Framework of October 2024, provisional parameters, second release (p2: the
-# English name of level 3 is "Intermediate"); its parent is the first release.
-DEFAULT_VERSION = "2024.10-p2"
-DEFAULT_PARENT = "2024.10-p1"
-SOURCE_KEYS = ("id", "competence", "ksa", "level", "text", "options", "key")
+# Framework of October 2024, provisional parameters, third release (p2: the
+# English name of level 3 is "Intermediate"; p3: every criterion has a learning
+# goal and the basic skills it belongs to); its parent is the second release.
+DEFAULT_VERSION = "2024.10-p3"
+DEFAULT_PARENT = "2024.10-p2"
+SOURCE_KEYS = (
+    "id",
+    "competence",
+    "ksa",
+    "level",
+    "basic_skills",
+    "text",
+    "goal",
+    "options",
+    "key",
+)
 
 # The item counts the content was written to (173 criteria). A different count
 # is reported, not refused: the official text may divide criteria differently.
@@ -142,11 +153,7 @@ def source_items(
                 problems.append(
                     Problem(where, f"a {raw['ksa']} item has ordered options, not a key")
                 )
-            item = {
-                k: raw[k]
-                for k in ("id", "competence", "ksa", "level", "text", "options", "key")
-                if k in raw
-            }
+            item = {k: raw[k] for k in SOURCE_KEYS if k in raw}
             item["area"] = code
             try:
                 item.update(provisional_parameters(raw, seed=seed))

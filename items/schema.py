@@ -72,6 +72,8 @@ ITEM_KEYS = (
     "text",
     "options",
     "key",
+    "goal",
+    "basic_skills",
 )
 SE_KEYS = ("a", "b", "c", "thresholds")
 _VERSION_RE = re.compile(VERSION_PATTERN)
@@ -205,6 +207,20 @@ BANK_SCHEMA: dict[str, Any] = {
                         "additionalProperties": False,
                     },
                 },
+                "basic_skills": {
+                    "type": "array",
+                    "description": "skills a city teaches every citizen (items name them by code)",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "code": {"type": "string", "minLength": 1},
+                            "name": {"$ref": "#/$defs/text"},
+                            "description": {"$ref": "#/$defs/text"},
+                        },
+                        "required": ["code", "name"],
+                        "additionalProperties": False,
+                    },
+                },
                 "levels": {
                     "type": "array",
                     "items": {
@@ -260,6 +276,16 @@ BANK_SCHEMA: dict[str, Any] = {
                 "text": {"$ref": "#/$defs/text"},
                 "options": {"type": "array", "minItems": 2, "items": {"$ref": "#/$defs/text"}},
                 "key": {"type": "integer", "minimum": 0},
+                "goal": {
+                    "$ref": "#/$defs/text",
+                    "description": "the criterion as a learning goal (what a citizen learns next)",
+                },
+                "basic_skills": {
+                    "type": "array",
+                    "uniqueItems": True,
+                    "items": {"type": "string", "minLength": 1},
+                    "description": "codes of the framework's basic skills the criterion belongs to",
+                },
             },
             "required": ["id", "area", "model"],
             "additionalProperties": False,
@@ -408,6 +434,7 @@ class _FrameworkCodes:
     areas: tuple[str, ...]
     competence_area: dict[str, str]
     levels: tuple[int, ...]
+    basic_skills: tuple[str, ...] = ()
 
 
 def _framework_problems(fw: Any) -> tuple[list[Problem], _FrameworkCodes | None]:
@@ -419,7 +446,7 @@ def _framework_problems(fw: Any) -> tuple[list[Problem], _FrameworkCodes | None]
     def say(message: str) -> None:
         out.append(Problem(None, f"framework: {message}"))
 
-    unknown = sorted(set(fw) - {"name", "source", "areas", "competences", "levels"})
+    unknown = sorted(set(fw) - {"name", "source", "areas", "competences", "levels", "basic_skills"})
     if unknown:
         say(f"unknown fields: {', '.join(unknown)}")
     for field in ("name", "source"):
@@ -438,54 +465,40 @@ def _framework_problems(fw: Any) -> tuple[list[Problem], _FrameworkCodes | None]
             return []
         return value
 
-    areas: list[str] = []
-    for i, area in enumerate(entries("areas", True)):
-        where = f"areas[{i}]"
-        if not isinstance(area, dict):
-            say(f"{where} must be an object (got {_show(area)})")
-            continue
-        code = area.get("code")
-        if not (isinstance(code, str) and code.strip()):
-            say(f"{where}.code must be non-empty text (got {_show(code)})")
-            continue
-        where = f"area {code}"
-        if code in areas:
-            say(f"duplicate area code {code!r}")
-        areas.append(code)
-        for m in _text_problems(area.get("name"), f"{where} name"):
-            say(m)
-        if "description" in area:
-            for m in _text_problems(area["description"], f"{where} description"):
+    def coded(field: str, noun: str, required: bool, extra_keys: tuple[str, ...] = ()):
+        """(code, entry) of each well-formed entry of a list of named, coded objects."""
+        seen: list[str] = []
+        for i, entry in enumerate(entries(field, required)):
+            where = f"{field}[{i}]"
+            if not isinstance(entry, dict):
+                say(f"{where} must be an object (got {_show(entry)})")
+                continue
+            code = entry.get("code")
+            if not (isinstance(code, str) and code.strip()):
+                say(f"{where}.code must be non-empty text (got {_show(code)})")
+                continue
+            where = f"{noun} {code}"
+            if code in seen:
+                say(f"duplicate {noun} code {code!r}")
+            seen.append(code)
+            for m in _text_problems(entry.get("name"), f"{where} name"):
                 say(m)
-        extra = sorted(set(area) - {"code", "name", "description"})
-        if extra:
-            say(f"{where} has unknown fields: {', '.join(extra)}")
+            if "description" in entry:
+                for m in _text_problems(entry["description"], f"{where} description"):
+                    say(m)
+            extra = sorted(set(entry) - {"code", "name", "description", *extra_keys})
+            if extra:
+                say(f"{where} has unknown fields: {', '.join(extra)}")
+            yield code, entry
 
+    areas = [code for code, _ in coded("areas", "area", True)]
     competence_area: dict[str, str] = {}
-    for i, comp in enumerate(entries("competences", False)):
-        where = f"competences[{i}]"
-        if not isinstance(comp, dict):
-            say(f"{where} must be an object (got {_show(comp)})")
-            continue
-        code = comp.get("code")
-        if not (isinstance(code, str) and code.strip()):
-            say(f"{where}.code must be non-empty text (got {_show(code)})")
-            continue
-        where = f"competence {code}"
-        if code in competence_area:
-            say(f"duplicate competence code {code!r}")
+    for code, comp in coded("competences", "competence", False, ("area",)):
         area = comp.get("area")
         if area not in areas:
-            say(f"{where} belongs to area {_show(area)}, which is not in the framework")
+            say(f"competence {code} belongs to area {_show(area)}, which is not in the framework")
         competence_area[code] = area if isinstance(area, str) else ""
-        for m in _text_problems(comp.get("name"), f"{where} name"):
-            say(m)
-        if "description" in comp:
-            for m in _text_problems(comp["description"], f"{where} description"):
-                say(m)
-        extra = sorted(set(comp) - {"code", "area", "name", "description"})
-        if extra:
-            say(f"{where} has unknown fields: {', '.join(extra)}")
+    basic_skills = [code for code, _ in coded("basic_skills", "basic skill", False)]
 
     levels: list[int] = []
     bounds: list[tuple[float, float]] = []
@@ -522,7 +535,7 @@ def _framework_problems(fw: Any) -> tuple[list[Problem], _FrameworkCodes | None]
             say(
                 f"level bands must be contiguous and increasing (a band ends at {upper:g}, the next starts at {lower:g})"
             )
-    return out, _FrameworkCodes(tuple(areas), competence_area, tuple(levels))
+    return out, _FrameworkCodes(tuple(areas), competence_area, tuple(levels), tuple(basic_skills))
 
 
 def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[str]:
@@ -648,6 +661,24 @@ def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[s
                     out.append(
                         f"se.thresholds has {len(ses)} entries for {n_thresholds} thresholds"
                     )
+
+    if "goal" in item:
+        out += _text_problems(item["goal"], "goal")
+    if "basic_skills" in item:
+        skills = item["basic_skills"]
+        if not isinstance(skills, list) or not all(
+            isinstance(code, str) and code.strip() for code in skills
+        ):
+            out.append(f"basic_skills must be a list of codes as text (got {_show(skills)})")
+        elif len(set(skills)) != len(skills):
+            out.append(f"basic_skills lists a code twice ({', '.join(skills)})")
+        elif fw is not None:
+            unknown_skills = [code for code in skills if code not in fw.basic_skills]
+            if unknown_skills:
+                known = ", ".join(fw.basic_skills) or "none"
+                out.append(
+                    f"basic skill(s) {', '.join(unknown_skills)} not in the framework (known: {known})"
+                )
 
     # Text, options and key.
     if "text" in item:

@@ -3,10 +3,14 @@
 One row per item. Columns, in this order::
 
     id, area, competence, ksa, model, level, status, a, b, c, thresholds, key,
-    text_vi, text_en, option1_vi, option1_en, …, optionN_vi, optionN_en
+    text_vi, text_en, goal_vi, goal_en, basic_skills,
+    option1_vi, option1_en, …, optionN_vi, optionN_en
     [, se_a, se_b, se_c, se_thresholds]   (only when some item has standard errors)
 
-* ``thresholds`` are separated by semicolons: ``-1.0;0.1;1.2``;
+* ``thresholds`` are separated by semicolons: ``-1.0;0.1;1.2``; so are the
+  codes in ``basic_skills``: ``online-shopping;online-payment``;
+* ``goal_vi``/``goal_en`` state the criterion as a learning goal (what the
+  result page names as a next step);
 * ``key`` is the **number of the correct option column** (1 = option1), as a
   content editor reads the sheet; the JSON file stores it 0-based;
 * empty cells mean "not given".
@@ -58,6 +62,8 @@ BASE_COLUMNS = (
     "key",
 )
 TEXT_COLUMNS = ("text_vi", "text_en")
+#: Content a text import may change besides text, options and key.
+CONTENT_COLUMNS = ("goal_vi", "goal_en", "basic_skills")
 SE_COLUMNS = ("se_a", "se_b", "se_c", "se_thresholds")
 PARAMETER_COLUMNS = (
     "area",
@@ -90,7 +96,7 @@ def _fmt_list(values: Any) -> str:
 def columns_for(items: tuple[ItemRecord, ...] | list[ItemRecord]) -> list[str]:
     """The header of a bank's CSV: option columns up to the most options of any item."""
     n_options = max((len(i.options) for i in items), default=0)
-    header = list(BASE_COLUMNS) + list(TEXT_COLUMNS)
+    header = list(BASE_COLUMNS) + list(TEXT_COLUMNS) + list(CONTENT_COLUMNS)
     for k in range(1, n_options + 1):
         header += [f"option{k}_vi", f"option{k}_en"]
     if any(i.se is not None for i in items):
@@ -115,6 +121,9 @@ def item_row(item: ItemRecord) -> dict[str, str]:
         "key": "" if item.key is None else str(item.key + 1),
         "text_vi": item.text["vi"] if item.text else "",
         "text_en": item.text.get("en", "") if item.text else "",
+        "goal_vi": item.goal["vi"] if item.goal else "",
+        "goal_en": item.goal.get("en", "") if item.goal else "",
+        "basic_skills": ";".join(item.basic_skills),
     }
     for k, option in enumerate(item.options, start=1):
         row[f"option{k}_vi"] = option["vi"]
@@ -204,7 +213,7 @@ def read_rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
 
 def _header_problems(header: list[str], required: tuple[str, ...]) -> list[Problem]:
     problems = []
-    known = set(BASE_COLUMNS) | set(TEXT_COLUMNS) | set(SE_COLUMNS)
+    known = set(BASE_COLUMNS) | set(TEXT_COLUMNS) | set(CONTENT_COLUMNS) | set(SE_COLUMNS)
     seen: set[str] = set()
     for column in header:
         if column in seen:
@@ -267,12 +276,18 @@ def _option_count(header: list[str]) -> int:
 def _content_from_row(
     cells: Mapping[str, str], n_option_columns: int, errors: list[str]
 ) -> dict[str, Any]:
-    """text, options and key of one row (only the fields whose columns are present)."""
+    """text, goal, basic skills, options and key of one row (the fields whose columns are present)."""
     out: dict[str, Any] = {}
     if "text_vi" in cells or "text_en" in cells:
         vi, en = cells.get("text_vi", ""), cells.get("text_en", "")
         if vi or en:
             out["text"] = {"vi": vi, **({"en": en} if en else {})}
+    if "goal_vi" in cells or "goal_en" in cells:
+        vi, en = cells.get("goal_vi", ""), cells.get("goal_en", "")
+        if vi or en:
+            out["goal"] = {"vi": vi, **({"en": en} if en else {})}
+    if cells.get("basic_skills", ""):
+        out["basic_skills"] = [code.strip() for code in cells["basic_skills"].split(";")]
     if n_option_columns:
         options: list[dict[str, str]] = []
         gap: int | None = None
@@ -502,6 +517,10 @@ def import_csv(
                 item.pop("options", None)
             if "key" in header:
                 item.pop("key", None)
+            if "goal_vi" in header or "goal_en" in header:
+                item.pop("goal", None)
+            if "basic_skills" in header:
+                item.pop("basic_skills", None)
             item.update(content)
             replaced[item_id] = item
         new_items = [replaced.get(i.id, i.to_dict()) for i in base.items]

@@ -250,7 +250,7 @@ class SessionController(Controller):
 
     @get(
         "/{session_id:uuid}/result",
-        summary="Scores of a finished test",
+        summary="Scores, levels and how sure they are, and what to learn next, of a finished test",
         responses=errors(400, 404, 409, 503),
     )
     async def result(
@@ -264,6 +264,7 @@ class SessionController(Controller):
             answered=view.answered,
             stop_reason=view.stop_reason,
             settled_by=view.settled_by,
+            advice=view.advice,  # type: ignore[arg-type]
         )
 
 

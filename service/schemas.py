@@ -169,6 +169,57 @@ class AreaOut(msgspec.Struct):
     answered: Annotated[int, msgspec.Meta(description="Scored questions of this area answered")]
 
 
+class Text(msgspec.Struct):
+    vi: str
+    en: str
+
+
+class BasicSkillOut(msgspec.Struct):
+    code: str
+    name: Text
+
+
+class NextStepOut(msgspec.Struct):
+    """A criterion to learn next: one the citizen most likely does not meet yet but is close to."""
+
+    criterion: Annotated[str, msgspec.Meta(description="The criterion's (item's) id")]
+    competence: str | None
+    competence_name: Text
+    goal: Annotated[Text, msgspec.Meta(description="The criterion as a learning goal")]
+    basic_skills: Annotated[
+        list[BasicSkillOut],
+        msgspec.Meta(description="The basic skills (of the five a city teaches) it belongs to"),
+    ]
+    success: Annotated[
+        Probability,
+        msgspec.Meta(description="Posterior probability that the citizen meets it now (< 0.5)"),
+    ]
+
+
+class AreaAdviceOut(msgspec.Struct):
+    area: str
+    name: Text
+    level: LevelCode
+    top: Annotated[bool, msgspec.Meta(description="At the top level: no next steps")]
+    note: Text | None
+    gain: Annotated[
+        float, msgspec.Meta(description="Points the area's score would gain if the steps were met")
+    ]
+    steps: list[NextStepOut]
+
+
+class AdviceOut(msgspec.Struct):
+    """What to learn next, from where learning helps most (areas in that order)."""
+
+    top_overall: Annotated[
+        bool, msgspec.Meta(description="The overall level is the top level (5, Nâng cao)")
+    ]
+    message: Text
+    more: Text | None
+    help: Text
+    areas: list[AreaAdviceOut]
+
+
 class ResultOut(msgspec.Struct):
     session_id: uuid.UUID
     overall: OverallOut
@@ -185,11 +236,7 @@ class ResultOut(msgspec.Struct):
         list[dict[str, Any]],
         msgspec.Meta(description="The rule(s) that settle a level, e.g. LevelProbability 0.9"),
     ]
-
-
-class Text(msgspec.Struct):
-    vi: str
-    en: str
+    advice: AdviceOut
 
 
 class FrameworkArea(msgspec.Struct):

@@ -35,11 +35,13 @@ from nangluc.engine import (
     LEVELS,
     TestConfig,
     TestState,
+    advise,
     answer_item,
     level_by_code,
     score_test,
     start_test,
 )
+from nangluc.service.advice import advice_payload
 from nangluc.service.banks import LANGUAGES, ConflictError, LoadedBank, NotFoundError
 from nangluc.service.db import RESPONSE, SESSION, utcnow
 from nangluc.service.store import Database, KnownSession
@@ -398,6 +400,7 @@ class ResultView:
     language: str
     stop_reason: str | None
     settled_by: list[dict[str, Any]]
+    advice: dict[str, Any]
 
 
 def level_name(code: int, language: str) -> str:
@@ -433,7 +436,9 @@ def get_result(db: Database, session_id: uuid.UUID, *, language: str | None = No
         loaded = db.banks.get(row.bank_version, conn)
     language = _language(language, row.language)
     state = TestState.from_json(row.state)
-    result = score_test(loaded.bank, state, _config(state.config))
+    config = _config(state.config)
+    result = score_test(loaded.bank, state, config)
+    advice = advice_payload(loaded, advise(loaded.bank, state, config))
 
     def described(part) -> dict[str, Any]:
         return {
@@ -467,4 +472,5 @@ def get_result(db: Database, session_id: uuid.UUID, *, language: str | None = No
         language=language,
         stop_reason=result.stop_reason,
         settled_by=[dict(rule) for rule in result.settled_by],
+        advice=advice,
     )

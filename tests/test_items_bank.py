@@ -78,7 +78,7 @@ def test_framework_levels_agree_with_the_engine():
 def test_shipped_bank_is_valid_and_provisional(doc):
     assert items.validate_document(read_json(items.DEFAULT_BANK_PATH)) == []
     assert doc.status == "provisional"
-    assert doc.parent == "2024.10-p1"  # p2 renamed level 3 in English ("Intermediate")
+    assert doc.parent == "2024.10-p2"  # p3 added learning goals and basic skills
     assert doc.hash_matches
     source = doc.metadata["parameter_source"]
     assert source["provisional"] is True
@@ -225,7 +225,7 @@ def test_published_versions_are_immutable(doc, tmp_path):
     edited = doc.to_dict()
     edited["items"][0]["a"] = 1.99
     with pytest.raises(
-        items.BankError, match="already holds version 2024.10-p2 with different content"
+        items.BankError, match="already holds version 2024.10-p3 with different content"
     ):
         items.write_bank(edited, path)
     assert path.read_bytes() == before

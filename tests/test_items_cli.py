@@ -27,7 +27,7 @@ def run(runner: CliRunner, *args: str):
 def test_validate_shipped_bank(runner):
     result = run(runner, "validate", str(items.DEFAULT_BANK_PATH))
     assert result.exit_code == 0
-    assert "valid — version 2024.10-p2 (provisional), 173 items in 5 areas" in result.output
+    assert "valid — version 2024.10-p3 (provisional), 173 items in 5 areas" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 

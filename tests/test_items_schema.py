@@ -272,6 +272,51 @@ def test_framework_problems(shipped):
     assert "level 4 name is missing the Vietnamese text (vi)" in found
 
 
+def test_goals_and_basic_skills_are_checked(shipped):
+    d = with_framework(shipped)
+    d["items"][0]["basic_skills"] = ["online-payment", "self-protection"]
+    d["items"][0]["goal"] = {"vi": "Trả tiền bằng mã QR", "en": "Pay with a QR code"}
+    assert validate_document(d) == []
+    d["items"][0]["basic_skills"] = ["online-payment", "online-payment"]
+    d["items"][1]["basic_skills"] = ["flying"]
+    d["items"][2]["basic_skills"] = "online-payment"
+    d["items"][2]["goal"] = {"en": "Pay"}
+    d["framework"]["basic_skills"].append({"code": "online-payment", "name": {"vi": "x"}})
+    found = validate_document(d)
+    assert "basic_skills lists a code twice" in " ".join(messages(found, "a"))
+    assert (
+        "basic skill(s) flying not in the framework (known: public-services, online-shopping, "
+        "online-payment, self-protection, digital-platforms, online-payment)"
+    ) in messages(found, "b")
+    text_c = " | ".join(messages(found, "c"))
+    assert "basic_skills must be a list of codes as text" in text_c
+    assert "goal is missing the Vietnamese text (vi)" in text_c
+    assert "framework: duplicate basic skill code 'online-payment'" in messages(found)
+    # A bare bank names basic skills freely (there is no list to check them against).
+    bare = bare_bank()
+    bare["items"][0]["basic_skills"] = ["anything"]
+    assert validate_document(bare) == []
+
+
+def test_every_shipped_criterion_has_a_goal_and_basic_skills_are_covered(shipped):
+    """The five basic skills provinces teach door to door are well covered by criteria."""
+    doc = items.bank_from_dict(shipped)
+    assert all(item.goal and item.goal.get("vi") and item.goal.get("en") for item in doc.items)
+    codes = [skill.code for skill in doc.framework.basic_skills]
+    assert codes == [
+        "public-services",
+        "online-shopping",
+        "online-payment",
+        "self-protection",
+        "digital-platforms",
+    ]
+    counts = {code: sum(code in item.basic_skills for item in doc.items) for code in codes}
+    assert min(counts.values()) >= 7, counts
+    # The engine's arrays carry them too.
+    bank = doc.item_bank
+    assert bank.basic_skills[bank.index("4.2.01")] == ("self-protection", "online-payment")
+
+
 # ----------------------------------------------------------------- JSON Schema
 
 

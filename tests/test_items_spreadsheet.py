@@ -57,9 +57,12 @@ def test_csv_layout(doc):
         "id", "area", "competence", "ksa", "model", "level", "status",
         "a", "b", "c", "thresholds", "key", "text_vi", "text_en",
     ]  # fmt: skip
-    assert header[14:] == [f"option{k}_{lang}" for k in range(1, 5) for lang in ("vi", "en")]
+    assert header[14:17] == ["goal_vi", "goal_en", "basic_skills"]
+    assert header[17:] == [f"option{k}_{lang}" for k in range(1, 5) for lang in ("vi", "en")]
     rows = {r["id"]: r for r in rows_of(text)}
     assert len(rows) == 173
+    assert rows["4.2.01"]["basic_skills"] == "self-protection;online-payment"
+    assert rows["4.2.01"]["goal_vi"] == "Không bao giờ đưa mã OTP cho bất kỳ ai"
     knowledge = next(i for i in doc.items if i.ksa == "knowledge")
     assert rows[knowledge.id]["key"] == str(
         knowledge.key + 1
@@ -255,6 +258,23 @@ def test_text_import_replaces_wording_and_keeps_parameters(doc):
     assert all(new.item(i.id) == i for i in unchanged)
     assert "1 of 1 items in the CSV have new text" in notes[0]
     assert new.metadata["imported_from"]["file"] == "official.csv"
+
+
+def test_text_import_replaces_goals_and_basic_skills(doc):
+    row = {
+        "id": "5.3.07",
+        "goal_vi": "Trả tiền bằng mã QR",
+        "goal_en": "Pay with a QR code",
+        "basic_skills": "online-payment;online-shopping",
+    }
+    new, _ = import_csv(to_csv([row], list(row)), doc, version="2024.10-goals")
+    item = new.item("5.3.07")
+    assert item.goal == {"vi": "Trả tiền bằng mã QR", "en": "Pay with a QR code"}
+    assert item.basic_skills == ("online-payment", "online-shopping")
+    assert item.text == doc.item("5.3.07").text  # the text columns were not in the CSV
+    bad = {"id": "5.3.07", "basic_skills": "flying"}
+    with pytest.raises(items.BankError, match="basic skill"):
+        import_csv(to_csv([bad], list(bad)), doc, version="2024.10-bad")
 
 
 def test_text_import_refuses_changed_parameters_and_unknown_items(doc):

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -34,6 +35,9 @@ if not CHROMIUM.exists() and not REQUIRE_BROWSER:
 import uvicorn  # noqa: E402
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright  # noqa: E402
 
+from nangluc import items  # noqa: E402
+from nangluc.engine import irt  # noqa: E402
+from nangluc.engine.scoring import area_scores  # noqa: E402
 from nangluc.service.app import create_app  # noqa: E402
 from nangluc.service.settings import Settings  # noqa: E402
 from service_fixtures import CHROMIUM_ARGS  # noqa: E402
@@ -263,8 +267,15 @@ def test_a_whole_test_on_a_phone_ends_with_level_and_five_areas(
         width = row.locator(".bar-fill").bounding_box()["width"]
         track = row.locator(".bar-track").bounding_box()["width"]
         assert abs(width / track - area["score"] / 100) < 0.02
-    lowest = min(result["areas"], key=lambda a: a["score"])
-    expect(page.locator(".next-area")).to_contain_text(area_names[lowest["area"]])
+    # What to learn next is the API's advice, in its order (the page decides nothing).
+    advice = result["advice"]
+    with_steps = [a for a in advice["areas"] if a["steps"]]
+    shown = page.locator(".next .advice-area")
+    expect(shown).to_have_count(len(with_steps))
+    for k, area in enumerate(with_steps[:2]):
+        block = shown.nth(k)
+        expect(block).to_have_attribute("data-area", area["area"])
+        expect(block.locator(".step-goal")).to_have_text([s["goal"]["vi"] for s in area["steps"]])
     note = page.locator(".overall .note")
     expect(note).to_have_count(0 if result["overall"]["settled"] else 1)
     _no_sideways_scroll(page)
@@ -502,3 +513,136 @@ def test_a_failed_start_can_be_retried_without_retyping(page: Page, base_url: st
     alert.get_by_role("button", name="Thử lại").click()
     _wait_question(page, 0)
     expect(page.locator(".counter")).to_have_text("Câu 1")
+
+
+# ------------------------------------------------------- results to look at --
+
+SHIPPED = items.load_bank()
+
+
+def _citizen(theta: float, seed: int):
+    """Answers of a simulated citizen whose ability is ``theta`` in every area."""
+    bank, rng = SHIPPED.item_bank, np.random.default_rng(seed)
+
+    def choose(item: dict) -> int:
+        index = bank.index(item["id"])
+        category = int(irt.simulate_responses(bank, np.array([theta]), np.array([index]), rng)[0])
+        record = SHIPPED.item(item["id"])
+        if record.key is None:
+            return category
+        return record.key if category else (record.key + 1) % len(item["options"])
+
+    return choose
+
+
+def _best(item: dict) -> int:
+    record = SHIPPED.item(item["id"])
+    return record.key if record.key is not None else len(item["options"]) - 1
+
+
+def _finish(api: httpx.Client, choose) -> dict:
+    reply = api.post("/sessions", json={"language": "vi"}).json()
+    session_id, item = reply["session_id"], reply["item"]
+    while item is not None:
+        answer = {"item_id": item["id"], "response": choose(item)}
+        item = api.post(f"/sessions/{session_id}/answers", json=answer).json()["item"]
+    return api.get(f"/sessions/{session_id}/result").json()
+
+
+def _theta_of_overall(target: float) -> float:
+    """The common theta at which the overall score is ``target`` (bisection)."""
+    bank = SHIPPED.item_bank
+    low, high = -6.0, 6.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if area_scores(bank, np.full((1, bank.n_areas), mid)).mean() < target:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
+
+
+@pytest.fixture(scope="module")
+def results(base_url: str) -> Iterator[dict[str, dict]]:
+    """Finished tests of a low, a middle, a top and an unsettled result."""
+    with httpx.Client(base_url=base_url + "/api/v1", timeout=10) as api:
+        yield _finish_cases(api)
+
+
+def _finish_cases(api: httpx.Client) -> dict[str, dict]:
+    out = {
+        "low": _finish(api, lambda item: 0 if SHIPPED.item(item["id"]).key != 0 else 1),
+        "top": _finish(api, _best),
+    }
+    # A citizen in the middle of the scale; most such tests settle (the server's
+    # seeds vary the items, so take the first that does).
+    for seed in range(10):
+        result = _finish(api, _citizen(0.0, seed=seed))
+        if result["overall"]["settled"]:
+            out["middle"] = result
+            break
+    # A citizen right at a level boundary often ends at the maximum length unsettled.
+    at_cut = _theta_of_overall(40.0)
+    for seed in range(30):
+        result = _finish(api, _citizen(at_cut, seed=100 + seed))
+        if not result["overall"]["settled"]:
+            out["unsettled"] = result
+            break
+    assert "unsettled" in out, "no unsettled result in 30 tests at a level boundary"
+    assert out["low"]["overall"]["level"] == 1 and out["top"]["overall"]["level"] == 5
+    assert 2 <= out["middle"]["overall"]["level"] <= 4
+    return {case: out[case] for case in ("low", "middle", "top", "unsettled")}
+
+
+@pytest.mark.parametrize(
+    ("language", "viewport"), [("vi", PHONE), ("en", PHONE), ("vi", SMALL_PHONE)]
+)
+def test_result_pages_say_what_the_measurement_supports(
+    browser: Browser, base_url: str, results: dict[str, dict], language: str, viewport: dict
+):
+    names = LEVELS_VI if language == "vi" else LEVELS_EN
+    for case, result in results.items():
+        page = _new_page(browser, viewport)
+        page.goto(base_url + "/")
+        page.evaluate(
+            "([id, lang]) => { localStorage.setItem('nangluc.session', id);"
+            " localStorage.setItem('nangluc.lang', lang); }",
+            [result["session_id"], language],
+        )
+        page.goto(base_url + "/ket-qua")
+        page.wait_for_selector("#app[data-screen=result]")
+        overall = result["overall"]
+        expect(page.locator(".overall-level")).to_have_text(names[overall["level"] - 1])
+        low, high = (round(x) for x in overall["interval"])
+        expect(page.locator(".overall .interval")).to_contain_text(f"{low}")
+        expect(page.locator(".overall .interval")).to_contain_text(f"{high}")
+        note = page.locator(".overall .note")
+        if overall["settled"]:
+            expect(note).to_have_count(0)
+        else:
+            n = round(10 * overall["probability"])
+            expect(note).to_contain_text(
+                f"khoảng {n} trên 10" if language == "vi" else f"about a {n} in 10"
+            )
+            if result["stop_reason"] == "max_items":
+                expect(note).to_contain_text("tối đa" if language == "vi" else "largest number")
+        advice = result["advice"]
+        heading = page.locator(".next h2")
+        if advice["top_overall"]:
+            expect(heading).to_have_text(
+                "Chia sẻ kỹ năng của bạn" if language == "vi" else "Share your skills"
+            )
+            expect(page.locator(".next")).to_contain_text(advice["help"][language])
+        else:
+            expect(heading).to_have_text(
+                "Nên học gì tiếp theo?" if language == "vi" else "What to learn next?"
+            )
+            first = next(a for a in advice["areas"] if a["steps"])
+            expect(page.locator(".advice-area").first.locator(".step-goal").first).to_have_text(
+                first["steps"][0]["goal"][language]
+            )
+        _no_sideways_scroll(page)
+        width = "" if viewport is PHONE else "-360px"
+        _shot(page, f"result-{case}-{language}{width}")
+        assert not page.script_errors, page.script_errors  # type: ignore[attr-defined]
+        page.context.close()

@@ -137,3 +137,57 @@ def test_stored_result_columns_hold_level_codes(shipped):
     assert row.overall_level == result["overall"]["level"]
     assert row.overall_decided == result["overall"]["settled"]
     assert [a["level"] for a in row.area_scores] == [a["level"] for a in result["areas"]]
+
+
+def _best_option(item: dict[str, Any]) -> int:
+    record = SHIPPED.item(item["id"])
+    return record.key if record.key is not None else len(item["options"]) - 1
+
+
+def test_advice_is_part_of_the_result(shipped):
+    rng = np.random.default_rng(21)
+    result = _take_test(shipped, np.full(5, -0.5), rng, language="en")
+    advice = result["advice"]
+    assert not advice["top_overall"]
+    assert "community digital technology team" in advice["help"]["en"]
+    assert "Tổ công nghệ số cộng đồng" in advice["help"]["vi"]
+    levels = {a["area"]: a["level"] for a in result["areas"]}
+    assert sorted(a["area"] for a in advice["areas"]) == sorted(levels)
+    named = 0
+    for area in advice["areas"]:
+        assert area["level"] == levels[area["area"]]
+        assert area["top"] == (area["level"] == 5)
+        assert area["name"]["vi"] and area["name"]["en"]
+        for step in area["steps"]:
+            record = SHIPPED.item(step["criterion"])
+            assert record.area == area["area"]
+            assert step["goal"] == {"vi": record.goal["vi"], "en": record.goal["en"]}
+            assert step["competence"] == record.competence
+            assert [b["code"] for b in step["basic_skills"]] == list(record.basic_skills)
+            assert all(b["name"]["vi"] and b["name"]["en"] for b in step["basic_skills"])
+            assert 0 <= step["success"] < 0.5
+            named += 1
+    assert named >= 6
+
+
+def test_a_citizen_at_the_top_is_pointed_to_helping_others(shipped):
+    """Regression (#11): a citizen at 93/100 (Nâng cao) was told to practise taking
+    photos and to ask the community team for help."""
+    reply = shipped.post(f"{API}/sessions", json={"language": "vi"})
+    session_id, item = reply.json()["session_id"], reply.json()["item"]
+    while item is not None:
+        reply = shipped.post(
+            f"{API}/sessions/{session_id}/answers",
+            json={"item_id": item["id"], "response": _best_option(item)},
+        )
+        item = reply.json()["item"]
+    result = shipped.get(f"{API}/sessions/{session_id}/result").json()
+    assert result["overall"]["level"] == 5 and result["overall"]["score"] >= 90
+    advice = result["advice"]
+    assert advice["top_overall"]
+    assert "mức cao nhất" in advice["message"]["vi"]
+    assert "hướng dẫn bà con" in advice["help"]["vi"]
+    assert "nhờ" not in advice["help"]["vi"]  # not told to ask for help
+    for area in advice["areas"]:
+        if area["top"]:
+            assert area["steps"] == [] and area["note"]["vi"]

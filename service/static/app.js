@@ -732,11 +732,6 @@ function resultView() {
   const interval = Array.isArray(overall.interval) ? overall.interval.map(Number) : [];
   const low = Math.round(interval[0]);
   const high = Math.round(interval[1]);
-  const lowest = areas.reduce(
-    (low, area) => (low === null || Number(area.score) < Number(low.score) ? area : low),
-    null,
-  );
-  const suggestions = MESSAGES[state.lang].suggestions;
   return h(
     "section",
     { class: "screen result", "aria-labelledby": "result-heading" },
@@ -768,21 +763,89 @@ function resultView() {
     h("ul", { class: "chart" }, areas.map(barView)),
     h("p", { class: "help" }, msg("chartCaption")),
     areas.some((area) => area.settled === false) ? h("p", { class: "help" }, msg("areasLessSure")) : null,
-    lowest
-      ? h(
-          "div",
-          { class: "next" },
-          h("h2", {}, msg("nextHeading")),
-          h("p", { class: "next-area" }, msg("nextIntro", { area: areaName(lowest.area, lowest.name) })),
-          h("p", {}, suggestions[String(lowest.area)] || msg("suggestionAny")),
-          h("p", { class: "help" }, msg("nextHelp")),
-        )
-      : null,
+    adviceView(result.advice),
     h(
       "div",
       { class: "restart" },
       restartControl("newTest", "newTestQuestion", "newTestYes", "newTestNo", "button button-secondary button-big"),
     ),
+  );
+}
+
+/** A {"vi", "en"} text from the API in the page's language. */
+function said(text) {
+  return text ? localName(text, "") : "";
+}
+
+/** One area's next steps: the learning goals, each marked with its basic skills. */
+function areaStepsView(area) {
+  return h(
+    "section",
+    { class: "advice-area", "data-area": String(area.area) },
+    h("h3", {}, said(area.name)),
+    h(
+      "ul",
+      { class: "steps" },
+      area.steps.map((step) =>
+        h(
+          "li",
+          { class: "step", "data-criterion": String(step.criterion) },
+          h("span", { class: "step-goal" }, said(step.goal)),
+          step.basic_skills.length
+            ? h(
+                "span",
+                { class: "basic-skills" },
+                step.basic_skills.map((skill) =>
+                  h(
+                    "span",
+                    { class: "basic-skill" },
+                    h("span", { "aria-hidden": "true" }, "★ "),
+                    h("span", { class: "visually-hidden" }, msg("basicSkillLabel")),
+                    said(skill.name),
+                  ),
+                ),
+              )
+            : null,
+        ),
+      ),
+    ),
+  );
+}
+
+/**
+ * What to learn next, exactly as the API's advice says (the server decides
+ * which criteria and in which order; the page only shows them). The first
+ * two areas are open, the others one tap away so the page stays short.
+ */
+function adviceView(advice) {
+  if (!advice || !Array.isArray(advice.areas)) {
+    return null;
+  }
+  const withSteps = advice.areas.filter((area) => Array.isArray(area.steps) && area.steps.length);
+  const atTop = advice.areas.filter((area) => area.top);
+  const shown = withSteps.slice(0, 2);
+  const more = withSteps.slice(2);
+  return h(
+    "div",
+    { class: advice.top_overall ? "next next-top" : "next", "data-top": advice.top_overall ? "true" : "false" },
+    h("h2", {}, advice.top_overall ? msg("nextHeadingTop") : msg("nextHeading")),
+    h("p", { class: "advice-message" }, said(advice.message)),
+    advice.top_overall ? h("p", { class: "advice-help" }, said(advice.help)) : null,
+    advice.more ? h("p", {}, said(advice.more)) : null,
+    withSteps.length && !advice.top_overall ? h("p", { class: "help" }, msg("basicSkillNote")) : null,
+    shown.map(areaStepsView),
+    more.length
+      ? h(
+          "details",
+          { class: "more-areas" },
+          h("summary", {}, msg("moreAreas", { n: more.length })),
+          more.map(areaStepsView),
+        )
+      : null,
+    atTop.length && !advice.top_overall
+      ? h("p", { class: "help top-areas" }, msg("topAreas", { areas: atTop.map((area) => said(area.name)).join(", ") }))
+      : null,
+    advice.top_overall ? null : h("p", { class: "advice-help" }, said(advice.help)),
   );
 }
 

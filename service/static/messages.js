@@ -80,9 +80,11 @@ export const MESSAGES = {
     areasLessSure:
       "Mỗi lĩnh vực chỉ có vài câu hỏi, nên mức của từng lĩnh vực kém chắc chắn hơn mức chung.",
     nextHeading: "Nên học gì tiếp theo?",
-    nextIntro: "Bạn nên học thêm trước về: {area}.",
-    nextHelp:
-      "Bạn có thể nhờ Tổ công nghệ số cộng đồng ở phường, xã hoặc con cháu trong nhà hướng dẫn.",
+    nextHeadingTop: "Chia sẻ kỹ năng của bạn",
+    basicSkillNote: "Dấu ★ đánh dấu một trong 5 kỹ năng số cơ bản mà ai cũng nên có.",
+    basicSkillLabel: "Kỹ năng số cơ bản: ",
+    moreAreas: "Xem thêm {n} lĩnh vực khác",
+    topAreas: "Bạn đã ở mức cao nhất trong: {areas}.",
     newTest: "Làm bài mới",
     newTestQuestion:
       "Bạn muốn làm một bài mới? Kết quả này sẽ không hiện lại trên máy này nữa, bạn có thể chụp màn hình để giữ lại.",
@@ -97,14 +99,6 @@ export const MESSAGES = {
       "Bạn dùng công nghệ số thành thạo và biết giữ an toàn.",
       "Bạn rất thành thạo và có thể hướng dẫn người khác.",
     ],
-    suggestions: {
-      1: "Tập tìm thông tin trên mạng, và kiểm tra tin đó có từ nguồn đáng tin không trước khi tin hay chia sẻ.",
-      2: "Tập nhắn tin, gọi video, gửi ảnh và giấy tờ cho người thân qua Zalo, và trò chuyện lịch sự trên mạng.",
-      3: "Tập chụp ảnh, soạn một đoạn văn bản hay một bài đăng ngắn, và chỉ dùng ảnh, nhạc của người khác khi được phép.",
-      4: "Tập đặt mật khẩu khó đoán, không bao giờ đưa mã OTP cho ai, và cảnh giác với tin nhắn, cuộc gọi lạ đòi chuyển tiền.",
-      5: "Tập dùng ứng dụng VNeID và Cổng dịch vụ công, mua hàng và trả tiền qua mạng an toàn, và tự học thêm trên mạng.",
-    },
-    suggestionAny: "Hãy học thêm về lĩnh vực này, từng bước một.",
     footer:
       "Không thu thập thông tin cá nhân. Dựa trên Khung năng lực số cho công dân của thành phố Đà Nẵng.",
   },
@@ -183,9 +177,11 @@ export const MESSAGES = {
     areasLessSure:
       "Each area had only a few questions, so the level of each area is less certain than the overall level.",
     nextHeading: "What to learn next?",
-    nextIntro: "Learn more about this first: {area}.",
-    nextHelp:
-      "The community digital technology team in your ward or commune, or your family, can help you.",
+    nextHeadingTop: "Share your skills",
+    basicSkillNote: "★ marks one of the five basic digital skills everyone should have.",
+    basicSkillLabel: "Basic digital skill: ",
+    moreAreas: "Show {n} more areas",
+    topAreas: "You are already at the highest level in: {areas}.",
     newTest: "Take a new test",
     newTestQuestion:
       "Take a new test? This result will no longer show on this device; you can take a screenshot to keep it.",
@@ -200,14 +196,6 @@ export const MESSAGES = {
       "You use digital technology well and know how to stay safe.",
       "You are very skilled and could teach others.",
     ],
-    suggestions: {
-      1: "Practise searching for information online, and check that it comes from a trustworthy source before you believe or share it.",
-      2: "Practise messaging, video calls and sending photos and documents to family on Zalo, and be polite online.",
-      3: "Practise taking photos and writing a short text or post, and use other people's photos or music only with permission.",
-      4: "Practise making hard-to-guess passwords, never give your OTP code to anyone, and be wary of strange messages or calls asking for money.",
-      5: "Practise using the VNeID app and the public service portal, shopping and paying online safely, and learning new things online.",
-    },
-    suggestionAny: "Learn more about this area, one step at a time.",
     footer:
       "No personal data is collected. Based on Đà Nẵng's digital competence framework for citizens.",
   },
