@@ -46,20 +46,36 @@ MIN_BIN = 200
 
 
 def calibration_table(name: str, bins: list[dict]) -> float:
-    """Print the bins; return the worst |stated - observed| over bins with n >= MIN_BIN."""
+    """Print the bins; return the worst |stated - observed| over bins with n >= MIN_BIN.
+
+    Also prints a goodness-of-fit test over those bins: if the stated
+    probabilities are true, the sum of the squared z-scores is chi-square with
+    one degree of freedom per bin (a small p-value would mean miscalibration
+    beyond sampling noise).
+    """
+    from scipy.stats import chi2
+
     print(f"\n{name}: stated probability of the overall level against how often it was right")
     print(f"{'stated':>8} {'observed':>9} {'n':>8} {'diff':>8} {'SE':>7} {'z':>6}")
     worst = 0.0
+    z_squared, judged_bins = 0.0, 0
     for b in bins:
         se = math.sqrt(max(b["stated"] * (1 - b["stated"]), 1e-12) / b["n"])
         diff = b["observed"] - b["stated"]
         judged = b["n"] >= MIN_BIN
         if judged:
             worst = max(worst, abs(diff))
+            z_squared += (diff / se) ** 2
+            judged_bins += 1
         flag = "" if not judged else ("  ok" if abs(diff) <= TOLERANCE else "  OUTSIDE ±0.03")
         print(
             f"{b['stated']:8.3f} {b['observed']:9.3f} {b['n']:8d} {diff:+8.3f} {se:7.3f} "
             f"{diff / se:+6.1f}{flag}"
+        )
+    if judged_bins:
+        print(
+            f"chi-square {z_squared:.1f} over {judged_bins} bins with n >= {MIN_BIN}: "
+            f"p = {chi2.sf(z_squared, judged_bins):.2f} (calibrated within sampling noise if not small)"
         )
     return worst
 

@@ -14,7 +14,7 @@ import numpy as np
 from nangluc.engine.bank import KINDS, ItemBank
 from nangluc.engine.config import TestConfig
 from nangluc.engine.estimation import JointPosterior, estimate_areas
-from nangluc.engine.scoring import score
+from nangluc.engine.scoring import probability_of_level, score
 from nangluc.engine.stopping import StopContext
 from nangluc.engine.tables import bank_tables
 
@@ -53,6 +53,9 @@ class CatBatch:
     lottery: np.ndarray  # (N, I) one uniform draw per item per test (exposure control)
     # (N, I) bool: items never to give this test taker (e.g. not in a record); None: no such item
     unavailable: np.ndarray | None
+    # (N,) posterior probability of the estimated overall level at the last stopping check
+    # (NaN where no level rule needed it); None: not tracked
+    level_probability: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -155,6 +158,7 @@ def empty(
         stop_reason=np.full(n, "", dtype=object),
         lottery=lottery,
         unavailable=unavailable,
+        level_probability=np.full(n, np.nan),
     )
 
 
@@ -341,6 +345,19 @@ def stop_rules_met(
     ``posterior`` is the rows' posterior under the test's model if the caller
     has it already (else the level rules compute it from the rows' evidence).
     """
+    stop, reason, _ = _stop_rules(bank, config, batch, rows, posterior)
+    return stop, reason
+
+
+def _stop_rules(
+    bank: ItemBank,
+    config: TestConfig,
+    batch: CatBatch,
+    rows: np.ndarray,
+    posterior: JointPosterior | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`stop_rules_met` and the rows' probability of their estimated overall level
+    (NaN unless a level rule computed the posterior anyway)."""
     scored_length = batch.area_counts[rows].sum(axis=1)
     context = StopContext(
         length=scored_length,
@@ -368,7 +385,13 @@ def stop_rules_met(
     reason[~stop] = ""
     at_max = (scored_length >= config.max_items) & ~stop
     reason[at_max] = "max_items"
-    return stop | at_max, reason
+    if "levels" in context.__dict__ and context.scores is not None:  # computed by a level rule
+        stated = probability_of_level(
+            context.levels.overall_probabilities, context.scores.overall_score
+        )
+    else:
+        stated = np.full(rows.size, np.nan)
+    return stop | at_max, reason, stated
 
 
 def _select_or_finish(
@@ -386,7 +409,7 @@ def _select_or_finish(
     next_item = batch.next_item.copy()
     next_item[rows] = -1
 
-    stop, reason = stop_rules_met(bank, config, batch, rows, posterior)
+    stop, reason, stated = _stop_rules(bank, config, batch, rows, posterior)
     finished[rows[stop]] = True
     stop_reason[rows[stop]] = reason[stop]
     going = rows[~stop]
@@ -413,7 +436,17 @@ def _select_or_finish(
             finished[chosen_rows[none_left]] = True
             stop_reason[chosen_rows[none_left]] = "no_item_left"
             next_item[chosen_rows[none_left]] = -1
-    return _replace(batch, finished=finished, stop_reason=stop_reason, next_item=next_item)
+    level_probability = batch.level_probability
+    if level_probability is not None:
+        level_probability = level_probability.copy()
+        level_probability[rows] = stated
+    return _replace(
+        batch,
+        finished=finished,
+        stop_reason=stop_reason,
+        next_item=next_item,
+        level_probability=level_probability,
+    )
 
 
 def select(

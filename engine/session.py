@@ -56,6 +56,12 @@ class TestState:
         ``no_item_left`` …
     theta, se : tuple of float
         Current ability estimate and its standard error per area.
+    correlation : tuple of tuple of float
+        Posterior correlation of the areas.
+    level_probability : float or None
+        Posterior probability of the estimated overall level at the last
+        stopping check (what the citizen test stops on); None when the test's
+        rules did not need it. The page's progress estimate uses it.
     """
 
     __test__ = False  # not a pytest test class
@@ -71,6 +77,7 @@ class TestState:
     theta: tuple[float, ...]
     se: tuple[float, ...]
     correlation: tuple[tuple[float, ...], ...] = ()
+    level_probability: float | None = None
 
     @property
     def answered(self) -> int:
@@ -91,6 +98,7 @@ class TestState:
             "theta": [_finite_or_none(x) for x in self.theta],
             "se": [_finite_or_none(x) for x in self.se],
             "correlation": [list(row) for row in self.correlation],
+            "level_probability": self.level_probability,
         }
 
     @classmethod
@@ -116,6 +124,11 @@ class TestState:
                 se=tuple(math.inf if x is None else float(x) for x in data["se"]),
                 correlation=tuple(
                     tuple(float(x) for x in row) for row in data.get("correlation", ())
+                ),
+                level_probability=(
+                    None
+                    if data.get("level_probability") is None
+                    else float(data["level_probability"])
                 ),
             )
         except KeyError as missing:
@@ -158,7 +171,14 @@ def _state_from_batch(
         theta=tuple(batch.theta[0].tolist()),
         se=tuple(batch.se[0].tolist()),
         correlation=tuple(map(tuple, batch.theta_corr[0].tolist())),
+        level_probability=_probability_or_none(batch.level_probability),
     )
+
+
+def _probability_or_none(values: np.ndarray | None) -> float | None:
+    if values is None or not np.isfinite(values[0]):
+        return None
+    return round(float(values[0]), 6)
 
 
 def replay(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBatch:
@@ -290,6 +310,7 @@ def _batch_of(
             else np.ones((1, bank.n_items))
         ),
         unavailable=None,
+        level_probability=np.full(1, np.nan),
     )
 
 

@@ -107,6 +107,7 @@ def _session_out(view: sessions.SessionView) -> SessionOut:
         max_items=view.max_items,
         language=view.language,  # type: ignore[arg-type]
         item=view.item,  # type: ignore[arg-type]
+        progress=view.progress,
     )
 
 
@@ -246,6 +247,7 @@ class SessionController(Controller):
             answered=view.answered,  # type: ignore[arg-type]
             max_items=view.max_items,
             item=view.item,
+            progress=view.progress,
         )  # type: ignore[arg-type]
 
     @get(

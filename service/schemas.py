@@ -82,6 +82,17 @@ class Item(msgspec.Struct):
     options: list[str]
 
 
+Progress = Annotated[
+    float,
+    msgspec.Meta(
+        ge=0.0,
+        le=1.0,
+        description="Estimated share of the test done (from a simulation of the test; "
+        "null when unknown)",
+    ),
+]
+
+
 class SessionOut(msgspec.Struct):
     session_id: uuid.UUID
     status: SessionStatus
@@ -89,6 +100,7 @@ class SessionOut(msgspec.Struct):
     max_items: int
     language: Language
     item: Item | None
+    progress: Progress | None = None
 
 
 class AnswerIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -104,6 +116,7 @@ class AnswerOut(msgspec.Struct):
     answered: int
     max_items: int
     item: Item | None
+    progress: Progress | None = None
 
 
 LevelCode = Annotated[

@@ -44,6 +44,7 @@ from nangluc.engine import (
 from nangluc.service.advice import advice_payload
 from nangluc.service.banks import LANGUAGES, ConflictError, LoadedBank, NotFoundError
 from nangluc.service.db import RESPONSE, SESSION, utcnow
+from nangluc.service.progress import estimated_progress
 from nangluc.service.store import Database, KnownSession
 from nangluc.text import clean_label
 
@@ -63,6 +64,8 @@ class SessionView:
     max_items: int
     #: True when this call stored an answer (not a retry's replay).
     recorded: bool = False
+    #: Estimated share of the test done (None when unknown; see service.progress).
+    progress: float | None = None
 
 
 def _language(language: str | None, default: str) -> str:
@@ -93,6 +96,7 @@ def _view(
         item=loaded.item_payload(state.next_item, language),
         language=language,
         max_items=config.max_items if config is not None else state.answered,
+        progress=estimated_progress(state),
     )
 
 

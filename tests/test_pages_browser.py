@@ -9,6 +9,7 @@ Skipped when ``/usr/bin/chromium`` is missing, unless ``NANGLUC_REQUIRE_BROWSER=
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -211,7 +212,19 @@ def test_a_whole_test_on_a_phone_ends_with_level_and_five_areas(
     page.goto(base_url + "/")
     expect(page.locator("html")).to_have_attribute("lang", "vi")
     expect(page.locator("h1")).to_have_text("Tự kiểm tra kỹ năng số")
-    expect(page.locator(".points")).to_contain_text("5–15 phút")
+    # Time and length come from the simulation of the shipped test the page reads.
+    lengths = json.loads(
+        (Path(__file__).resolve().parents[1] / "service" / "static" / "test-length.json").read_text(
+            encoding="utf-8"
+        )
+    )
+    minutes, questions = lengths["minutes"], lengths["questions"]
+    expect(page.locator(".points")).to_contain_text(
+        f"khoảng {minutes['median']} phút; 9 trên 10 người xong trong {minutes['p90']} phút"
+    )
+    expect(page.locator(".points")).to_contain_text(
+        f"chỉ trả lời {questions['median']} câu trở xuống, nhiều nhất là {questions['max']} câu"
+    )
     _no_sideways_scroll(page)
     _shot(page, "01-welcome-vi")
 
@@ -219,7 +232,11 @@ def test_a_whole_test_on_a_phone_ends_with_level_and_five_areas(
     _start(page, ward=ward, age_label="Từ 65 tuổi trở lên")
     session_id = _session_id(page)
     expect(page.locator(".counter")).to_have_text("Câu 1")
-    expect(page.locator(".progress-about")).to_have_text("Bài có từ 5 đến 40 câu")
+    expect(page.locator(".progress-about")).to_have_text(
+        f"Thường khoảng {questions['median']} câu, nhiều nhất {questions['max']} câu"
+    )
+    # The bar starts empty and follows the server's estimate of the share done.
+    assert page.locator(".progress-track").get_attribute("aria-valuenow") == "0"
 
     # Large targets and large text for an older reader on a phone.
     options = page.locator(".option")
@@ -244,6 +261,10 @@ def test_a_whole_test_on_a_phone_ends_with_level_and_five_areas(
         answered += 1
         if answered == 12:
             _shot(page, "03-question-later-vi", full_page=False)
+        if answered == 6 and page.locator("#app").get_attribute("data-screen") == "question":
+            estimate = api.get(f"/sessions/{session_id}").json()["progress"]
+            shown = page.locator(".progress-track").get_attribute("aria-valuenow")
+            assert abs(int(shown) - 100 * min(estimate, 0.95)) <= 0.51
 
     page.wait_for_selector("#app[data-screen=result]")
     assert page.url.endswith("/ket-qua")
@@ -646,3 +667,94 @@ def test_result_pages_say_what_the_measurement_supports(
         _shot(page, f"result-{case}-{language}{width}")
         assert not page.script_errors, page.script_errors  # type: ignore[attr-defined]
         page.context.close()
+
+
+# ---------------------------------------------------------------- read aloud --
+
+SPEECH_STUB = """
+(voices => {
+  const listeners = [];
+  window.__spoken = [];
+  window.__cancelled = 0;
+  window.__voices = voices;
+  window.SpeechSynthesisUtterance = class {
+    constructor(text) { this.text = text; this.lang = ""; this.voice = null; this.rate = 1; }
+  };
+  const synth = {
+    getVoices: () => window.__voices,
+    speak: (u) => {
+      window.__spoken.push({ text: u.text, lang: u.lang, voice: u.voice && u.voice.name, rate: u.rate });
+    },
+    cancel: () => { window.__cancelled += 1; },
+    addEventListener: (name, fn) => { if (name === "voiceschanged") listeners.push(fn); },
+  };
+  window.__addVoices = (more) => {
+    window.__voices = window.__voices.concat(more);
+    listeners.forEach((fn) => fn());
+  };
+  Object.defineProperty(window, "speechSynthesis", { value: synth, configurable: true });
+})(%s)
+"""
+
+
+def _speech_page(browser: Browser, voices: list[dict]) -> Page:
+    page = _new_page(browser)
+    page.add_init_script(SPEECH_STUB % json.dumps(voices))
+    return page
+
+
+def test_read_aloud_speaks_the_question_and_options_with_a_vietnamese_voice(
+    browser: Browser, base_url: str
+):
+    page = _speech_page(
+        browser,
+        [{"name": "English", "lang": "en-US"}, {"name": "Tiếng Việt", "lang": "vi-VN"}],
+    )
+    page.goto(base_url + "/")
+    _start(page)
+    button = page.get_by_role("button", name="Nghe đọc câu hỏi")
+    expect(button).to_be_visible()
+    assert button.bounding_box()["height"] >= 48
+    question = page.locator(".question-text").inner_text()
+    options = page.locator(".option-text").all_inner_texts()
+    button.click()
+    spoken = page.evaluate("() => window.__spoken")
+    assert len(spoken) == 1
+    assert spoken[0]["lang"] == "vi-VN" and spoken[0]["voice"] == "Tiếng Việt"
+    assert spoken[0]["text"].startswith(question)
+    for n, option in enumerate(options, start=1):
+        assert f"Lựa chọn {n}: {option}." in spoken[0]["text"]
+    # While it reads, the same button stops it; answering stops it too.
+    expect(page.get_by_role("button", name="Dừng đọc")).to_have_attribute("aria-pressed", "true")
+    _shot(page, "question-read-aloud-vi", full_page=False)
+    before = page.evaluate("() => window.__cancelled")
+    _answer(page, 0)
+    assert page.evaluate("() => window.__cancelled") > before
+    expect(page.get_by_role("button", name="Nghe đọc câu hỏi")).to_be_visible()
+    assert not page.script_errors  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_read_aloud_is_hidden_without_a_voice_of_the_pages_language(
+    browser: Browser, base_url: str
+):
+    page = _speech_page(browser, [{"name": "English", "lang": "en-US"}])
+    page.goto(base_url + "/")
+    _start(page)
+    expect(page.locator(".read-aloud")).to_have_count(0)
+    # A Vietnamese voice that arrives later shows the button.
+    page.evaluate("() => window.__addVoices([{ name: 'Tiếng Việt', lang: 'vi-VN' }])")
+    expect(page.get_by_role("button", name="Nghe đọc câu hỏi")).to_be_visible()
+    # The English page reads with an English voice only.
+    page.locator("#lang-switch").click()
+    expect(page.get_by_role("button", name="Read the question aloud")).to_be_visible()
+    page.get_by_role("button", name="Read the question aloud").click()
+    spoken = page.evaluate("() => window.__spoken")
+    assert spoken[-1]["lang"] == "en-US" and "Option 1: " in spoken[-1]["text"]
+    page.context.close()
+
+    bare = _speech_page(browser, [])
+    bare.goto(base_url + "/?lang=en")
+    _start(bare)
+    expect(bare.locator(".read-aloud")).to_have_count(0)
+    bare.context.close()

@@ -58,6 +58,7 @@ def test_render_page_never_injects_what_it_is_given():
         ("app.css", "text/css"),
         ("favicon.svg", "image/svg+xml"),
         ("wards.json", "application/json"),
+        ("test-length.json", "application/json"),
     ],
 )
 def test_assets_are_served_with_their_types(client, name, content_type):
@@ -101,6 +102,39 @@ def test_ward_suggestions_are_a_list_of_names():
     assert len(wards) == len(set(wards)) > 0
     # The API stores at most 100 characters for a ward.
     assert all(isinstance(w, str) and 0 < len(w) <= 100 for w in wards)
+
+
+def test_the_page_length_figures_come_from_a_simulation_of_the_shipped_test():
+    """The time, length and progress the page shows were simulated on the shipped bank
+    and the default citizen test (regenerate with ``python -m nangluc.simulations.page_length``)."""
+    from nangluc.engine import CITIZEN_TEST
+    from nangluc.items import load_bank
+
+    data = json.loads((STATIC_DIR / "test-length.json").read_text(encoding="utf-8"))
+    assert data["bank_version"] == load_bank().version
+    assert data["config"] == CITIZEN_TEST.name
+    assert data["generated_by"] == "python -m nangluc.simulations.page_length"
+    questions, minutes = data["questions"], data["minutes"]
+    assert CITIZEN_TEST.min_items <= questions["median"] <= questions["p90"] <= questions["max"]
+    assert questions["max"] == CITIZEN_TEST.max_items
+    assert 0 < minutes["median"] <= minutes["p90"]
+    table = data["progress"]["by_answered"]
+    assert len(table) == CITIZEN_TEST.max_items
+    assert all(0 <= x <= 0.95 for row in table for x in row)
+    assert table[0] == [0.0] * len(table[0])
+    # A citizen three quarters of the way through sees about three quarters.
+    assert abs(data["progress_check"]["0.75"]["mean_shown"] - 0.75) < 0.1
+    assert abs(data["progress_check"]["0.5"]["mean_shown"] - 0.5) < 0.1
+
+
+def test_page_length_figures_are_reproducible():
+    from nangluc.items import load_bank
+    from nangluc.simulations.page_length import length_figures
+
+    data = json.loads((STATIC_DIR / "test-length.json").read_text(encoding="utf-8"))
+    again = length_figures(load_bank(), examinees=data["examinees"], seed=data["seed"])
+    assert again == json.loads(json.dumps(again)) and again["questions"] == data["questions"]
+    assert again["progress"] == data["progress"]
 
 
 def test_vietnamese_and_english_messages_have_the_same_keys():

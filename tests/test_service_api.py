@@ -96,6 +96,7 @@ def test_full_test_to_result(client) -> None:
         "max_items": 40,
         "language": "en",
         "item": None,
+        "progress": 1.0,
     }
     result = client.get(f"{API}/sessions/{session_id}/result").json()
     assert result["answered"] == sent
@@ -145,7 +146,9 @@ def test_items_never_carry_key_or_parameters(client) -> None:
         reply = _answer(
             client, session_id, item["id"], int(rng.integers(len(item["options"])))
         ).json()
-        assert set(reply) == {"session_id", "status", "answered", "max_items", "item"}
+        assert set(reply) == {"session_id", "status", "answered", "max_items", "item", "progress"}
+        # The test bank is not the one the progress table was simulated on.
+        assert reply["progress"] is None or reply["status"] == "finished"
         item = reply["item"]
         seen += 1
     vi_item = _start(client)["item"]

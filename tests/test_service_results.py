@@ -191,3 +191,22 @@ def test_a_citizen_at_the_top_is_pointed_to_helping_others(shipped):
     for area in advice["areas"]:
         if area["top"]:
             assert area["steps"] == [] and area["note"]["vi"]
+
+
+def test_progress_is_estimated_from_a_simulation_of_the_shipped_test(shipped):
+    """The page's bar used to be drawn against 40 questions: a citizen who finished after
+    12 had seen it at a quarter. Now the server estimates the share done."""
+    rng = np.random.default_rng(31)
+    theta = np.zeros(5)
+    reply = shipped.post(f"{API}/sessions").json()
+    session_id, item, seen = reply["session_id"], reply["item"], [reply["progress"]]
+    while item is not None:
+        reply = shipped.post(
+            f"{API}/sessions/{session_id}/answers",
+            json={"item_id": item["id"], "response": _option_for(item, theta, rng)},
+        ).json()
+        item = reply["item"]
+        seen.append(reply["progress"])
+    assert seen[0] == 0.0 and seen[-1] == 1.0
+    assert all(isinstance(p, float) and 0 <= p <= 0.95 for p in seen[1:-1])
+    assert shipped.get(f"{API}/sessions/{session_id}").json()["progress"] == 1.0

@@ -7,9 +7,10 @@ import { LANGUAGES, MESSAGES, t } from "./messages.js";
 const API = "/api/v1";
 const STORE_SESSION = "nangluc.session";
 const STORE_LANG = "nangluc.lang";
-// The test is adaptive, so its length is not known in advance; the bar is
-// drawn against the length most citizens get and never reaches the end early.
-const EXPECTED_LENGTH = 40; // the citizen test never asks more
+// The test is adaptive, so its length is not known in advance. The server
+// estimates how far along a citizen is (from a simulation of the test:
+// service/static/test-length.json); without it the bar only grows slowly.
+const FALLBACK_LENGTH = 40;
 const REQUEST_TIMEOUT_MS = 15000;
 const RESULT_PATH = "/ket-qua";
 const FINISHED_STATUSES = new Set(["finished", "completed", "complete", "done"]);
@@ -25,8 +26,11 @@ const state = {
   item: null,
   answered: 0,
   maxItems: null, // the test's upper limit, from the API
+  progress: null, // the server's estimate of the share done
+  lengths: null, // simulated length and time of the test (test-length.json)
   selected: null,
   busy: false,
+  reading: false, // the question is being read aloud
   notice: null, // {kind: "info"|"error", key, params, retry}
   confirmRestart: false,
   result: null,
@@ -208,6 +212,17 @@ async function loadFramework() {
   }
 }
 
+async function loadLengths() {
+  try {
+    const response = await fetch("/static/test-length.json");
+    if (response.ok) {
+      state.lengths = await response.json();
+    }
+  } catch {
+    state.lengths = null; // the page says less, nothing breaks
+  }
+}
+
 async function loadWards() {
   try {
     const response = await fetch("/static/wards.json");
@@ -248,6 +263,7 @@ async function resume({ greet = false } = {}) {
   }
   state.answered = Number(reply.data.answered) || 0;
   state.maxItems = Number(reply.data.max_items) || null;
+  state.progress = typeof reply.data.progress === "number" ? reply.data.progress : null;
   if (isFinished(reply.data)) {
     await showResult();
     return;
@@ -298,6 +314,7 @@ async function startTest(event) {
   storageSet(STORE_SESSION, state.sessionId);
   state.answered = 0;
   state.maxItems = Number(reply.data.max_items) || null;
+  state.progress = typeof reply.data.progress === "number" ? reply.data.progress : null;
   state.selected = null;
   state.item = reply.data.item;
   if (isFinished(reply.data)) {
@@ -311,6 +328,7 @@ async function submitAnswer() {
   if (state.busy || state.selected === null || !state.item) {
     return;
   }
+  stopReading();
   const answer = { item_id: state.item.id, response: state.selected };
   state.busy = true;
   state.notice = null;
@@ -328,6 +346,7 @@ async function submitAnswer() {
   if (reply.status === 200 && reply.data) {
     state.answered = Number(reply.data.answered) || state.answered + 1;
     state.maxItems = Number(reply.data.max_items) || state.maxItems;
+    state.progress = typeof reply.data.progress === "number" ? reply.data.progress : null;
     state.selected = null;
     if (isFinished(reply.data)) {
       await showResult();
@@ -410,6 +429,7 @@ function showWelcome() {
 }
 
 function showQuestion() {
+  stopReading();
   state.screen = "question";
   state.confirmRestart = false;
   setPath("/");
@@ -512,6 +532,7 @@ function welcomeView() {
     h(
       "ul",
       { class: "points" },
+      lengthPoints().map((point) => h("li", {}, point)),
       MESSAGES[state.lang].welcomePoints.map((point) => h("li", {}, point)),
     ),
     h(
@@ -551,15 +572,31 @@ function welcomeView() {
   );
 }
 
+/** How long the test takes, from the simulation of the test the page reads. */
+function lengthPoints() {
+  const lengths = state.lengths;
+  if (!lengths || !lengths.questions || !lengths.minutes) {
+    return [msg("welcomeLengthAny")];
+  }
+  return [
+    msg("welcomeTime", { median: lengths.minutes.median, p90: lengths.minutes.p90 }),
+    msg("welcomeLength", { median: lengths.questions.median, max: lengths.questions.max }),
+  ];
+}
+
 function progressView() {
   const number = state.answered + 1;
-  // Grows with each answer but stays short of full until the test ends.
-  const fraction = Math.min(state.answered / EXPECTED_LENGTH, 0.95);
+  // The server's estimate of the share done; without one, a slow, honest crawl.
+  const estimate = Number.isFinite(state.progress) ? state.progress : state.answered / FALLBACK_LENGTH;
+  const fraction = Math.max(0, Math.min(estimate, 0.95));
   const percent = Math.round(fraction * 100);
+  const lengths = state.lengths && state.lengths.questions;
+  let about = lengths
+    ? msg("progressAbout", { median: lengths.median, max: lengths.max })
+    : msg("progressAboutAny");
   // Past the usual length, say honestly how many questions may still come.
   const left = state.maxItems ? state.maxItems - number : null;
-  let about = msg("progressAbout");
-  if (number > EXPECTED_LENGTH && left !== null) {
+  if (lengths && number > lengths.median && left !== null && left <= 10) {
     about = left > 0 ? msg("progressLeft", { k: left }) : msg("progressLast");
   }
   const fill = h("div", { class: "progress-fill" });
@@ -582,7 +619,7 @@ function progressView() {
         "aria-valuemin": "0",
         "aria-valuemax": "100",
         "aria-valuenow": String(percent),
-        "aria-valuetext": msg("progressValue", { n: number }),
+        "aria-valuetext": msg("progressValue", { n: number, percent }),
       },
       fill,
     ),
@@ -633,6 +670,86 @@ function restartControl(labelKey, questionKey, yesKey, noKey, buttonClass) {
   );
 }
 
+// ------------------------------------------------------------ read aloud --
+// The browser's own speech synthesis reads the question and its options, in
+// the page's language (a vi-VN voice for Vietnamese). Without such a voice the
+// button is not shown: a wrong-language voice would be worse than none.
+
+const SPEECH_LANG = { vi: "vi", en: "en" };
+
+function speech() {
+  return "speechSynthesis" in window && typeof window.SpeechSynthesisUtterance === "function"
+    ? window.speechSynthesis
+    : null;
+}
+
+function voiceFor(lang) {
+  const synth = speech();
+  if (!synth) {
+    return null;
+  }
+  const prefix = SPEECH_LANG[lang];
+  const voices = synth.getVoices() || [];
+  const matching = voices.filter((voice) => String(voice.lang).toLowerCase().replace("_", "-").startsWith(prefix));
+  const exact = lang === "vi" ? matching.find((voice) => /^vi-vn$/i.test(voice.lang.replace("_", "-"))) : null;
+  return exact || matching[0] || null;
+}
+
+function stopReading() {
+  const synth = speech();
+  if (synth && state.reading) {
+    synth.cancel();
+  }
+  state.reading = false;
+}
+
+function readAloud(item) {
+  const synth = speech();
+  const voice = voiceFor(state.lang);
+  if (!synth || !voice) {
+    return;
+  }
+  if (state.reading) {
+    stopReading();
+    render();
+    return;
+  }
+  const parts = [String(item.text)];
+  (item.options || []).forEach((option, index) => {
+    parts.push(msg("optionSpoken", { n: index + 1, text: String(option) }));
+  });
+  const utterance = new window.SpeechSynthesisUtterance(parts.join(" "));
+  utterance.voice = voice;
+  utterance.lang = voice.lang;
+  utterance.rate = 0.9; // a little slower than usual, for older listeners
+  utterance.onend = () => {
+    state.reading = false;
+    render();
+  };
+  utterance.onerror = utterance.onend;
+  synth.cancel();
+  state.reading = true;
+  synth.speak(utterance);
+  render();
+}
+
+function readAloudButton(item) {
+  if (!voiceFor(state.lang)) {
+    return null;
+  }
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "button button-secondary read-aloud",
+      "aria-pressed": state.reading ? "true" : "false",
+      onclick: () => readAloud(item),
+    },
+    h("span", { "aria-hidden": "true" }, state.reading ? "■ " : "🔊 "),
+    state.reading ? msg("stopReading") : msg("readAloud"),
+  );
+}
+
 function questionView() {
   const item = state.item;
   const options = (item.options || []).map((text, index) => {
@@ -674,6 +791,7 @@ function questionView() {
       { id: "question-text", class: "question-text", tabindex: "-1", "data-focus": true },
       String(item.text),
     ),
+    readAloudButton(item),
     h(
       "p",
       { class: "help", id: "choose-hint" },
@@ -887,8 +1005,19 @@ function render() {
 
 // ------------------------------------------------------------------- main --
 
-langSwitch.addEventListener("click", switchLanguage);
+langSwitch.addEventListener("click", () => {
+  stopReading();
+  switchLanguage();
+});
+// Voices often arrive after the page has loaded: show the button when they do.
+if (speech() && typeof speech().addEventListener === "function") {
+  speech().addEventListener("voiceschanged", () => {
+    if (state.screen === "question") {
+      render();
+    }
+  });
+}
 applyLanguage();
 render();
-await Promise.all([loadFramework(), loadWards()]);
+await Promise.all([loadFramework(), loadWards(), loadLengths()]);
 await resume({ greet: true });
