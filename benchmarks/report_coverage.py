@@ -35,9 +35,7 @@ import numpy as np
 
 from nangluc.engine import CITIZEN_TEST, LEVELS
 from nangluc.engine.bank import ItemBank
-from nangluc.engine.scoring import area_scores, level_of
-from nangluc.engine.special import ndtr
-from nangluc.engine.stopping import _LOWER, _UPPER
+from nangluc.engine.scoring import area_scores, level_index
 from nangluc.items import load_bank
 from nangluc.service import privacy, statistics
 from nangluc.simulations import draw_population, run
@@ -131,16 +129,15 @@ def study(
         )
         population = [big @ _weights(bank)] + [big[:, a] for a in area_index]
         for m, scores in enumerate(population):
-            truth[w, m] = np.bincount(level_of(scores), minlength=n_levels) / scores.size
+            truth[w, m] = np.bincount(level_index(scores), minlength=n_levels) / scores.size
             mean_truth[w, m] = scores.mean()
         point = result.scores.overall_score
-        naive[w] = np.bincount(level_of(point), minlength=n_levels) / point.size
-        se = np.maximum(result.scores.overall_se, 1e-9)[:, None]
-        probs = ndtr((_UPPER[None, :] - point[:, None]) / se) - ndtr(
-            (_LOWER[None, :] - point[:, None]) / se
+        naive[w] = np.bincount(level_index(point), minlength=n_levels) / point.size
+        posterior[w] = result.level_probabilities.mean(axis=0)
+        finite[w] = (
+            np.bincount(level_index(result.true_scores.overall_score), minlength=n_levels)
+            / point.size
         )
-        posterior[w] = probs.mean(axis=0)
-        finite[w] = np.bincount(result.true_level, minlength=n_levels) / point.size
     estimate = np.zeros_like(truth)
     low, high = np.zeros_like(truth), np.zeros_like(truth)
     mean_low, mean_high = np.zeros_like(mean_truth), np.zeros_like(mean_truth)

@@ -13,21 +13,28 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from datetime import date
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, get, post
+import msgspec
+from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
 from nangluc.engine import LEVELS
-from nangluc.service import reports, research, sessions
+from nangluc.service import cohorts, reports, research, sessions
+from nangluc.service import releases as releases_module
 from nangluc.service.observability import Metrics
 from nangluc.service.schemas import (
     AGE_GROUPS,
@@ -39,18 +46,26 @@ from nangluc.service.schemas import (
     BankOut,
     CalibrationIn,
     CalibrationOut,
+    CohortIn,
+    CohortOut,
     ErrorBody,
     FrameworkOut,
     Health,
     Language,
     LevelReport,
     Ready,
+    ReleaseOut,
     ResultOut,
     SessionOut,
     StartSession,
+    UnmatchedWard,
+    WardAliasIn,
+    WardAliasOut,
+    WardListOut,
 )
 from nangluc.service.settings import hash_key
 from nangluc.service.store import Database
+from nangluc.service.wards import load_wards
 
 try:
     VERSION = package_version("nangluc")
@@ -89,6 +104,9 @@ MetricsDependency = NamedDependency[Metrics]
 SessionId = Annotated[uuid.UUID, PathParameter(description="The session's id (a UUID)")]
 # The pattern of bank version ids (items.schema); it also keeps characters
 # PostgreSQL refuses (NUL) out of queries.
+CohortPath = Annotated[
+    str, PathParameter(description="A cohort's code", pattern=r"^[0-9A-Za-z]{4,16}$")
+]
 VersionPath = Annotated[
     str,
     PathParameter(description="A bank version id", pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$"),
@@ -199,13 +217,18 @@ class SessionController(Controller):
     path = "/sessions"
     tags = ["sessions"]
 
-    @post("/", summary="Start a test", responses=errors(400, 409, 413, 415, 503))
+    @post("/", summary="Start a test", responses=errors(400, 404, 409, 413, 415, 503))
     async def start(
         self, db: DB, metrics: MetricsDependency, data: JSONBody[StartSession | None] = None
     ) -> SessionOut:
         data = data or StartSession()
         view = await db.run(
-            sessions.start_session, language=data.language, ward=data.ward, age_group=data.age_group
+            sessions.start_session,
+            language=data.language,
+            ward=data.ward,
+            age_group=data.age_group,
+            cohort=data.cohort,
+            phase=data.phase,
         )
         metrics.started()
         if view.status == sessions.FINISHED:
@@ -270,48 +293,201 @@ class SessionController(Controller):
         )
 
 
+def _date(value: str | None, name: str) -> date | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationException(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+GroupByQuery = Annotated[
+    Literal["all", "ward", "age_group", "ward_age_group", "cohort"],
+    QueryParameter(
+        description="all (the whole city), ward, age_group, ward_age_group or cohort "
+        "(each cohort's before, after and change)"
+    ),
+]
+MeasureQuery = Annotated[
+    str,
+    QueryParameter(
+        description="overall, an area code (5) or a competence code (5.2)",
+        pattern=r"^(overall|[0-9A-Za-z][0-9A-Za-z.]{0,15})$",
+    ),
+]
+AtLeastQuery = Annotated[
+    int | None,
+    QueryParameter(description="a level code 1..5: also give each group's share at or above it"),
+]
+FromQuery = Annotated[
+    str | None,
+    QueryParameter(name="from", description="first day of the window (YYYY-MM-DD, Vietnam's time)"),
+]
+ToQuery = Annotated[
+    str | None, QueryParameter(description="last day of the window (YYYY-MM-DD), included")
+]
+
+
+def planner_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Let through only requests whose ``X-API-Key`` is a planner key (not an admin key)."""
+    _check_key(connection, connection.app.state.settings.planner_key_hashes, "planner")
+
+
+def _report(
+    db: Database,
+    group_by: str,
+    measure: str,
+    at_least: int | None,
+    from_: str | None,
+    to: str | None,
+    language: str,
+) -> dict[str, Any]:
+    try:
+        return reports.level_report(
+            db,
+            group_by=group_by,
+            measure=measure,
+            at_least=at_least,
+            start=_date(from_, "from"),
+            end=_date(to, "to"),
+            language=language,
+        )
+    except ValueError as error:
+        raise ValidationException(str(error)) from None
+
+
 class ReportController(Controller):
     path = "/reports"
     tags = ["reports"]
+    guards = [planner_guard]
+    security = [{"apiKey": []}]
 
     @get(
         "/levels",
         sync_to_thread=True,
-        summary="Level distribution of finished tests by ward or age group",
+        summary="Level shares of true scores by group, with 95% intervals (differentially private)",
         description=(
-            "Count and share of finished tests per level and the areas' mean scores, per "
-            "group. A group with fewer finished tests than the report's min_group "
-            "(NANGLUC_REPORT_MIN_GROUP, default 5) shows its count only (suppressed)."
+            "Estimated share of each group's people at each level of the chosen measure (the "
+            "overall score, an area or a competence), the share at or above a level, and the "
+            "mean score, each with a 95% interval for sampling, measurement error and privacy "
+            "noise. Computed only from releases: the noisy histograms of each ended period "
+            "(quarter by default) and of each closed cohort, drawn once with OpenDP at the "
+            "budget ε per test; asking again gives the same figures. A planner key "
+            f"({API_KEY_HEADER}) is required."
         ),
-        responses=errors(400, 503),
+        responses=errors(400, 401, 403, 503),
     )
     def levels(
         self,
         db: DB,
-        group_by: Annotated[
-            Literal["ward", "age_group"] | None,
-            QueryParameter(
-                description="ward or age_group; absent: all finished tests as one group"
-            ),
-        ] = None,
+        group_by: GroupByQuery = "all",
+        measure: MeasureQuery = "overall",
+        at_least: AtLeastQuery = None,
+        from_: FromQuery = None,
+        to: ToQuery = None,
         language: Annotated[Language, QueryParameter(description="vi or en")] = "vi",
     ) -> LevelReport:
-        return reports.level_report(db, group_by=group_by, language=language)  # type: ignore[return-value]
+        report = _report(db, group_by, measure, at_least, from_, to, language)
+        return msgspec.convert(report, LevelReport)
+
+    @get(
+        "/levels.csv",
+        sync_to_thread=True,
+        media_type="text/csv",
+        summary="The same report as CSV (cells that begin with = + - @ are escaped)",
+        responses=errors(400, 401, 403, 503),
+    )
+    def levels_csv(
+        self,
+        db: DB,
+        group_by: GroupByQuery = "all",
+        measure: MeasureQuery = "overall",
+        at_least: AtLeastQuery = None,
+        from_: FromQuery = None,
+        to: ToQuery = None,
+        language: Annotated[Language, QueryParameter(description="vi or en")] = "vi",
+    ) -> Response[str]:
+        report = _report(db, group_by, measure, at_least, from_, to, language)
+        return Response(
+            "\ufeff" + reports.level_report_csv(report),  # BOM: spreadsheets read UTF-8
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="nangluc-levels.csv"'},
+        )
+
+    @get(
+        "/releases",
+        sync_to_thread=True,
+        summary="The releases reports are computed from: periods and cohorts, with their ε",
+        responses=errors(401, 403, 503),
+    )
+    def releases(self, db: DB) -> list[ReleaseOut]:
+        releases_module.ensure_releases(db)
+        return [ReleaseOut(**r) for r in releases_module.release_summaries(db)]
+
+    @get(
+        "/cohorts",
+        sync_to_thread=True,
+        summary="Training cohorts and their links, newest first",
+        responses=errors(401, 403, 503),
+    )
+    def cohorts_list(self, db: DB) -> list[CohortOut]:
+        return [msgspec.convert(c, CohortOut) for c in cohorts.list_cohorts(db)]
+
+    @post(
+        "/cohorts",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Make a training cohort: a code and two links (before / after)",
+        responses=errors(400, 401, 403, 409, 413, 503),
+    )
+    def cohorts_create(self, db: DB, data: JSONBody[CohortIn]) -> CohortOut:
+        try:
+            cohort = cohorts.create_cohort(db, data.name, days=data.days)
+        except ValueError as error:
+            raise ValidationException(str(error)) from None
+        return msgspec.convert(cohort, CohortOut)
+
+    @post(
+        "/cohorts/{code:str}/close",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Close a cohort now: its links stop counting, its release follows a day later",
+        responses=errors(400, 401, 403, 404, 503),
+    )
+    def cohorts_close(self, db: DB, code: CohortPath) -> CohortOut:
+        return msgspec.convert(cohorts.close_cohort(db, code), CohortOut)
 
 
-def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Let through only requests with a valid ``X-API-Key`` (compared as SHA-256 digests)."""
+class WardController(Controller):
+    path = "/wards"
+    tags = ["framework"]
+
+    @get(
+        "/",
+        sync_to_thread=False,
+        summary="The city's wards and communes (suggestions for the ward field)",
+    )
+    def wards(self, db: DB) -> WardListOut:
+        return msgspec.convert(load_wards(db.settings.wards_path).to_json(), WardListOut)
+
+
+def _check_key(connection: ASGIConnection, hashes: tuple[str, ...], role: str) -> None:
     key = connection.headers.get(API_KEY_HEADER)
     if not key:
-        raise NotAuthorizedException(f"this endpoint needs an {API_KEY_HEADER} header")
+        raise NotAuthorizedException(f"this endpoint needs an {API_KEY_HEADER} header ({role} key)")
     digest = hash_key(key)
-    hashes: tuple[str, ...] = connection.app.state.settings.admin_key_hashes
     # Compare against every configured digest so timing does not tell which matched.
     valid = False
     for stored in hashes:
         valid |= hmac.compare_digest(digest, stored)
     if not valid:
-        raise PermissionDeniedException(f"the {API_KEY_HEADER} is not valid")
+        raise PermissionDeniedException(f"the {API_KEY_HEADER} is not a valid {role} key")
+
+
+def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Let through only requests with a valid admin ``X-API-Key`` (compared as SHA-256 digests)."""
+    _check_key(connection, connection.app.state.settings.admin_key_hashes, "admin")
 
 
 class AdminController(Controller):
@@ -418,6 +594,35 @@ class AdminController(Controller):
     )
     def activations(self, db: DB) -> list[ActivationLogOut]:
         return [ActivationLogOut(**entry) for entry in research.activation_log(db)]
+
+
+class AdminWardController(Controller):
+    path = "/admin/wards"
+    tags = ["admin"]
+    guards = [admin_guard]
+    security = [{"apiKey": []}]
+
+    @get(
+        "/unmatched",
+        sync_to_thread=True,
+        summary="Ward texts of finished tests that match no unit (the reports' 'other' group)",
+        responses=errors(401, 403, 503),
+    )
+    def unmatched(self, db: DB) -> list[UnmatchedWard]:
+        return [UnmatchedWard(**w) for w in releases_module.unmatched_wards(db)]
+
+    @post(
+        "/aliases",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Count a ward text in a unit from now on (releases already drawn stay as they are)",
+        responses=errors(400, 401, 403, 413, 503),
+    )
+    def alias(self, db: DB, data: JSONBody[WardAliasIn]) -> WardAliasOut:
+        try:
+            return WardAliasOut(**releases_module.add_ward_alias(db, data.text, data.code))
+        except ValueError as error:
+            raise ValidationException(str(error)) from None
 
 
 def key_id(connection: ASGIConnection) -> str:

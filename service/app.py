@@ -23,11 +23,13 @@ from nangluc.service.api import (
     API_KEY_HEADER,
     VERSION,
     AdminController,
+    AdminWardController,
     FrameworkController,
     HealthController,
     ReadyController,
     ReportController,
     SessionController,
+    WardController,
 )
 from nangluc.service.banks import (
     ConflictError,
@@ -197,8 +199,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             ReadyController,
             FrameworkController,
             SessionController,
+            WardController,
             ReportController,
             AdminController,
+            AdminWardController,
         ],
     )
 

@@ -13,6 +13,16 @@ Tables
 ``activation_log`` every attempt to activate a bank version: who, when, which
                   version, why, forced or not, and the go-live gate's result.
 ``service_key``   secrets the service keeps for itself (the export pseudonym key).
+``cohort``        a training class's link code (planners make them); tests
+                  taken through the link carry the code and before/after.
+``report_release`` a differentially private release of planner statistics:
+                  the noisy histograms of one period's tests (or of one
+                  cohort's), drawn once and kept, so every report of the same
+                  data gives the same figures.
+``measurement_model`` per bank version and test rules, how observed scores
+                  spread around true ones (tabulated by simulation).
+``ward_alias``    an administrator's mapping of a ward text that matched no
+                  unit of the ward list to a unit.
 
 The schema is built and changed by the Alembic revisions in
 ``service/migrations`` (:mod:`nangluc.service.migrate`), never by
@@ -90,7 +100,9 @@ class TestSession(SQLModel, table=True):
     lock_version: int = 0
     created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     updated: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-    finished: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    finished: datetime | None = Field(
+        default=None, sa_type=sa.DateTime(timezone=True), index=True
+    )
     # The result when the test finished (engine.score_test), for planner reports:
     # levels are the framework's codes 1..5 (rows finished before that change hold
     # 0..4; reports derive the level from the score), and overall_decided is
@@ -102,6 +114,14 @@ class TestSession(SQLModel, table=True):
     area_scores: list[dict[str, Any]] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True)
     )
+    # Planner releases count, per finished test, the bin (0..9) of its overall
+    # score and of each area's score from the area's own answers
+    # (service.statistics.encode_bins): one digit each, overall first.
+    report_bins: str | None = Field(default=None, max_length=64)
+    # A test taken through a training cohort's link: its code and whether it
+    # was taken before or after the training ("before" / "after").
+    cohort: str | None = Field(default=None, max_length=16, index=True)
+    cohort_phase: str | None = Field(default=None, max_length=8)
 
 
 class Response(SQLModel, table=True):
@@ -160,11 +180,66 @@ class ServiceKey(SQLModel, table=True):
     created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
+class Cohort(SQLModel, table=True):
+    """A training class: the code its link carries, a planner's name for it, when it closes.
+
+    Tests are tagged through the link until ``closes``; after that (and a
+    short grace) the cohort's tests are released once, together.
+    """
+
+    __tablename__ = "cohort"
+
+    code: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=200)
+    created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    closes: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+class ReportRelease(SQLModel, table=True):
+    """One differentially private release of planner statistics (immutable once stored)."""
+
+    __tablename__ = "report_release"
+
+    key: str = Field(primary_key=True, max_length=64)  # "period:2026-Q3", "cohort:K7M2QX"
+    kind: str = Field(max_length=16)  # "period" | "cohort"
+    start: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+    end: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+    created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    epsilon: float
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class MeasurementModelRow(SQLModel, table=True):
+    """A stored :class:`nangluc.simulations.measurement.MeasurementModel`."""
+
+    __tablename__ = "measurement_model"
+
+    bank_version: str = Field(primary_key=True, max_length=200)
+    config: str = Field(primary_key=True, max_length=100)
+    created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class WardAlias(SQLModel, table=True):
+    """A ward text (by its matching key) an administrator mapped to a unit of the ward list."""
+
+    __tablename__ = "ward_alias"
+
+    key: str = Field(primary_key=True, max_length=200)
+    code: str = Field(max_length=64)
+    example: str = Field(max_length=100)  # one text as typed, for the admin's list
+    created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
 BANK = BankVersion.__table__
 SESSION = TestSession.__table__
 RESPONSE = Response.__table__
 ACTIVATION = Activation.__table__
 SERVICE_KEY = ServiceKey.__table__
+COHORT = Cohort.__table__
+RELEASE = ReportRelease.__table__
+MEASUREMENT_MODEL = MeasurementModelRow.__table__
+WARD_ALIAS = WardAlias.__table__
 #: The tables the migrations in ``service/migrations`` build (Alembic's target).
 metadata = SQLModel.metadata
 

@@ -35,6 +35,15 @@ Ward = Annotated[
     ),
 ]
 ItemId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+#: A training cohort's code, from its link (``/?cohort=CODE&phase=before``).
+CohortCode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9A-Za-z]{4,16}$",
+        description="A training cohort's code (letters and digits, from the cohort's link)",
+    ),
+]
+CohortPhase = Literal["before", "after"]
 CalibrationModel = Literal["auto", "2pl", "3pl", "grm", "gpcm", "1pl", "pcm"]
 BankVersionId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")]
 
@@ -65,6 +74,8 @@ class StartSession(msgspec.Struct, forbid_unknown_fields=True):
     language: Language = "vi"
     ward: Ward | None = None
     age_group: AgeGroup | None = None
+    cohort: CohortCode | None = None
+    phase: CohortPhase | None = None
 
     def __post_init__(self) -> None:
         if self.ward is not None:
@@ -279,41 +290,183 @@ class FrameworkOut(msgspec.Struct):
     age_groups: list[str]
 
 
-class ReportLevel(msgspec.Struct):
-    level: LevelCode
+class Interval(msgspec.Struct):
+    """A point estimate with its 95% interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+class LevelShare(msgspec.Struct):
+    """The estimated share of a group whose true score is at one level, with its 95% interval."""
+
+    code: int
     name: str
-    count: int | None  # None in a suppressed group
-    share: float | None
+    value: float
+    low: float
+    high: float
 
 
-class ReportArea(msgspec.Struct):
-    area: str
-    name: str
-    mean_score: float
+class AtLeast(msgspec.Struct):
+    """The share at or above level ``code``."""
+
+    code: int
+    value: float
+    low: float
+    high: float
 
 
-class ReportGroup(msgspec.Struct):
-    group: str | None
-    sessions: int
-    suppressed: bool  # fewer finished tests than the report's min_group: count only
-    levels: list[ReportLevel]
-    overall_mean: float | None
-    areas: list[ReportArea]
+class GroupFigures(msgspec.Struct):
+    """A group's figures. ``tests`` is the released (noisy) number of tests; when ``shown``
+    is false (``withheld``: ``few_tests``, ``too_noisy`` or ``no_tests``) the group has no shares."""
+
+    tests: Interval
+    shown: bool
+    withheld: str | None
+    levels: list[LevelShare]
+    at_least: AtLeast | None
+    mean: Interval | None
+
+
+class LevelChange(msgspec.Struct):
+    code: int
+    value: float
+    low: float
+    high: float
+
+
+class Change(msgspec.Struct):
+    """After minus before, with 95% intervals (both groups shown, else ``shown`` is false)."""
+
+    shown: bool
+    levels: list[LevelChange]
+    at_least: AtLeast | None
+    mean: Interval | None
+
+
+class ReportGroup(msgspec.Struct, kw_only=True):
+    """One group: a ward, an age group, both, the whole city, or a cohort (before/after/change)."""
+
+    key: str
+    label: str
+    ward: str | None = None
+    age_group: str | None = None
+    cohort: str | None = None
+    tests: Interval | None = None
+    shown: bool | None = None
+    withheld: str | None = None
+    levels: list[LevelShare] = []
+    at_least: AtLeast | None = None
+    mean: Interval | None = None
+    before: GroupFigures | None = None
+    after: GroupFigures | None = None
+    change: Change | None = None
 
 
 class LevelBand(msgspec.Struct):
-    level: LevelCode
+    code: int
     name: str
     lower: float
     upper: float
 
 
+class ReportMeasure(msgspec.Struct):
+    kind: Literal["overall", "area", "competence"]
+    code: str | None
+    name: str
+
+
+class ReportWindow(msgspec.Struct):
+    from_: str | None = msgspec.field(name="from")
+    to: str | None = None
+    releases: list[str] = []
+    covers: dict[str, str] | None = None
+
+
+class ReportPrivacy(msgspec.Struct):
+    epsilon: float
+    unit: str
+    protects: str
+
+
 class LevelReport(msgspec.Struct):
-    group_by: str | None
-    sessions: int
-    min_group: int
+    """Level shares of true scores by group, from differentially private releases."""
+
+    group_by: str
+    measure: ReportMeasure
+    at_least: int | None
+    window: ReportWindow
+    privacy: ReportPrivacy
     levels: list[LevelBand]
+    notes: list[str]
     groups: list[ReportGroup]
+
+
+class ReleaseOut(msgspec.Struct):
+    key: str
+    kind: str
+    start: datetime
+    end: datetime
+    created: datetime
+    epsilon: float
+
+
+class CohortIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A training class: a name planners recognise, and how many days its links count."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    days: Annotated[int, msgspec.Meta(ge=1, le=3660)] | None = None
+
+
+class CohortLinks(msgspec.Struct):
+    before: str
+    after: str
+
+
+class CohortOut(msgspec.Struct):
+    code: str
+    name: str
+    created: datetime
+    closes: datetime
+    released_after: datetime
+    status: Literal["open", "closed", "released"]
+    links: CohortLinks
+
+
+class WardUnit(msgspec.Struct):
+    code: str
+    kind: str
+    name: str
+    name_en: str
+
+
+class WardListOut(msgspec.Struct):
+    """The city's wards and communes (the list reports group by)."""
+
+    region: dict[str, str]
+    as_of: str
+    source: str
+    units: list[WardUnit]
+
+
+class UnmatchedWard(msgspec.Struct):
+    key: str
+    example: str
+    tests: int
+
+
+class WardAliasIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Count tests that gave ``text`` (matched by its key) in unit ``code`` from now on."""
+
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    code: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+
+
+class WardAliasOut(msgspec.Struct):
+    key: str
+    code: str
+    example: str
 
 
 class BankOut(msgspec.Struct):

@@ -25,8 +25,10 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from nangluc.engine import (
@@ -42,9 +44,16 @@ from nangluc.engine import (
     start_test,
 )
 from nangluc.service.advice import advice_payload
-from nangluc.service.banks import LANGUAGES, ConflictError, LoadedBank, NotFoundError
-from nangluc.service.db import RESPONSE, SESSION, utcnow
+from nangluc.service.banks import (
+    LANGUAGES,
+    ConflictError,
+    LoadedBank,
+    NotFoundError,
+    UnprocessableError,
+)
+from nangluc.service.db import COHORT, RESPONSE, SESSION, utcnow
 from nangluc.service.progress import estimated_progress
+from nangluc.service.statistics import encode_bins, observed_scores
 from nangluc.service.store import Database, KnownSession
 from nangluc.text import clean_label
 
@@ -106,13 +115,23 @@ def start_session(
     language: str = "vi",
     ward: str | None = None,
     age_group: str | None = None,
+    cohort: str | None = None,
+    phase: str | None = None,
     config: TestConfig = CITIZEN_TEST,
     seed: int | None = None,
 ) -> SessionView:
     """Start a test on the active bank version and return its first item.
 
-    Only attributes a planner groups by are stored (ward, age group); the
-    service never asks for a name or an ID number.
+    Only attributes a planner groups by are stored (ward, age group, and the
+    training cohort's code with ``before``/``after`` when the test is taken
+    through a cohort's link); the service never asks for a name or an ID
+    number.
+
+    Raises
+    ------
+    UnprocessableError
+        The cohort code is unknown or the cohort has closed, or a cohort is
+        given without a phase (422).
     """
     language = _language(language, "vi")
     ward = clean_label(ward, what="ward") if ward is not None else None
@@ -121,6 +140,8 @@ def start_session(
     seed = secrets.randbits(62) if seed is None else seed
     session_id = uuid.uuid4()
     with db.unit_of_work() as conn:
+        if cohort is not None or phase is not None:
+            cohort, phase = _check_cohort(conn, cohort, phase)
         version = db.banks.active_version(conn)
         loaded = db.banks.get(version, conn)
         state = start_test(loaded.bank, config, seed=seed)
@@ -136,6 +157,8 @@ def start_session(
                 language=language,
                 ward=ward,
                 age_group=age_group,
+                cohort=cohort,
+                cohort_phase=phase,
                 status=FINISHED if state.finished else IN_PROGRESS,
                 state=state.to_json(),
                 answered=0,
@@ -146,6 +169,32 @@ def start_session(
         )
     db.sessions.put(session_id, KnownSession(version, language, config.name, 0, state))
     return _view(session_id, loaded, state, language)
+
+
+COHORT_PHASES = ("before", "after")
+
+
+def _check_cohort(conn: sa.Connection, code: str | None, phase: str | None) -> tuple[str, str]:
+    if code is None:
+        raise UnprocessableError("a phase was given without a cohort code")
+    if phase not in COHORT_PHASES:
+        raise UnprocessableError(
+            f"a test taken for a cohort needs phase 'before' or 'after', got {phase!r}"
+        )
+    code = code.strip().upper()
+    closes = conn.execute(sa.select(COHORT.c.closes).where(COHORT.c.code == code)).scalar()
+    if closes is None:
+        raise UnprocessableError(f"there is no training cohort with code {code!r}")
+    if _aware(closes) <= utcnow():
+        raise UnprocessableError(
+            f"the training cohort {code} has closed; its link no longer counts"
+        )
+    return code, phase
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # The answer path runs these on every request: built once, so SQLAlchemy only
@@ -373,7 +422,12 @@ def _result_columns(loaded: LoadedBank, state: TestState) -> dict[str, Any]:
     from the stored state by the same function, so the two always agree.
     """
     result = score_test(loaded.bank, state, _config(state.config))
+    items = loaded.bank.indices(state.administered) if state.administered else np.zeros(0, int)
+    observed_overall, observed_areas = observed_scores(
+        loaded.bank, items[None, :], np.asarray(state.responses, dtype=int)[None, :]
+    )
     return {
+        "report_bins": encode_bins(observed_overall[0], observed_areas[0]),
         "overall_score": result.overall.score,
         "overall_se": result.overall.se,
         "overall_level": result.overall.level,

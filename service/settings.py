@@ -14,7 +14,9 @@ from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///nangluc.db"
 DEFAULT_MAX_BODY_SIZE = 64 * 1024
-DEFAULT_REPORT_MIN_GROUP = 5
+DEFAULT_REPORT_MIN_GROUP = 20
+DEFAULT_REPORT_EPSILON = 1.0
+REPORT_PERIODS = ("quarter", "month", "week")
 DEFAULT_MAX_HEADER_SIZE = 16 * 1024
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -66,7 +68,7 @@ def safe_url(url: str) -> str:
         return "<database URL>"
 
 
-def _parse_hashes(values: Iterable[str]) -> tuple[str, ...]:
+def _parse_hashes(values: Iterable[str], role: str = "admin") -> tuple[str, ...]:
     hashes = []
     for value in values:
         value = value.strip().lower()
@@ -74,8 +76,8 @@ def _parse_hashes(values: Iterable[str]) -> tuple[str, ...]:
             continue
         if not _SHA256_HEX.match(value):
             raise ValueError(
-                "admin key hashes must be SHA-256 hex digests (64 hex characters); "
-                "use NANGLUC_ADMIN_KEY for a plain key"
+                f"{role} key hashes must be SHA-256 hex digests (64 hex characters); "
+                f"use NANGLUC_{role.upper()}_KEY for a plain key"
             )
         hashes.append(value)
     return tuple(dict.fromkeys(hashes))
@@ -107,11 +109,26 @@ class Settings:
         run the test-session units of work (start, read, answer, result), so
         that a request waiting on the database never holds up the event loop
         (``/health`` and other sessions are answered meanwhile).
+    planner_key_hashes : tuple of str
+        SHA-256 hex digests of the planners' API keys (reports, cohorts);
+        a separate role from the administrators'. Plain keys are hashed at
+        start (:meth:`with_planner_keys`) and never kept.
     report_min_group : int
-        Planner reports show levels and mean scores only for groups of at
-        least this many finished tests (default 5); a smaller group shows its
-        count alone, so that nobody's result can be read off a ward or age
-        group with one or two test takers.
+        Planner reports show levels and mean scores only for groups whose
+        released (noisy) number of tests is at least this (default 20); the
+        privacy noise, not this floor, is what protects a citizen (see
+        :mod:`nangluc.service.privacy`).
+    report_epsilon : float
+        Privacy-loss budget of one test over all releases (default 1).
+    report_period : str
+        ``quarter`` (default), ``month`` or ``week``: the periods whose tests
+        are released together, in Vietnam's time zone (UTC+7).
+    report_simulees : int
+        Simulated tests behind each measurement model (default 40,000).
+    cohort_days : int
+        Days a training cohort's link tags tests before it closes (default 90).
+    wards_path : str or None
+        The ward list file (None: the shipped list of Đà Nẵng's wards and communes).
     lock_timeout : float
         Seconds a unit of work waits for a lock (a session's row on
         PostgreSQL, the write lock on SQLite) or for a pooled connection
@@ -149,7 +166,13 @@ class Settings:
     bank_path: str | None = None
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     pool_size: int = 16
+    planner_key_hashes: tuple[str, ...] = field(default=(), repr=False)
     report_min_group: int = DEFAULT_REPORT_MIN_GROUP
+    report_epsilon: float = DEFAULT_REPORT_EPSILON
+    report_period: str = "quarter"
+    report_simulees: int = 40_000
+    cohort_days: int = 90
+    wards_path: str | None = None
     lock_timeout: float = 5.0
     statement_timeout: float = 30.0
     max_header_size: int = DEFAULT_MAX_HEADER_SIZE
@@ -164,6 +187,23 @@ class Settings:
     def __post_init__(self) -> None:
         sqlalchemy_url(self.database_url)  # fail early with a clear message
         object.__setattr__(self, "admin_key_hashes", _parse_hashes(self.admin_key_hashes))
+        object.__setattr__(
+            self, "planner_key_hashes", _parse_hashes(self.planner_key_hashes, "planner")
+        )
+        if not (math.isfinite(self.report_epsilon) and 0 < self.report_epsilon <= 20):
+            raise ValueError(f"report_epsilon must lie in (0, 20], got {self.report_epsilon}")
+        if self.report_period not in REPORT_PERIODS:
+            raise ValueError(
+                f"report_period must be one of {', '.join(REPORT_PERIODS)}, got {self.report_period!r}"
+            )
+        if not 1000 <= self.report_simulees <= 1_000_000:
+            raise ValueError(
+                f"report_simulees must lie in 1,000..1,000,000, got {self.report_simulees}"
+            )
+        if not 1 <= self.cohort_days <= 3660:
+            raise ValueError(f"cohort_days must lie in 1..3660, got {self.cohort_days}")
+        if self.wards_path is not None:
+            object.__setattr__(self, "wards_path", str(self.wards_path))
         if self.max_body_size < 1024:
             raise ValueError(f"max_body_size must be at least 1024 bytes, got {self.max_body_size}")
         if self.pool_size < 1:
@@ -201,6 +241,11 @@ class Settings:
         extra = tuple(hash_key(k) for k in keys if k)
         return dataclasses.replace(self, admin_key_hashes=self.admin_key_hashes + extra)
 
+    def with_planner_keys(self, *keys: str) -> Settings:
+        """A copy that also accepts the given plain planner keys (stored as hashes)."""
+        extra = tuple(hash_key(k) for k in keys if k)
+        return dataclasses.replace(self, planner_key_hashes=self.planner_key_hashes + extra)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from environment variables (:data:`ENVIRONMENT`; unset or empty: the default).
@@ -227,7 +272,10 @@ class Settings:
                 ) from None
         settings = cls(**values)
         plain = [k.strip() for k in env.get("NANGLUC_ADMIN_KEY", "").split(",") if k.strip()]
-        return settings.with_admin_keys(*plain) if plain else settings
+        if plain:
+            settings = settings.with_admin_keys(*plain)
+        plain = [k.strip() for k in env.get("NANGLUC_PLANNER_KEY", "").split(",") if k.strip()]
+        return settings.with_planner_keys(*plain) if plain else settings
 
     def to_env(self) -> dict[str, str]:
         """Environment variables that make :meth:`from_env` rebuild these settings.
@@ -236,6 +284,7 @@ class Settings:
         """
         env = {v.name: v.dump(getattr(self, name)) for name, v in ENVIRONMENT.items()}
         env["NANGLUC_ADMIN_KEY"] = ""
+        env["NANGLUC_PLANNER_KEY"] = ""
         return env
 
 
@@ -287,7 +336,24 @@ ENVIRONMENT: dict[str, EnvironmentVariable] = {
     ),
     "max_body_size": _integer("NANGLUC_MAX_BODY_SIZE"),
     "pool_size": _integer("NANGLUC_DB_POOL_SIZE"),
+    "planner_key_hashes": EnvironmentVariable(
+        "NANGLUC_PLANNER_KEYS",
+        lambda raw: tuple(raw.split(",")),
+        ",".join,
+        "comma-separated SHA-256 hex digests",
+    ),
     "report_min_group": _integer("NANGLUC_REPORT_MIN_GROUP"),
+    "report_epsilon": EnvironmentVariable(
+        "NANGLUC_REPORT_EPSILON", float, repr, "a number > 0 (the privacy budget of one test)"
+    ),
+    "report_period": EnvironmentVariable(
+        "NANGLUC_REPORT_PERIOD", str, str, "quarter, month or week"
+    ),
+    "report_simulees": _integer("NANGLUC_REPORT_SIMULEES"),
+    "cohort_days": _integer("NANGLUC_COHORT_DAYS"),
+    "wards_path": EnvironmentVariable(
+        "NANGLUC_WARDS", lambda raw: str(Path(raw)), lambda v: v or "", "a file path"
+    ),
     "lock_timeout": _seconds("NANGLUC_DB_LOCK_TIMEOUT"),
     "statement_timeout": _seconds("NANGLUC_DB_STATEMENT_TIMEOUT"),
     "max_header_size": _integer("NANGLUC_MAX_HEADER_SIZE"),

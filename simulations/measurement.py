@@ -7,7 +7,8 @@ together, and no formula gives it. This module runs the real test on simulees
 whose abilities cover the whole scale and tabulates, for the overall score and
 for each area's score, the kernel ``P(observed bin | true score)``.
 
-The *observed* scores of a test for reports (:func:`observed_scores`) are
+The *observed* scores of a test for reports
+(:func:`nangluc.service.statistics.observed_scores`) are
 not the engine's final estimates. Those borrow strength across areas through
 the prior's inter-area correlation, so how an area's estimate spreads around
 its true score depends on the group's other areas, and a kernel tabulated on
@@ -35,10 +36,9 @@ import numpy as np
 from nangluc.engine import irt
 from nangluc.engine.bank import ItemBank
 from nangluc.engine.config import TestConfig
-from nangluc.engine.estimation import normalized_exp
-from nangluc.engine.scoring import LEVELS, area_scores
-from nangluc.engine.tables import bank_tables, log_normal_density
-from nangluc.service.statistics import Kernel
+from nangluc.engine.scoring import LEVELS
+from nangluc.engine.tables import bank_tables
+from nangluc.service.statistics import Kernel, observed_scores
 from nangluc.simulations.core import run
 from nangluc.simulations.population import DEFAULT_CORRELATION, draw_population
 
@@ -98,51 +98,6 @@ class MeasurementModel:
             simulees=int(data["simulees"]),
             seed=int(data["seed"]),
         )
-
-
-def observed_scores(
-    bank: ItemBank, items: np.ndarray, responses: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The scores a planner release counts for N finished tests.
-
-    Each area's score from its own operational answers (EAP, standard
-    normal prior, on the engine's quadrature grid), and the overall score as
-    their mean over the areas with operational items (the engine's overall
-    rule).
-
-    Parameters
-    ----------
-    bank : ItemBank
-    items : ndarray of int, shape (N, L)
-        Administered items as bank indices, -1 padding.
-    responses : ndarray of int, shape (N, L)
-        Scored categories, aligned with ``items``.
-
-    Returns
-    -------
-    overall : ndarray, shape (N,)
-    areas : ndarray, shape (N, A)
-    """
-    items = np.atleast_2d(np.asarray(items, dtype=np.intp))
-    responses = np.atleast_2d(np.asarray(responses, dtype=np.intp))
-    if items.shape != responses.shape:
-        raise ValueError("items and responses must have the same shape")
-    tables = bank_tables(bank)
-    n = items.shape[0]
-    safe = np.where(items >= 0, items, 0)
-    used = (items >= 0) & bank.operational[safe]
-    rows, columns = np.nonzero(used)
-    chosen = safe[rows, columns]
-    loglik = np.zeros((n, bank.n_areas, tables.quadrature.size))
-    np.add.at(
-        loglik,
-        (rows, bank.area[chosen]),
-        tables.log_prob[chosen, responses[rows, columns]],
-    )
-    weight = normalized_exp(loglik + log_normal_density(0.0, 1.0))
-    theta = weight @ tables.quadrature
-    areas = area_scores(bank, theta)
-    return areas @ tables.scored_area_weights, areas
 
 
 def measurement_model(

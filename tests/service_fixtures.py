@@ -25,6 +25,7 @@ from nangluc.items import load_framework
 from nangluc.service.settings import Settings
 
 ADMIN_KEY = "test-admin-key-7f3a"
+PLANNER_KEY = "test-planner-key-41c9"
 POSTGRES_URL = os.environ.get(
     "NANGLUC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -169,7 +170,9 @@ def app_client(
     app = create_app(
         Settings(
             database_url=database_url, bank_path=str(bank), pool_size=4, **settings
-        ).with_admin_keys(ADMIN_KEY)
+        )
+        .with_admin_keys(ADMIN_KEY)
+        .with_planner_keys(PLANNER_KEY)
     )
     try:
         with TestClient(app, raise_server_exceptions=False) as test_client:
