@@ -152,7 +152,7 @@ def study(
         for k in range(n_levels):
             share = statistics.share_between(fit, lowers[k], uppers[k])
             estimate[:, m, k], low[:, m, k], high[:, m, k] = share.value, share.low, share.high
-        reported[:, m] = statistics.precise_enough(fit, hist_noise.variance)
+        reported[:, m] = statistics.precise_enough(noisy, hist_noise.variance)
         mean = statistics.mean_score(fit)
         mean_low[:, m], mean_high[:, m] = mean.low, mean.high
         if measure == "overall":

@@ -225,26 +225,47 @@ def _fit(
         )
     overall_counts = stacked("overall", sums.counts)
     overall_noise = stacked("overall", sums.variance)
-    fit = statistics.fit_matched(overall_counts, overall_kernels, overall_noise)
-    precise = statistics.precise_enough(fit, overall_noise)
+    shown = (tests >= min_group) & statistics.precise_enough(overall_counts, overall_noise)
     if read != "overall":
-        anchors = statistics.mean_score(fit).value
-        noise = stacked(read, sums.variance)
-        fit = statistics.fit_matched(
-            stacked(read, sums.counts), read_kernels, noise, anchor=anchors
-        )
-        precise &= statistics.precise_enough(fit, noise)
-    bounds = (0.0, *measure.cuts, np.inf)
-    levels = [statistics.share_between(fit, bounds[k], bounds[k + 1]) for k in range(len(LEVELS))]
-    cut = None if at_least is None else bounds[[lv.code for lv in LEVELS].index(at_least)]
-    at_least_estimate = None if cut is None else statistics.share_at_least(fit, cut)
-    mean = statistics.mean_score(fit) if measure.kind != "competence" else None
-    shown = (tests >= min_group) & precise
+        read_counts, read_noise = stacked(read, sums.counts), stacked(read, sums.variance)
+        shown &= statistics.precise_enough(read_counts, read_noise)
     reason: list[str | None] = [
         None if s else ("few_tests" if t < min_group else "too_noisy")
         for s, t in zip(shown, tests, strict=True)
     ]
+    # Only the groups that will be shown are fitted (most cells of a fine
+    # table are empty, and a fit of pure noise means nothing).
+    rows = np.flatnonzero(shown)
+    if rows.size == 0:
+        nothing = statistics.Estimate(*(np.full(n, np.nan),) * 4)
+        return _Fitted(tests, tests_se, shown, reason, [nothing] * len(LEVELS), None, None)
+    fit = statistics.fit_matched(overall_counts[rows], overall_kernels, overall_noise[rows])
+    if read != "overall":
+        anchors = statistics.mean_score(fit).value
+        fit = statistics.fit_matched(
+            read_counts[rows], read_kernels, read_noise[rows], anchor=anchors
+        )
+    bounds = (0.0, *measure.cuts, np.inf)
+    levels = [
+        _spread(statistics.share_between(fit, bounds[k], bounds[k + 1]), rows, n)
+        for k in range(len(LEVELS))
+    ]
+    cut = None if at_least is None else bounds[[lv.code for lv in LEVELS].index(at_least)]
+    at_least_estimate = (
+        None if cut is None else _spread(statistics.share_at_least(fit, cut), rows, n)
+    )
+    mean = _spread(statistics.mean_score(fit), rows, n) if measure.kind != "competence" else None
     return _Fitted(tests, tests_se, shown, reason, levels, at_least_estimate, mean)
+
+
+def _spread(e: statistics.Estimate, rows: np.ndarray, n: int) -> statistics.Estimate:
+    """Estimates of the fitted rows placed among all ``n`` groups (NaN elsewhere)."""
+    out = []
+    for values in (e.value, e.se, e.low, e.high):
+        full = np.full(n, np.nan)
+        full[rows] = values
+        out.append(full)
+    return statistics.Estimate(*out)
 
 
 def _group_json(fitted: _Fitted, i: int, language: str, at_least: int | None) -> dict[str, Any]:

@@ -633,26 +633,25 @@ def fit_matched(
     return fit_latent(counts, kernels, noise_variance, anchor=anchor, **options)
 
 
-def precise_enough(fit: LatentFit, noise_variance: np.ndarray | float) -> np.ndarray:
+def precise_enough(counts: np.ndarray, noise_variance: np.ndarray | float) -> np.ndarray:
     """Whether each group's counts say more than their privacy noise, (M,) bool.
 
-    A group is reported when its estimated number of tests is at least
+    A group is reported when its (noisy) number of tests is at least
     :data:`MIN_SIGNAL_TO_NOISE` times the standard deviation of the noise on
-    its total count. Below that the counts are mostly noise: the fit can put
-    everything in one level and be sure of it. The rule reads only the
-    released (noisy) counts and the known noise, so it leaks nothing.
+    that number. Below it the counts are mostly noise: a fit can put
+    everything in one level and be sure of it, and a cell with no test at
+    all would now and then look like a group. The rule reads only released
+    counts and the known noise, so it leaks nothing.
 
     Parameters
     ----------
-    fit : LatentFit
-    noise_variance : float or ndarray broadcastable to the counts (M, V*B)
-        The same noise variances the fit was given.
+    counts : ndarray, shape (M, K)
+        The groups' noisy counts (any number of bins and kernels side by side).
+    noise_variance : float or ndarray broadcastable to ``counts``
     """
-    noise = np.broadcast_to(
-        np.asarray(noise_variance, dtype=float), (fit.groups, OBSERVED_BINS * fit.kernels)
-    )
-    total = noise.sum(axis=1)
-    return fit.tests >= MIN_SIGNAL_TO_NOISE * np.sqrt(total)
+    counts = np.atleast_2d(np.asarray(counts, dtype=float))
+    noise = np.broadcast_to(np.asarray(noise_variance, dtype=float), counts.shape)
+    return counts.sum(axis=1) >= MIN_SIGNAL_TO_NOISE * np.sqrt(noise.sum(axis=1))
 
 
 # ------------------------------------------------------------ quantities

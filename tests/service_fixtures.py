@@ -168,9 +168,7 @@ def app_client(
 
     bank = write_bank(directory / f"bank-{uuid.uuid4().hex[:8]}.json", document or bank_dict())
     app = create_app(
-        Settings(
-            database_url=database_url, bank_path=str(bank), pool_size=4, **settings
-        )
+        Settings(database_url=database_url, bank_path=str(bank), pool_size=4, **settings)
         .with_admin_keys(ADMIN_KEY)
         .with_planner_keys(PLANNER_KEY)
     )
