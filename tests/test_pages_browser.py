@@ -16,12 +16,14 @@ import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 pytestmark = pytest.mark.browser
 
@@ -40,6 +42,7 @@ from nangluc import items  # noqa: E402
 from nangluc.engine import irt  # noqa: E402
 from nangluc.engine.scoring import area_scores  # noqa: E402
 from nangluc.service.app import create_app  # noqa: E402
+from nangluc.service.db import SESSION  # noqa: E402
 from nangluc.service.settings import Settings  # noqa: E402
 from service_fixtures import CHROMIUM_ARGS  # noqa: E402
 
@@ -60,11 +63,16 @@ class _Server(uvicorn.Server):
         pass
 
 
+#: The served app's database handle (tests look at what the page stored).
+SERVED: dict = {}
+
+
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory) -> Iterator[str]:
     """The whole app served over real HTTP, on a temporary SQLite file."""
     database = tmp_path_factory.mktemp("pages") / "nangluc.db"
     app = create_app(Settings(database_url=f"sqlite:///{database}"))
+    SERVED["db"] = app.state.db
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -316,12 +324,20 @@ def test_a_whole_test_on_a_phone_ends_with_level_and_five_areas(
     page.wait_for_selector("#app[data-screen=welcome]")
     assert page.url == base_url + "/"
 
-    # The optional ward and age group reached the planner's report.
-    report = api.get("/reports/levels", params={"group_by": "ward"}).json()
-    groups = {g["group"]: g for g in report["groups"]}
-    assert groups[ward]["sessions"] >= 1
-    report = api.get("/reports/levels", params={"group_by": "age_group"}).json()
-    assert {g["group"]: g["sessions"] for g in report["groups"]}["65+"] >= 1
+    # The optional ward and age group were stored with the finished test, with the
+    # bins planner releases count.
+    session = (
+        SERVED["db"]
+        .engine.connect()
+        .execute(
+            sa.select(SESSION.c.ward, SESSION.c.age_group, SESSION.c.report_bins).where(
+                SESSION.c.id == uuid.UUID(result["session_id"])
+            )
+        )
+        .one()
+    )
+    assert (session.ward, session.age_group) == (ward, "65+")
+    assert len(session.report_bins) == 6 and session.report_bins.isdigit()
 
 
 def test_reopening_the_page_resumes_at_the_same_question(

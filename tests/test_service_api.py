@@ -306,68 +306,28 @@ def _finish_tests(client, people) -> list[dict]:
     return results
 
 
-def test_level_report_by_ward_and_age_group(database_url, tmp_path) -> None:
-    people = [("Hải Châu", "25-34"), ("Hải Châu", "65+"), ("Sơn Trà", "65+"), (None, None)]
-    with app_client(database_url, tmp_path, report_min_group=1) as client:
-        results = _finish_tests(client, people)
-        _start(client, ward="Hải Châu")  # unfinished: not counted
-        _check_level_report(client, results)
+def test_finished_tests_store_the_bins_planner_releases_count(database_url, tmp_path) -> None:
+    from nangluc.service.db import SESSION
+    from nangluc.service.statistics import encode_bins, observed_scores
 
-
-def _check_level_report(client, results: list[dict]) -> None:
-    report = client.get(f"{API}/reports/levels", params={"group_by": "ward"}).json()
-    assert report["group_by"] == "ward" and report["sessions"] == 4
-    assert report["min_group"] == 1
-    groups = {g["group"]: g for g in report["groups"]}
-    assert set(groups) == {"Hải Châu", "Sơn Trà", None}
-    assert not any(g["suppressed"] for g in groups.values())
-    hai_chau = groups["Hải Châu"]
-    assert hai_chau["sessions"] == 2
-    assert sum(lv["count"] for lv in hai_chau["levels"]) == 2
-    assert sum(lv["share"] for lv in hai_chau["levels"]) == pytest.approx(1.0)
-    # Levels by their codes 1..5, the same numbering as the results'.
-    assert [lv["level"] for lv in hai_chau["levels"]] == [1, 2, 3, 4, 5]
-    expected_levels = np.bincount([r["overall"]["level"] - 1 for r in results[:2]], minlength=5)
-    assert [lv["count"] for lv in hai_chau["levels"]] == expected_levels.tolist()
-    area_means = {a["area"]: a["mean_score"] for a in hai_chau["areas"]}
-    for k, area in enumerate("12345"):
-        assert area_means[area] == pytest.approx(
-            np.mean([r["areas"][k]["score"] for r in results[:2]])
-        )
-
-    by_age = client.get(
-        f"{API}/reports/levels", params={"group_by": "age_group", "language": "en"}
-    ).json()
-    assert {g["group"]: g["sessions"] for g in by_age["groups"]} == {"25-34": 1, "65+": 2, None: 1}
-    assert by_age["levels"][0]["name"] == "Beginning"
-    overall = client.get(f"{API}/reports/levels").json()
-    assert [g["sessions"] for g in overall["groups"]] == [4]
-    assert client.get(f"{API}/reports/levels", params={"group_by": "name"}).status_code == 400
-
-
-def test_level_report_hides_the_results_of_small_groups(database_url, tmp_path) -> None:
-    # Default threshold 5: a ward with 5 finished tests shows its levels; one
-    # with 2 shows only its count, so no one's level can be read off it.
-    people = [("Hải Châu", "65+")] * 5 + [("Sơn Trà", "65+")] * 2
+    people = [("Hải Châu", "25-34"), ("Sơn Trà", "65+")]
     with app_client(database_url, tmp_path) as client:
         results = _finish_tests(client, people)
-        report = client.get(f"{API}/reports/levels", params={"group_by": "ward"}).json()
-        overall = client.get(f"{API}/reports/levels").json()
-    assert report["min_group"] == 5
-    groups = {g["group"]: g for g in report["groups"]}
-    shown, hidden = groups["Hải Châu"], groups["Sơn Trà"]
-    assert not shown["suppressed"] and shown["sessions"] == 5
-    expected = np.bincount([r["overall"]["level"] - 1 for r in results[:5]], minlength=5)
-    assert [lv["count"] for lv in shown["levels"]] == expected.tolist()
-    assert shown["overall_mean"] == pytest.approx(
-        np.mean([r["overall"]["score"] for r in results[:5]])
-    )
-    assert hidden["suppressed"] and hidden["sessions"] == 2
-    assert all(lv["count"] is None and lv["share"] is None for lv in hidden["levels"])
-    assert hidden["overall_mean"] is None and hidden["areas"] == []
-    # All 7 together are enough to show.
-    (everyone,) = overall["groups"]
-    assert not everyone["suppressed"] and sum(lv["count"] for lv in everyone["levels"]) == 7
+        db = client.app.state.db
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(SESSION.c.id, SESSION.c.state, SESSION.c.report_bins, SESSION.c.ward)
+            ).all()
+            bank = db.banks.get(db.banks.active_version(conn)).bank
+    stored = {str(r.id): r for r in rows}
+    for result, (ward, _) in zip(results, people, strict=True):
+        row = stored[result["session_id"]]
+        assert row.ward == ward
+        items = bank.indices(row.state["administered"])
+        overall, areas = observed_scores(bank, items[None], np.array(row.state["responses"])[None])
+        # One digit for the overall score and one per area, from the area's own answers.
+        assert row.report_bins == encode_bins(overall[0], areas[0])
+        assert len(row.report_bins) == 1 + len(result["areas"])
 
 
 def test_admin_endpoints_refuse_without_valid_key(fresh_client) -> None:

@@ -30,7 +30,9 @@ def test_defaults() -> None:
     assert settings.admin_key_hashes == ()
     assert settings.max_body_size == 64 * 1024
     assert settings.bank_path is None
-    assert settings.report_min_group == 5
+    assert settings.report_min_group == 20
+    assert settings.planner_key_hashes == ()
+    assert (settings.report_epsilon, settings.report_period) == (1.0, "quarter")
 
 
 def test_admin_keys_are_kept_only_as_hashes() -> None:
@@ -108,7 +110,13 @@ def test_every_field_has_an_environment_variable_and_round_trips() -> None:
         bank_path="/tmp/bank.json",
         max_body_size=2048,
         pool_size=3,
+        planner_key_hashes=(hash_key("p"),),
         report_min_group=50,
+        report_epsilon=2.0,
+        report_period="month",
+        report_simulees=5000,
+        cohort_days=30,
+        wards_path="/tmp/wards.json",
         lock_timeout=2.5,
         statement_timeout=0,
         max_header_size=4096,
@@ -154,3 +162,23 @@ def test_serve_hands_every_environment_setting_to_the_app(tmp_path, monkeypatch)
     )
     assert seen["options"]["http"] == "nangluc.service.protocol:GuardedHttpToolsProtocol"
     assert os.environ["NANGLUC_REPORT_MIN_GROUP"] == "50"  # what workers would read
+
+
+def test_planner_keys_are_kept_as_hashes_and_apart_from_admin_keys() -> None:
+    settings = Settings.from_env(
+        {"NANGLUC_PLANNER_KEY": "plan-1,plan-2", "NANGLUC_ADMIN_KEY": "adm"}
+    )
+    assert settings.planner_key_hashes == (hash_key("plan-1"), hash_key("plan-2"))
+    assert settings.admin_key_hashes == (hash_key("adm"),)
+    env = settings.to_env()
+    assert env["NANGLUC_PLANNER_KEY"] == "" and "plan-1" not in "".join(env.values())
+    with pytest.raises(ValueError, match="planner key hashes must be SHA-256"):
+        Settings(planner_key_hashes=("not-a-hash",))
+    for bad, words in (
+        ({"report_epsilon": 0.0}, "report_epsilon"),
+        ({"report_period": "year"}, "report_period"),
+        ({"report_simulees": 10}, "report_simulees"),
+        ({"cohort_days": 0}, "cohort_days"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            Settings(**bad)
