@@ -57,7 +57,6 @@ def test_render_page_never_injects_what_it_is_given():
         ("messages.js", "text/javascript"),
         ("app.css", "text/css"),
         ("favicon.svg", "image/svg+xml"),
-        ("wards.json", "application/json"),
         ("test-length.json", "application/json"),
     ],
 )
@@ -96,12 +95,18 @@ def test_assets_load_nothing_from_the_internet(asset):
     assert not urls, f"{asset.name} refers to {sorted(urls)}"
 
 
-def test_ward_suggestions_are_a_list_of_names():
-    data = json.loads((STATIC_DIR / "wards.json").read_text(encoding="utf-8"))
-    wards = data["wards"]
-    assert len(wards) == len(set(wards)) > 0
-    # The API stores at most 100 characters for a ward.
-    assert all(isinstance(w, str) and 0 < len(w) <= 100 for w in wards)
+def test_ward_suggestions_and_the_hint_come_from_the_ward_list():
+    """Finding: the page's hint and its suggestion list disagreed ("Hải Châu" / "Phường Hải
+    Châu"); the page now suggests the ward list's own names, and its examples are two of them."""
+    from nangluc.service.wards import load_wards
+
+    names = [u.full_name for u in load_wards().units]
+    assert len(names) == len(set(names)) and all(0 < len(n) <= 100 for n in names)
+    assert not (STATIC_DIR / "wards.json").exists()
+    text = (STATIC_DIR / "messages.js").read_text(encoding="utf-8")
+    for hint in re.findall(r'wardHint: "([^"]+)"', text):
+        examples = re.findall(r"(Phường [^.,]+?|Xã [^.,]+?)(?: or | hoặc |\.)", hint)
+        assert examples and all(e in names for e in examples), (hint, examples)
 
 
 def test_the_page_length_figures_come_from_a_simulation_of_the_shipped_test():

@@ -7,6 +7,7 @@ import { LANGUAGES, MESSAGES, t } from "./messages.js";
 const API = "/api/v1";
 const STORE_SESSION = "nangluc.session";
 const STORE_LANG = "nangluc.lang";
+const STORE_COHORT = "nangluc.cohort";
 // The test is adaptive, so its length is not known in advance. The server
 // estimates how far along a citizen is (from a simulation of the test:
 // service/static/test-length.json); without it the bar only grows slowly.
@@ -36,7 +37,9 @@ const state = {
   result: null,
   screen: "loading",
   wards: [],
+  cohort: null, // {code, phase} from a training class's link
 };
+state.cohort = initialCohort();
 
 // ---------------------------------------------------------------- storage --
 
@@ -224,14 +227,35 @@ async function loadLengths() {
 }
 
 async function loadWards() {
+  // The city's list of wards and communes: the same list planner reports group by.
   try {
-    const response = await fetch("/static/wards.json");
-    if (response.ok) {
-      const data = await response.json();
-      state.wards = Array.isArray(data.wards) ? data.wards : [];
-    }
+    const reply = await api("GET", "/wards");
+    const units = reply.status === 200 && reply.data ? reply.data.units : null;
+    state.wards = Array.isArray(units) ? units.map((unit) => String(unit.name)) : [];
   } catch {
     state.wards = [];
+  }
+}
+
+/** A training class's link (/?cohort=CODE&phase=before|after), kept for this tab. */
+function initialCohort() {
+  const params = new URLSearchParams(window.location.search);
+  const code = (params.get("cohort") || "").trim().toUpperCase();
+  const phase = params.get("phase");
+  if (/^[0-9A-Z]{4,16}$/.test(code) && (phase === "before" || phase === "after")) {
+    storageSet(STORE_COHORT, JSON.stringify({ code, phase }));
+    // Out of the address bar, so a reload or a bookmark does not tag a later test.
+    const url = new URL(window.location.href);
+    url.searchParams.delete("cohort");
+    url.searchParams.delete("phase");
+    window.history.replaceState(window.history.state, "", url);
+    return { code, phase };
+  }
+  try {
+    const stored = JSON.parse(storageGet(STORE_COHORT) || "null");
+    return stored && stored.code && stored.phase ? stored : null;
+  } catch {
+    return null;
   }
 }
 
@@ -294,12 +318,26 @@ async function startTest(event) {
   if (ageGroup) {
     body.age_group = ageGroup;
   }
+  if (state.cohort) {
+    body.cohort = state.cohort.code;
+    body.phase = state.cohort.phase;
+  }
   state.busy = true;
   state.notice = null;
   render();
   let reply;
+  let expired = false;
   try {
     reply = await api("POST", "/sessions", body);
+    if (reply.status === 422 && state.cohort) {
+      // The class's link has expired (or was mistyped): the test still counts
+      // for the city, just not for the class.
+      delete body.cohort;
+      delete body.phase;
+      forgetCohort();
+      reply = await api("POST", "/sessions", body);
+      expired = true;
+    }
   } catch {
     reply = null;
   }
@@ -312,11 +350,16 @@ async function startTest(event) {
   }
   state.sessionId = String(reply.data.session_id);
   storageSet(STORE_SESSION, state.sessionId);
+  // A class's link tags one test: the next test on this device is a person's own.
+  forgetCohort();
   state.answered = 0;
   state.maxItems = Number(reply.data.max_items) || null;
   state.progress = typeof reply.data.progress === "number" ? reply.data.progress : null;
   state.selected = null;
   state.item = reply.data.item;
+  if (expired) {
+    state.notice = { kind: "info", key: "cohortExpired" };
+  }
   if (isFinished(reply.data)) {
     await showResult();
     return;
@@ -403,6 +446,11 @@ async function showResult() {
   render();
   announce(msg("resultHeading"));
   focusHeading();
+}
+
+function forgetCohort() {
+  state.cohort = null;
+  storageSet(STORE_COHORT, null);
 }
 
 function forgetSession() {
@@ -529,6 +577,15 @@ function welcomeView() {
     noticeView(),
     h("h1", { id: "welcome-heading", tabindex: "-1", "data-focus": true }, msg("welcomeHeading")),
     h("p", { class: "lead" }, msg("welcomeIntro")),
+    state.cohort
+      ? h(
+          "p",
+          { class: "cohort-note", role: "note" },
+          msg(state.cohort.phase === "after" ? "cohortAfter" : "cohortBefore", {
+            code: state.cohort.code,
+          }),
+        )
+      : null,
     h(
       "ul",
       { class: "points" },

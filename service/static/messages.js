@@ -26,7 +26,13 @@ export const MESSAGES = {
     optionalHelp:
       "Giúp thành phố biết nơi nào cần mở thêm lớp hướng dẫn. Bạn có thể bỏ qua phần này.",
     wardLabel: "Phường hoặc xã nơi bạn sống",
-    wardHint: "Ví dụ: Hải Châu. Có thể để trống.",
+    wardHint: "Ví dụ: Phường Hải Châu hoặc Xã Hòa Vang. Có thể để trống.",
+    cohortBefore:
+      "Bài làm này được tính cho lớp học của bạn (mã {code}, làm trước khóa học). Bạn không cần ghi tên.",
+    cohortAfter:
+      "Bài làm này được tính cho lớp học của bạn (mã {code}, làm sau khóa học). Bạn không cần ghi tên.",
+    cohortExpired:
+      "Liên kết của lớp học đã hết hạn, nên bài làm này không được tính cho lớp. Bạn vẫn làm bài bình thường.",
     ageLabel: "Độ tuổi của bạn",
     ageNone: "Không muốn trả lời",
     ageGroups: {
@@ -132,7 +138,13 @@ export const MESSAGES = {
     optionalHelp:
       "This helps the city see where more classes are needed. You can skip it.",
     wardLabel: "Ward or commune where you live",
-    wardHint: "For example: Hải Châu. You can leave it empty.",
+    wardHint: "For example: Phường Hải Châu or Xã Hòa Vang. You can leave it empty.",
+    cohortBefore:
+      "This test counts for your training class (code {code}, taken before the course). You do not need to give your name.",
+    cohortAfter:
+      "This test counts for your training class (code {code}, taken after the course). You do not need to give your name.",
+    cohortExpired:
+      "Your class's link has expired, so this test does not count for the class. You can take it as usual.",
     ageLabel: "Your age",
     ageNone: "I prefer not to say",
     ageGroups: {
