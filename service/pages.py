@@ -9,6 +9,8 @@ Routes
 ------
 ``GET /``          the page (Vietnamese; ``?lang=en`` for English)
 ``GET /ket-qua``   the same page; it shows the result of the stored session
+``GET /planner``   the planners' report page (vi; ``?lang=en``): it asks for a
+                   planner key and reads ``/api/v1/reports``
 ``GET /static/*``  the page's assets
 """
 
@@ -69,6 +71,19 @@ def render_page(lang: str | None) -> str:
     return _HTML_LANG.sub(f'<html lang="{language}">', _page_template(), count=1)
 
 
+@cache
+def _planner_template() -> str:
+    return (STATIC_DIR / "planner.html").read_text(encoding="utf-8")
+
+
+@get("/planner", media_type=MediaType.HTML, include_in_schema=False, sync_to_thread=False)
+def planner_page(lang: FromQuery[str | None] = None) -> Response[str]:
+    """Serve the planners' report page (the data behind it needs a planner key)."""
+    language = lang if lang in PAGE_LANGUAGES else DEFAULT_LANGUAGE
+    html = _HTML_LANG.sub(f'<html lang="{language}">', _planner_template(), count=1)
+    return Response(html, media_type=MediaType.HTML, headers=PAGE_HEADERS)
+
+
 @get(["/", "/ket-qua"], media_type=MediaType.HTML, include_in_schema=False, sync_to_thread=False)
 def citizen_page(lang: FromQuery[str | None] = None) -> Response[str]:
     """Serve the self-assessment page (also at ``/ket-qua`` for the result)."""
@@ -84,7 +99,7 @@ def page_handlers() -> list[Router]:
         A router for ``/`` and ``/ket-qua`` and one for ``/static`` assets;
         none of them appears in the OpenAPI schema.
     """
-    pages = Router(path="/", route_handlers=[citizen_page], include_in_schema=False)
+    pages = Router(path="/", route_handlers=[citizen_page, planner_page], include_in_schema=False)
     static = create_static_files_router(
         path="/static",
         directories=[STATIC_DIR],

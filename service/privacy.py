@@ -15,8 +15,9 @@ training cohort's link, that cohort's release. Releases over disjoint tests
 compose in parallel, so ε is also the whole privacy loss of a test over the
 life of the service, however many periods and reports follow.
 
-Within its release a regular test is counted in three tables — by ward, by
-age group, by ward × age group — and in each table in one cell, in six
+Within its release a regular test is counted in four tables — the whole
+city, by ward, by age group, by ward × age group — and in each table in one
+cell, in six
 histograms of 10 bins: its estimated overall score and its five area scores.
 One count per histogram: each histogram has L1 sensitivity 1. The budget is
 split (sequential composition, ε adds up):
@@ -24,9 +25,10 @@ split (sequential composition, ε adds up):
 =================  =======  ============================
 table              share    of which
 =================  =======  ============================
-ward               0.50     overall 1/2, each area 1/10
-age group          0.20     overall 1/2, each area 1/10
-ward × age group   0.30     overall 1/2, each area 1/10
+whole city         0.20     overall 1/2, each area 1/10
+ward               0.40     overall 1/2, each area 1/10
+age group          0.15     overall 1/2, each area 1/10
+ward × age group   0.25     overall 1/2, each area 1/10
 cohort (instead)   1.00     overall 1/2, each area 1/10
 =================  =======  ============================
 
@@ -37,10 +39,12 @@ which samples exactly and needs no floating-point care); OpenDP's own
 
 Why ε = 1 by default: it bounds what anyone can learn about one test by a
 factor ``e ≈ 2.7`` in the odds, a level statistics offices call strong
-protection. With quarterly periods the noise on the overall level shares of a
-ward with 200 tests in a quarter is about as large as their sampling error;
-smaller groups and the area figures get wider intervals, which the reports
-show. A city that wants narrower intervals can raise ``NANGLUC_REPORT_EPSILON``
+protection. The city table exists because the city's figures (an area's, a
+competence's) are what targets are set on: summed from 96 wards or 8 age
+groups their noise would be 3 to 10 times larger. With quarterly periods the
+noise on the overall level shares of a ward with 200 tests in a quarter is
+about as large as their sampling error; smaller groups and the area figures
+get wider intervals or are withheld, which the reports show. A city that wants narrower intervals can raise ``NANGLUC_REPORT_EPSILON``
 (the README explains the trade).
 """
 
@@ -55,7 +59,12 @@ import numpy as np
 #: Privacy-loss budget of one test (over all releases it is part of).
 DEFAULT_EPSILON = 1.0
 #: Share of the budget of each table of a period's release (a regular test is in all three).
-TABLE_SHARES: dict[str, float] = {"ward": 0.5, "age_group": 0.2, "ward_age_group": 0.3}
+TABLE_SHARES: dict[str, float] = {
+    "all": 0.2,
+    "ward": 0.4,
+    "age_group": 0.15,
+    "ward_age_group": 0.25,
+}
 #: A cohort test is in its cohort's release only, which gets the whole budget.
 COHORT_TABLE = "cohort"
 #: Within a table: the overall score's histogram gets half, the areas share the rest.

@@ -67,7 +67,7 @@ PERIOD_GRACE = timedelta(minutes=10)
 #: the close may still be finishing).
 COHORT_GRACE = timedelta(days=1)
 #: The tables of a period release and of a cohort release.
-PERIOD_TABLES = ("ward", "age_group", "ward_age_group")
+PERIOD_TABLES = ("all", "ward", "age_group", "ward_age_group")
 COHORT_PHASES = ("before", "after")
 RELEASE_FORMAT = 1
 FINISHED = "finished"
@@ -174,6 +174,8 @@ def model_blocks(conn: sa.Connection) -> list[ModelBlock]:
 def table_groups(table: str, wards: WardList) -> list[str]:
     """The cells of a table, as group keys (``hai-chau``, ``25-34``, ``hai-chau|25-34``)."""
     ages = [*AGE_GROUPS, NONE]
+    if table == "all":
+        return ["all"]
     if table == "ward":
         return list(group_codes(wards))
     if table == "age_group":
@@ -326,6 +328,7 @@ def build_period_release(db: Database, period: Period, *, wards: WardList | None
         code = matched[ward]
         age = age if age in AGE_GROUPS else NONE
         b = int(digit)
+        counts["all"][key][m, 0, b] += n
         counts["ward"][key][m, index["ward"][code], b] += n
         counts["age_group"][key][m, index["age_group"][age], b] += n
         counts["ward_age_group"][key][m, index["ward_age_group"][f"{code}|{age}"], b] += n

@@ -37,7 +37,7 @@ from nangluc.text import csv_writer
 
 GROUPINGS = ("all", "ward", "age_group", "ward_age_group", "cohort")
 _TABLE = {
-    "all": "age_group",
+    "all": "all",
     "ward": "ward",
     "age_group": "age_group",
     "ward_age_group": "ward_age_group",
@@ -151,21 +151,6 @@ def _sum_tables(documents: list[dict], table: str, groups: list[str]) -> _Sums:
                 kind = "overall" if measure == "overall" else "area"
                 v[target] += noise[kind]["variance"]
     return _Sums(groups, counts, variance)
-
-
-def _collapse(sums: _Sums, label: str) -> _Sums:
-    """All groups of a table as one (the "all" grouping)."""
-    return _Sums(
-        [label],
-        {
-            b: {m: a.sum(axis=0, keepdims=True) for m, a in ms.items()}
-            for b, ms in sums.counts.items()
-        },
-        {
-            b: {m: a.sum(axis=0, keepdims=True) for m, a in ms.items()}
-            for b, ms in sums.variance.items()
-        },
-    )
 
 
 def _estimate_json(e: statistics.Estimate, i: int, digits: int = 4) -> dict[str, float]:
@@ -399,8 +384,6 @@ def level_report(
     else:
         groups = releases.table_groups(table, wards)
         sums = _sum_tables(documents, table, groups)
-        if group_by == "all":
-            sums = _collapse(sums, "all")
         fitted = _fit(db, sums, chosen, at_least, min_group)
         for i, key in enumerate(sums.groups):
             out_groups.append(

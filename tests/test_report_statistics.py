@@ -193,7 +193,7 @@ def test_budget_split_adds_up_to_epsilon_in_opendps_accounting() -> None:
         cohort = privacy.release_epsilon(epsilon, 5, (privacy.COHORT_TABLE,))
         assert cohort == pytest.approx(epsilon)
     ward = privacy.table_noise("ward", 1.0, 5)
-    assert ward.overall.scale == pytest.approx(4.0) and ward.area.scale == pytest.approx(20.0)
+    assert ward.overall.scale == pytest.approx(5.0) and ward.area.scale == pytest.approx(25.0)
     with pytest.raises(ValueError, match="epsilon"):
         privacy.table_noise("ward", 0.0, 5)
     with pytest.raises(ValueError, match="unknown release table"):
