@@ -100,9 +100,7 @@ class TestSession(SQLModel, table=True):
     lock_version: int = 0
     created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     updated: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-    finished: datetime | None = Field(
-        default=None, sa_type=sa.DateTime(timezone=True), index=True
-    )
+    finished: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True), index=True)
     # The result when the test finished (engine.score_test), for planner reports:
     # levels are the framework's codes 1..5 (rows finished before that change hold
     # 0..4; reports derive the level from the score), and overall_decided is

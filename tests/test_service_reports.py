@@ -279,6 +279,7 @@ def test_cohort_links_tag_anonymous_tests(filled) -> None:
 
 def test_admin_sees_and_maps_the_other_group(filled) -> None:
     client, db, _ = filled
+    _get(client, group_by="all")  # draws the releases due
     unmatched = client.get(f"{API}/admin/wards/unmatched", headers=ADMIN).json()
     assert [(u["example"], u["tests"]) for u in unmatched] == [("Không rõ nơi nào", 40)]
     assert unmatched[0]["key"] == ward_key("không rõ nơi nào")
