@@ -80,7 +80,7 @@ _DESCRIPTIONS = {
     400: "Malformed request (body, path or query)",
     401: f"No {API_KEY_HEADER} header",
     403: f"Invalid {API_KEY_HEADER}",
-    404: "No such session or bank version",
+    404: "No such session, bank version, cohort or ward unit",
     409: "Conflicts with the stored state",
     413: "Request body too large",
     415: "The body is not sent as application/json",
@@ -227,8 +227,8 @@ class SessionController(Controller):
             language=data.language,
             ward=data.ward,
             age_group=data.age_group,
-            cohort=data.cohort,
-            phase=data.phase,
+            cohort=data.cohort.code if data.cohort else None,
+            phase=data.cohort.phase if data.cohort else None,
         )
         metrics.started()
         if view.status == sessions.FINISHED:
@@ -616,13 +616,10 @@ class AdminWardController(Controller):
         status_code=201,
         sync_to_thread=True,
         summary="Count a ward text in a unit from now on (releases already drawn stay as they are)",
-        responses=errors(400, 401, 403, 413, 503),
+        responses=errors(400, 401, 403, 404, 409, 413, 503),
     )
     def alias(self, db: DB, data: JSONBody[WardAliasIn]) -> WardAliasOut:
-        try:
-            return WardAliasOut(**releases_module.add_ward_alias(db, data.text, data.code))
-        except ValueError as error:
-            raise ValidationException(str(error)) from None
+        return WardAliasOut(**releases_module.add_ward_alias(db, data.text, data.code))
 
 
 def key_id(connection: ASGIConnection) -> str:

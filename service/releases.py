@@ -42,7 +42,7 @@ import sqlalchemy as sa
 
 from nangluc.engine import CONFIGS
 from nangluc.service import privacy
-from nangluc.service.banks import ConflictError
+from nangluc.service.banks import ConflictError, NotFoundError
 from nangluc.service.db import (
     BANK,
     COHORT,
@@ -558,17 +558,19 @@ def add_ward_alias(db: Database, text: str, code: str) -> dict[str, Any]:
 
     Raises
     ------
-    ValueError
-        Unknown unit code, empty text, or a text that already names a unit.
+    NotFoundError
+        The code is not a unit of the ward list (404).
+    ConflictError
+        The text is empty once cleaned, or already names a unit (409).
     """
     wards = load_wards(db.settings.wards_path)
     if code not in wards.codes:
-        raise ValueError(f"{code!r} is not a unit code of the ward list")
+        raise NotFoundError(f"{code!r} is not a unit code of the ward list")
     key = ward_key(text)
     if not key:
-        raise ValueError("the ward text is empty")
-    if wards.match(text) not in ("other",):
-        raise ValueError(f"{text!r} already matches a unit ({wards.match(text)})")
+        raise ConflictError("the ward text is empty once spaces and prefixes are taken away")
+    if wards.match(text) != "other":
+        raise ConflictError(f"{text!r} already matches a unit ({wards.match(text)})")
     now = utcnow()
     with db.transaction() as conn:
         conn.execute(WARD_ALIAS.delete().where(WARD_ALIAS.c.key == key))

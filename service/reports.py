@@ -270,11 +270,11 @@ def _group_json(fitted: _Fitted, i: int, language: str, at_least: int | None) ->
     if not shown:
         return out
     out["levels"] = [
-        {"code": level.code, "name": level.name(language), **_estimate_json(fitted.levels[k], i)}
+        {"level": level.code, "name": level.name(language), **_estimate_json(fitted.levels[k], i)}
         for k, level in enumerate(LEVELS)
     ]
     if fitted.at_least is not None and at_least is not None:
-        out["at_least"] = {"code": at_least, **_estimate_json(fitted.at_least, i)}
+        out["at_least"] = {"level": at_least, **_estimate_json(fitted.at_least, i)}
     if fitted.mean is not None:
         out["mean"] = _estimate_json(fitted.mean, i, digits=2)
     return out
@@ -290,11 +290,11 @@ def _difference(after: _Fitted, before: _Fitted, i: int, j: int, at_least: int |
     return {
         "shown": True,
         "levels": [
-            {"code": level.code, **one(after.levels[k], before.levels[k], 1.0, 4)}
+            {"level": level.code, **one(after.levels[k], before.levels[k], 1.0, 4)}
             for k, level in enumerate(LEVELS)
         ],
         "at_least": (
-            {"code": at_least, **one(after.at_least, before.at_least, 1.0, 4)}
+            {"level": at_least, **one(after.at_least, before.at_least, 1.0, 4)}
             if after.at_least is not None and before.at_least is not None
             else None
         ),
@@ -414,9 +414,10 @@ def level_report(
             "protects": releases.PROTECTS[language].format(epsilon=epsilon),
         },
         "levels": [
-            {"code": lv.code, "name": lv.name(language), "lower": lv.lower, "upper": lv.upper}
+            {"level": lv.code, "name": lv.name(language), "lower": lv.lower, "upper": lv.upper}
             for lv in LEVELS
         ],
+        "min_group": min_group,
         "notes": _notes(chosen, group_by, language, bool(documents)),
         "groups": out_groups,
     }
@@ -507,7 +508,7 @@ def level_report_csv(report: dict[str, Any]) -> str:
             "tests_low",
             "tests_high",
             "shown",
-            "level_code",
+            "level",
             "level_name",
             "share",
             "share_low",
@@ -531,7 +532,7 @@ def level_report_csv(report: dict[str, Any]) -> str:
             mean = body.get("mean") or {}
             levels = body.get("levels") or [{}]
             rows = levels + (
-                [{"code": f">={body['at_least']['code']}", **body["at_least"]}]
+                [{**body["at_least"], "level": f">={body['at_least']['level']}"}]
                 if body.get("at_least")
                 else []
             )
@@ -546,7 +547,7 @@ def level_report_csv(report: dict[str, Any]) -> str:
                         tests.get("low", ""),
                         tests.get("high", ""),
                         body.get("shown", ""),
-                        level.get("code", ""),
+                        level.get("level", ""),
                         level.get("name", ""),
                         level.get("value", ""),
                         level.get("low", ""),

@@ -44,6 +44,15 @@ CohortCode = Annotated[
     ),
 ]
 CohortPhase = Literal["before", "after"]
+
+
+class CohortTag(msgspec.Struct, forbid_unknown_fields=True):
+    """A training class's link: its code and whether the test is taken before or after."""
+
+    code: CohortCode
+    phase: CohortPhase
+
+
 CalibrationModel = Literal["auto", "2pl", "3pl", "grm", "gpcm", "1pl", "pcm"]
 BankVersionId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")]
 
@@ -74,8 +83,7 @@ class StartSession(msgspec.Struct, forbid_unknown_fields=True):
     language: Language = "vi"
     ward: Ward | None = None
     age_group: AgeGroup | None = None
-    cohort: CohortCode | None = None
-    phase: CohortPhase | None = None
+    cohort: CohortTag | None = None
 
     def __post_init__(self) -> None:
         if self.ward is not None:
@@ -299,9 +307,10 @@ class Interval(msgspec.Struct):
 
 
 class LevelShare(msgspec.Struct):
-    """The estimated share of a group whose true score is at one level, with its 95% interval."""
+    """The estimated share of a group whose true score is at one level (its code 1..5),
+    with its 95% interval."""
 
-    code: int
+    level: int
     name: str
     value: float
     low: float
@@ -309,9 +318,9 @@ class LevelShare(msgspec.Struct):
 
 
 class AtLeast(msgspec.Struct):
-    """The share at or above level ``code``."""
+    """The share at or above ``level`` (a code 1..5)."""
 
-    code: int
+    level: int
     value: float
     low: float
     high: float
@@ -330,7 +339,7 @@ class GroupFigures(msgspec.Struct):
 
 
 class LevelChange(msgspec.Struct):
-    code: int
+    level: int
     value: float
     low: float
     high: float
@@ -365,7 +374,7 @@ class ReportGroup(msgspec.Struct, kw_only=True):
 
 
 class LevelBand(msgspec.Struct):
-    code: int
+    level: int
     name: str
     lower: float
     upper: float
@@ -399,6 +408,7 @@ class LevelReport(msgspec.Struct):
     window: ReportWindow
     privacy: ReportPrivacy
     levels: list[LevelBand]
+    min_group: int
     notes: list[str]
     groups: list[ReportGroup]
 

@@ -49,7 +49,6 @@ from nangluc.service.banks import (
     ConflictError,
     LoadedBank,
     NotFoundError,
-    UnprocessableError,
 )
 from nangluc.service.db import COHORT, RESPONSE, SESSION, utcnow
 from nangluc.service.progress import estimated_progress
@@ -129,9 +128,10 @@ def start_session(
 
     Raises
     ------
-    UnprocessableError
-        The cohort code is unknown or the cohort has closed, or a cohort is
-        given without a phase (422).
+    NotFoundError
+        No cohort has that code (404).
+    ConflictError
+        The cohort has closed (409).
     """
     language = _language(language, "vi")
     ward = clean_label(ward, what="ward") if ward is not None else None
@@ -175,20 +175,17 @@ COHORT_PHASES = ("before", "after")
 
 
 def _check_cohort(conn: sa.Connection, code: str | None, phase: str | None) -> tuple[str, str]:
-    if code is None:
-        raise UnprocessableError("a phase was given without a cohort code")
-    if phase not in COHORT_PHASES:
-        raise UnprocessableError(
-            f"a test taken for a cohort needs phase 'before' or 'after', got {phase!r}"
+    if code is None or phase not in COHORT_PHASES:
+        raise ValueError(
+            "a test taken for a cohort needs its code and the phase 'before' or 'after', got "
+            f"{code!r} and {phase!r}"
         )
     code = code.strip().upper()
     closes = conn.execute(sa.select(COHORT.c.closes).where(COHORT.c.code == code)).scalar()
     if closes is None:
-        raise UnprocessableError(f"there is no training cohort with code {code!r}")
+        raise NotFoundError(f"there is no training cohort with code {code!r}")
     if _aware(closes) <= utcnow():
-        raise UnprocessableError(
-            f"the training cohort {code} has closed; its link no longer counts"
-        )
+        raise ConflictError(f"the training cohort {code} has closed; its link no longer counts")
     return code, phase
 
 

@@ -231,6 +231,7 @@ def simulate(
                 "version": bank.version, "path": str(bank_path) if bank_path else "shipped default",
                 "status": getattr(document, "status", None), "items": bank.n_items,
                 "operational": int(bank.operational.sum()), "areas": list(bank.area_codes),
+                "area_names": _area_names(document),
             },
             "population": population, "seed": seed, "workers": workers,
         }  # fmt: skip
@@ -285,6 +286,18 @@ def _replay(bank, document, design, responses_path, seed, workers, progress, rep
 
         write_replay_report(report_dir, bank, result, context)
     return json.dumps(plain_json(output), ensure_ascii=False, indent=2, allow_nan=False)
+
+
+def _area_names(document) -> dict[str, dict[str, str]]:
+    """Area code -> {"vi": name, "en": name} from the bank's framework (empty for a bare bank)."""
+    framework = getattr(document, "framework", None)
+    names = {}
+    for area in framework.areas if framework is not None else ():
+        value = area.name
+        vi = value.get("vi") if isinstance(value, dict) else getattr(value, "vi", str(value))
+        en = value.get("en") if isinstance(value, dict) else getattr(value, "en", None)
+        names[area.code] = {"vi": str(vi), "en": str(en or vi)}
+    return names
 
 
 def _load_bank(path):

@@ -470,7 +470,8 @@ def _progress_bar(total: int, enabled: bool, name: str):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"simulate {name}", unit="simulee", unit_scale=True, leave=False)
+    # The bar stays when it is full: a log (or a terminal) shows what ran and how long.
+    return tqdm(total=total, desc=f"simulate {name}", unit="simulee", unit_scale=True, leave=True)
 
 
 def _assemble(
@@ -745,6 +746,7 @@ def full_bank_scores(
     rng: np.random.Generator,
     *,
     chunk_size: int = 5_000,
+    progress: bool = False,
 ) -> FullBankResult:
     """Accuracy of answering every operational item of the bank.
 
@@ -760,6 +762,8 @@ def full_bank_scores(
         As for :func:`run`.
     chunk_size : int
         Simulees estimated at once (bounds memory).
+    progress : bool
+        Show a progress bar (tqdm, on stderr).
 
     Returns
     -------
@@ -773,9 +777,12 @@ def full_bank_scores(
     theta_corr = np.zeros((n, bank.n_areas, bank.n_areas))
     operational = np.flatnonzero(bank.operational)
     area_of = bank.area[operational]
+    bar = _progress_bar(n, progress, "all items (reference)")
     for lo in range(0, n, chunk_size):
         hi = min(lo + chunk_size, n)
         m = hi - lo
+        if bar is not None and lo:
+            bar.update(chunk_size)
         # Responses of every simulee to every operational item, (m, items).
         thetas = theta_true[lo:hi][:, area_of]
         responses = np.full((m, bank.n_items), -1, dtype=np.int16)
@@ -785,6 +792,9 @@ def full_bank_scores(
         # The engine's own per-area (or joint) estimation, as at the end of a test.
         est, se, corr = estimate_patterns(bank, config.estimator, responses)
         theta[lo:hi], theta_se[lo:hi], theta_corr[lo:hi] = est, se, corr
+    if bar is not None:
+        bar.update(n - bar.n)
+        bar.close()
     seconds = time.perf_counter() - started
     true_scores = score(bank, theta_true, np.zeros_like(theta_true))
     scores = score(bank, theta, theta_se, theta_corr)

@@ -138,11 +138,14 @@ def _markdown(
         "accurate than the test itself).",
         "",
     ]
+    lines += planner_summary(results[0], context)
     if len(results) > 1:
         lines += _comparison_section(out, results)
     for number, result in enumerate(results, start=1):
         prefix = f"{number}-{_slug(result.design.name)}-" if len(results) > 1 else ""
-        lines += _design_section(out, bank, result, prefix=prefix)
+        lines += _design_section(
+            out, bank, result, prefix=prefix, names=context.get("bank", {}).get("area_names", {})
+        )
     return lines
 
 
@@ -233,7 +236,10 @@ def _comparison_section(out: Path, results: Sequence[DesignResult]) -> list[str]
     return lines
 
 
-def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str) -> list[str]:
+def _design_section(
+    out: Path, bank: ItemBank, result: DesignResult, prefix: str, names: dict | None = None
+) -> list[str]:
+    names = names or {}
     s = result.summary
     ref = s.get("references")
     sim = result.result
@@ -291,8 +297,9 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
     lines += ["**Per area**", ""]
     lines += _table(
         ["area", "items given", "θ RMSE", "θ bias", "area score RMSE", "area level accuracy"],
-        [[c, _f(s["area_items"][c], 2), _f(s["theta_rmse"][c], 3), _f(s["theta_bias"][c], 3),
-          _f(s["area_rmse"][c], 2), _pct(s["area_level_accuracy"][c])] for c in codes],
+        [[_area_label(c, names, "en"), _f(s["area_items"][c], 2), _f(s["theta_rmse"][c], 3),
+          _f(s["theta_bias"][c], 3), _f(s["area_rmse"][c], 2), _pct(s["area_level_accuracy"][c])]
+         for c in codes],
     )  # fmt: skip
     length = s["length"]
     lines += [
@@ -300,7 +307,12 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
         f"**Test length**: mean {_f(length['mean'], 1)} (SD {_f(length['sd'], 1)}), min {length['min']}, "
         f"10% {_f(length['p10'], 0)}, median {_f(length['median'], 0)}, 90% {_f(length['p90'], 0)}, "
         f"max {length['max']}. Stop reasons: "
-        + ", ".join(f"{k or 'none'} {v / s['examinees']:.1%}" for k, v in s["stop_reasons"].items())
+        + "; ".join(
+            f"{v / s['examinees']:.1%} {STOP_REASONS.get(k, {}).get('en', k or 'none')} ({k})".replace(
+                "{threshold:.0%}", "the threshold"
+            ).replace("{max_items}", str(result.design.config.max_items))
+            for k, v in s["stop_reasons"].items()
+        )
         + ".",
         "",
         f"**Exposure**: the most used item is given to {_pct(s['exposure_max'])} of simulees, the mean item to "
@@ -340,6 +352,165 @@ def _design_section(out: Path, bank: ItemBank, result: DesignResult, prefix: str
     for key, title in files.items():
         lines += [f"![{title}]({prefix}{key}.png)", ""]
     return lines
+
+
+# ---------------------------------------------------------------- planners
+#: What each stop reason means, for people who do not read the engine's code.
+STOP_REASONS = {
+    "level_probable": {
+        "vi": "bài đã đủ chắc về mức chung (xác suất đúng mức từ {threshold:.0%} trở lên)",
+        "en": "the test was sure enough of the overall level (probability of the right level "
+        "{threshold:.0%} or more)",
+    },
+    "level_decided": {
+        "vi": "khoảng tin cậy của điểm chung đã nằm gọn trong một mức",
+        "en": "the confidence interval of the overall score lay inside one level",
+    },
+    "overall_se": {
+        "vi": "điểm chung đã đủ chính xác (sai số chuẩn đạt ngưỡng)",
+        "en": "the overall score was precise enough (its standard error reached the target)",
+    },
+    "area_se": {
+        "vi": "điểm của mọi lĩnh vực đã đủ chính xác",
+        "en": "every area's score was precise enough",
+    },
+    "theta_se": {
+        "vi": "năng lực đã được ước lượng đủ chính xác",
+        "en": "the ability was estimated precisely enough",
+    },
+    "max_items": {
+        "vi": "đã hỏi đủ số câu tối đa ({max_items} câu) mà vẫn chưa chắc về mức",
+        "en": "the test reached its maximum of {max_items} questions before it was sure",
+    },
+    "no_item_left": {
+        "vi": "không còn câu hỏi nào giúp đo thêm",
+        "en": "no question that would still tell something was left",
+    },
+}
+
+
+def _vi_number(value: float, digits: int = 1) -> str:
+    """A number as Vietnamese writes it: 1.234,5."""
+    text = f"{value:,.{digits}f}"
+    return text.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+
+
+def _vi_int(value: int) -> str:
+    return _vi_number(value, 0)
+
+
+def _vi_pct(value: float, digits: int = 1) -> str:
+    return f"{_vi_number(100 * value, digits)}%"
+
+
+def _area_label(code: str, names: dict, language: str) -> str:
+    name = (names.get(code) or {}).get(language)
+    return (
+        f"{code} · {name}" if name else f"area {code}" if language == "en" else f"lĩnh vực {code}"
+    )
+
+
+def _wilson(share: float, n: int) -> tuple[float, float]:
+    """95% Wilson interval of a share measured on ``n`` simulees."""
+    z = 1.959963984540054
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def planner_summary(result: DesignResult, context: dict) -> list[str]:
+    """The report's opening for planners: plain sentences in Vietnamese and English.
+
+    What the figures mean for a city that runs the test: how often the level
+    a citizen is told is right (with its 95% interval for this many
+    simulees), how long the test is, why tests stop (in words), how much any
+    one question is exposed, and which areas are measured least well (by
+    name).
+    """
+    s = result.summary
+    n = int(s["examinees"])
+    config = result.design.config
+    names = context.get("bank", {}).get("area_names", {})
+    accuracy = float(s["level_accuracy"])
+    low, high = _wilson(accuracy, n)
+    threshold = next(
+        (
+            getattr(rule, "threshold", None)
+            for rule in config.stopping
+            if hasattr(rule, "threshold")
+        ),
+        0.9,
+    )
+    reasons = sorted(s["stop_reasons"].items(), key=lambda kv: -kv[1])
+    length = s["length"]
+    area_accuracy = s["area_level_accuracy"]
+    weakest = min(area_accuracy, key=lambda c: area_accuracy[c])
+    strongest = max(area_accuracy, key=lambda c: area_accuracy[c])
+    exposure, unused = float(s["exposure_max"]), int(s["unused_items"])
+    operational = int(context.get("bank", {}).get("operational") or 0)
+
+    def reason_text(code: str, language: str) -> str:
+        template = STOP_REASONS.get(code, {}).get(language)
+        if template is None:
+            return code or ("không rõ" if language == "vi" else "unknown")
+        return template.format(threshold=threshold or 0.9, max_items=config.max_items)
+
+    def reasons_in(language: str) -> str:
+        share = (lambda x: _vi_pct(x, 0)) if language == "vi" else (lambda x: f"{x:.0%}")
+        return "; ".join(f"{share(v / n)}: {reason_text(k, language)}" for k, v in reasons)
+
+    vi = [
+        "## Tóm tắt cho người lập kế hoạch",
+        "",
+        f"- **Độ chính xác về mức.** Trong {_vi_int(n)} người làm bài mô phỏng, "
+        f"{_vi_pct(accuracy)} được báo đúng mức chung của mình (Bắt đầu, Cơ bản, Khá, Cao hay "
+        f"Nâng cao). Với chừng ấy người, con số thật nằm trong khoảng {_vi_pct(low)}–"
+        f"{_vi_pct(high)} (khoảng tin cậy 95%); muốn khoảng hẹp hơn thì mô phỏng nhiều người hơn. "
+        "Người bị báo sai thường chỉ lệch sang mức liền kề, và thường là người có điểm sát ranh "
+        "giới giữa hai mức.",
+        f"- **Độ dài bài.** Trung bình {_vi_number(length['mean'])} câu; một nửa số người xong "
+        f"trong {length['median']:.0f} câu; nhiều nhất {length['max']} câu.",
+        f"- **Vì sao bài dừng.** {reasons_in('vi')}.",
+        f"- **Lĩnh vực.** Mức của từng lĩnh vực đúng cho {_vi_pct(area_accuracy[strongest], 0)} "
+        f"số người ở lĩnh vực {_area_label(strongest, names, 'vi')} nhưng chỉ "
+        f"{_vi_pct(area_accuracy[weakest], 0)} ở lĩnh vực {_area_label(weakest, names, 'vi')}: "
+        "bài ngắn đo mức chung tốt hơn mức từng lĩnh vực, vì mỗi lĩnh vực chỉ được hỏi vài câu.",
+        f"- **Mức độ lộ câu hỏi.** Câu được dùng nhiều nhất xuất hiện với {_vi_pct(exposure, 0)} "
+        "số người làm bài. Câu hỏi gặp quá nhiều người dễ bị truyền tai nhau, làm kết quả kém "
+        "tin cậy; "
+        + (
+            f"{unused} trong {operational} câu không bao giờ được dùng."
+            if operational
+            else f"{unused} câu không bao giờ được dùng."
+        ),
+        "",
+    ]
+    en = [
+        "## Summary for planners",
+        "",
+        f"- **Level accuracy.** Of {n:,} simulated test takers, {accuracy:.1%} were told their "
+        f"right overall level (Beginning, Basic, Intermediate, High or Advanced). With this many "
+        f"simulees the true figure lies between {low:.1%} and {high:.1%} (95% interval); simulate "
+        "more people for a narrower one. Those told a wrong level are nearly always one level off, "
+        "and close to the boundary between the two.",
+        f"- **Test length.** {length['mean']:.1f} questions on average; half finish within "
+        f"{length['median']:.0f}; at most {length['max']}.",
+        f"- **Why tests stop.** {reasons_in('en')}.",
+        f"- **Areas.** Each area's own level is right for {area_accuracy[strongest]:.0%} of people "
+        f"in {_area_label(strongest, names, 'en')} but only {area_accuracy[weakest]:.0%} in "
+        f"{_area_label(weakest, names, 'en')}: a short test places the overall level better than "
+        "each area's, as each area gets only a few questions.",
+        f"- **Exposure.** The most used question is shown to {exposure:.0%} of test takers. "
+        "Questions that many people see get passed around, which makes results less "
+        "trustworthy; "
+        + (
+            f"{unused} of {operational} questions are never used."
+            if operational
+            else f"{unused} questions are never used."
+        ),
+        "",
+    ]
+    return vi + en
 
 
 # --------------------------------------------------------------------- plots

@@ -143,7 +143,7 @@ def evaluate(
             progress=progress,
             workers=workers,
         )
-        full = full_bank_scores(bank, config, subset, stream(seed, _FULL_BANK))
+        full = full_bank_scores(bank, config, subset, stream(seed, _FULL_BANK), progress=progress)
         summary["references"] = references_summary(result, selected_at_truth, full, m)
     seconds = time.perf_counter() - started
     summary["total_seconds"] = round(seconds, 3)

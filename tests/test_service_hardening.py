@@ -405,6 +405,7 @@ def test_every_setting_reaches_both_workers(tmp_path: Path) -> None:
         "NANGLUC_MAX_BODY_SIZE": "2048",
         "NANGLUC_MAX_HEADER_SIZE": "4096",
         "NANGLUC_ADMIN_KEY": ADMIN_KEY,
+        "NANGLUC_PLANNER_KEY": "hardening-planner",
         "NANGLUC_DB_LOCK_TIMEOUT": "3",
     }
     with (
@@ -412,7 +413,11 @@ def test_every_setting_reaches_both_workers(tmp_path: Path) -> None:
         ServerProcess(url, _bank(tmp_path), env=env, workers=2) as server,
     ):
         for _ in range(16):  # a new connection each: the kernel spreads them over both workers
-            report = httpx.get(server.base + API + "/reports/levels", timeout=10)
+            report = httpx.get(
+                server.base + API + "/reports/levels",
+                headers={"X-API-Key": "hardening-planner"},
+                timeout=10,
+            )
             assert report.json()["min_group"] == 50
             big_body = httpx.post(
                 server.base + API + "/sessions",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -245,3 +246,46 @@ def test_grid_on_dask_gives_the_same_numbers(bare_bank, tmp_path):
         without_timing(json.loads(local.output))["designs"]
         == without_timing(json.loads(on_dask.output))["designs"]
     )
+
+
+def test_report_speaks_to_planners(tmp_path):
+    """Issue #13: plain sentences in vi and en, area names, the accuracy's interval for the
+    number of simulees, stop reasons in words and exposure explained."""
+    target = tmp_path / "report"
+    result = invoke("--examinees", "400", "--no-references", "--report", str(target))
+    assert result.exit_code == 0, result.output
+    text = (target / "report.md").read_text(encoding="utf-8")
+    vi = text[
+        text.index("## Tóm tắt cho người lập kế hoạch") : text.index("## Summary for planners")
+    ]
+    en = text[text.index("## Summary for planners") : text.index("\n## ", text.index("## Summary"))]
+    summary = json.loads(result.output)
+    accuracy = summary["level_accuracy"]
+    # The share told their right level, with its 95% interval for 400 simulees (about ±3.5).
+    share = f"{100 * accuracy:.1f}".replace(".", ",")
+    assert f"{share}%" in vi and "khoảng tin cậy 95%" in vi and "400 người" in vi
+    interval = re.search(r"between ([\d.]+)% and ([\d.]+)%", en)
+    low, high = float(interval[1]) / 100, float(interval[2]) / 100
+    assert low < accuracy < high and 0.05 < high - low < 0.09
+    # Stop reasons in words, not codes.
+    assert "đủ chắc về mức chung" in vi and "sure enough of the overall level" in en
+    assert "level_probable" not in vi + en and "max_items" not in vi + en
+    # Areas by name, and what exposure means.
+    assert any(name in vi for name in ("Thông tin và dữ liệu", "Bảo vệ và an toàn",
+                                        "Môi trường kỹ thuật số", "Tạo lập nội dung số",
+                                        "Truyền thông và cộng tác"))  # fmt: skip
+    assert "truyền tai" in vi and "passed around" in en
+    assert "| 1 · Information and data |" in text
+
+
+def test_progress_shows_a_bar_for_every_stage(bare_bank):
+    """Issue #13's finding: --progress printed nothing. Each stage leaves a full bar on stderr."""
+    result = CliRunner().invoke(
+        simulate, ["--bank", str(bare_bank), *FAST, "--progress"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.replace("\r", "\n")
+    for stage in ("simulate ", "+true-theta", "all items (reference)"):
+        finished = [line for line in lines.splitlines() if stage in line and "100%" in line]
+        assert finished, (stage, lines[-500:])
+    json.loads(result.stdout)  # the summary is still clean JSON on stdout

@@ -319,8 +319,7 @@ async function startTest(event) {
     body.age_group = ageGroup;
   }
   if (state.cohort) {
-    body.cohort = state.cohort.code;
-    body.phase = state.cohort.phase;
+    body.cohort = { code: state.cohort.code, phase: state.cohort.phase };
   }
   state.busy = true;
   state.notice = null;
@@ -329,11 +328,10 @@ async function startTest(event) {
   let expired = false;
   try {
     reply = await api("POST", "/sessions", body);
-    if (reply.status === 422 && state.cohort) {
+    if ((reply.status === 404 || reply.status === 409) && state.cohort) {
       // The class's link has expired (or was mistyped): the test still counts
       // for the city, just not for the class.
       delete body.cohort;
-      delete body.phase;
       forgetCohort();
       reply = await api("POST", "/sessions", body);
       expired = true;

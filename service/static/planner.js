@@ -430,9 +430,9 @@ function levelChart(label, levels, series) {
     series.forEach(([name, figures, cls]) => {
       const share = figures.levels[k];
       const x = labelWidth;
-      const text = series.length > 1 ? `${level.code} · ${name}` : `${level.code} · ${level.name}`;
+      const text = series.length > 1 ? `${level.level} · ${name}` : `${level.level} · ${level.name}`;
       chart.append(svg("text", { x: 0, y: y + 16 }, text));
-      chart.append(svg("rect", { x, y: y + 4, width: Math.max(share.value * plot, 0.5), height: rowHeight - 10, class: cls || `l${level.code}` }));
+      chart.append(svg("rect", { x, y: y + 4, width: Math.max(share.value * plot, 0.5), height: rowHeight - 10, class: cls || `l${level.level}` }));
       const low = x + share.low * plot;
       const high = x + share.high * plot;
       const mid = y + rowHeight / 2 - 1;
@@ -450,7 +450,7 @@ function figuresText(figures) {
   const lines = [];
   if (figures.mean) lines.push(t("mean", { value: figures.mean.value.toFixed(1), low: figures.mean.low.toFixed(1), high: figures.mean.high.toFixed(1) }));
   if (figures.at_least) {
-    lines.push(t("atLeastLine", { level: figures.at_least.code, value: percent(figures.at_least.value), low: percent(figures.at_least.low), high: percent(figures.at_least.high) }));
+    lines.push(t("atLeastLine", { level: figures.at_least.level, value: percent(figures.at_least.value), low: percent(figures.at_least.low), high: percent(figures.at_least.high) }));
   }
   return lines.map((line) => h("p", { class: "meta" }, line));
 }
@@ -480,7 +480,7 @@ function cohortView(group, levels) {
   if (change.shown && change.at_least) {
     lines.push(
       t("changeAtLeast", {
-        level: change.at_least.code,
+        level: change.at_least.level,
         value: signed(100 * change.at_least.value),
         low: signed(100 * change.at_least.low),
         high: signed(100 * change.at_least.high),
@@ -521,7 +521,7 @@ function reportView() {
       " ",
       report.window.releases.length ? t("covers", { releases: report.window.releases.map((r) => r.split(":")[1]).join(", ") }) : t("noRelease"),
     ),
-    h("ul", { class: "legend" }, levels.map((lv) => h("li", {}, h("span", { class: `swatch l${lv.code}`, "aria-hidden": "true" }), `${lv.code} · ${lv.name} (${lv.lower}–${lv.upper})`))),
+    h("ul", { class: "legend" }, levels.map((lv) => h("li", {}, h("span", { class: `swatch l${lv.level}`, "aria-hidden": "true" }), `${lv.level} · ${lv.name} (${lv.lower}–${lv.upper})`))),
     shown.length ? shown.map((g) => (cohorts ? cohortView(g, levels) : groupView(g, levels))) : h("p", {}, t("noGroups")),
     hidden ? h("p", { class: "meta" }, t("withheld", { n: hidden })) : null,
     h("ul", { class: "notes" }, report.notes.map((note) => h("li", {}, note))),
