@@ -174,6 +174,8 @@ def test_wheel_holds_one_top_level_package_with_its_data(core_env):
         "nangluc/items/data/bank.json",
         "nangluc/items/data/framework.json",
         "nangluc/service/static/index.html",
+        "nangluc/service/static/planner.html",
+        "nangluc/service/data/wards.json",
         "nangluc/service/static/docs/swagger-init.js",
         "nangluc/service/migrations/env.py",
         "nangluc/service/migrations/script.py.mako",

@@ -25,6 +25,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "alembic",
         "prometheus_client",
         "pythonjsonlogger",
+        "opendp",
     ),
     "calibration": ("pyarrow", "tqdm", "matplotlib"),
     "simulations": ("matplotlib", "tqdm", "dask", "distributed"),
