@@ -293,15 +293,6 @@ class SessionController(Controller):
         )
 
 
-def _date(value: str | None, name: str) -> date | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise ValidationException(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
-
-
 GroupByQuery = Annotated[
     Literal["all", "ward", "age_group", "ward_age_group", "cohort"],
     QueryParameter(
@@ -318,14 +309,16 @@ MeasureQuery = Annotated[
 ]
 AtLeastQuery = Annotated[
     int | None,
-    QueryParameter(description="a level code 1..5: also give each group's share at or above it"),
+    QueryParameter(
+        description="a level code 1..5: also give each group's share at or above it", ge=1, le=5
+    ),
 ]
 FromQuery = Annotated[
-    str | None,
+    date | None,
     QueryParameter(name="from", description="first day of the window (YYYY-MM-DD, Vietnam's time)"),
 ]
 ToQuery = Annotated[
-    str | None, QueryParameter(description="last day of the window (YYYY-MM-DD), included")
+    date | None, QueryParameter(description="last day of the window (YYYY-MM-DD), included")
 ]
 
 
@@ -339,8 +332,8 @@ def _report(
     group_by: str,
     measure: str,
     at_least: int | None,
-    from_: str | None,
-    to: str | None,
+    from_: date | None,
+    to: date | None,
     language: str,
 ) -> dict[str, Any]:
     try:
@@ -349,8 +342,8 @@ def _report(
             group_by=group_by,
             measure=measure,
             at_least=at_least,
-            start=_date(from_, "from"),
-            end=_date(to, "to"),
+            start=from_,
+            end=to,
             language=language,
         )
     except ValueError as error:
@@ -376,7 +369,7 @@ class ReportController(Controller):
             "budget ε per test; asking again gives the same figures. A planner key "
             f"({API_KEY_HEADER}) is required."
         ),
-        responses=errors(400, 401, 403, 503),
+        responses=errors(400, 401, 403, 404, 503),
     )
     def levels(
         self,
@@ -396,7 +389,7 @@ class ReportController(Controller):
         sync_to_thread=True,
         media_type="text/csv",
         summary="The same report as CSV (cells that begin with = + - @ are escaped)",
-        responses=errors(400, 401, 403, 503),
+        responses=errors(400, 401, 403, 404, 503),
     )
     def levels_csv(
         self,
@@ -434,8 +427,10 @@ class ReportController(Controller):
     def cohorts_list(self, db: DB) -> list[CohortOut]:
         return [msgspec.convert(c, CohortOut) for c in cohorts.list_cohorts(db)]
 
+    # Not POST /cohorts: Litestar's OPTIONS reply for a path with a GET and a POST
+    # handler lists only one of them (the bank files' POST has its own path too).
     @post(
-        "/cohorts",
+        "/cohorts/new",
         status_code=201,
         sync_to_thread=True,
         summary="Make a training cohort: a code and two links (before / after)",

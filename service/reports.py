@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from nangluc.engine import LEVELS
 from nangluc.service import releases, statistics
-from nangluc.service.banks import _text
+from nangluc.service.banks import NotFoundError, _text
 from nangluc.service.db import RELEASE
 from nangluc.service.releases import VIETNAM, ModelBlock
 from nangluc.service.schemas import AGE_GROUPS
@@ -64,8 +64,8 @@ def parse_measure(db: Database, measure: str | None) -> Measure:
 
     Raises
     ------
-    ValueError
-        The code names no area or competence of the active bank.
+    NotFoundError
+        The code names no area or competence of the active bank (404).
     """
     measure = (measure or "overall").strip()
     standard = tuple(level.lower for level in LEVELS[1:])
@@ -87,9 +87,9 @@ def parse_measure(db: Database, measure: str | None) -> Measure:
             if competence.code == measure:
                 name = {lang: _text(competence.name, lang) for lang in ("vi", "en")}
         return Measure("competence", measure, area, name, tuple(float(c) for c in cuts))
-    raise ValueError(
+    raise NotFoundError(
         f"measure must be 'overall', an area code ({', '.join(bank.area_codes)}) or a "
-        f"competence code of the active bank, got {measure!r}"
+        f"competence code of the active bank; there is no {measure!r}"
     )
 
 
@@ -99,8 +99,6 @@ def _window(start: date | None, end: date | None) -> tuple[datetime | None, date
     high = (
         datetime(end.year, end.month, end.day, tzinfo=VIETNAM) + timedelta(days=1) if end else None
     )
-    if low and high and high <= low:
-        raise ValueError("the window's end must not be before its start")
     return (
         low.astimezone(UTC) if low else None,
         high.astimezone(UTC) if high else None,
@@ -341,11 +339,15 @@ def level_report(
     now : datetime, optional
         The time (tests); releases due by then are drawn first.
 
+    A window that ends before it starts holds no period: the report has no
+    figures and says so.
+
     Raises
     ------
     ValueError
-        An unknown grouping, measure or level code, or a window that ends
-        before it starts.
+        An unknown grouping or level code.
+    NotFoundError
+        An unknown measure.
     """
     if group_by not in GROUPINGS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}, got {group_by!r}")

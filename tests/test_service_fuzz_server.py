@@ -28,7 +28,14 @@ def test_schemathesis_all_checks_and_stateful_links_find_nothing(tmp_path: Path)
     if st is None:
         pytest.skip("the schemathesis command is not installed")
     bank = write_bank(tmp_path / "bank.json", bank_dict())
-    env = {"NANGLUC_ADMIN_KEY": ADMIN_KEY, "NANGLUC_REQUEST_LOG": "0"}
+    # One header for every operation: the same secret is configured for both roles
+    # here, so the planners' endpoints are fuzzed past their guard too.
+    env = {
+        "NANGLUC_ADMIN_KEY": ADMIN_KEY,
+        "NANGLUC_PLANNER_KEY": ADMIN_KEY,
+        "NANGLUC_REPORT_SIMULEES": "1000",
+        "NANGLUC_REQUEST_LOG": "0",
+    }
     with ServerProcess(f"sqlite:///{tmp_path / 'fuzz.db'}", bank, env=env) as server:
         run = subprocess.run(
             [st, "--no-color", "--config-file", str(CONFIG), "run"]

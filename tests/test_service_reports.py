@@ -73,7 +73,9 @@ def _fill(db, rng: np.random.Generator) -> dict[str, Any]:
 
 
 def _cohort(client, db, rng: np.random.Generator, name: str) -> str:
-    made = client.post(f"{API}/reports/cohorts", json={"name": name, "days": 30}, headers=PLANNER)
+    made = client.post(
+        f"{API}/reports/cohorts/new", json={"name": name, "days": 30}, headers=PLANNER
+    )
     assert made.status_code == 201, made.text
     code = made.json()["code"]
     assert made.json()["links"]["before"] == f"/?cohort={code}&phase=before"
@@ -133,7 +135,7 @@ def test_reports_need_a_planner_key(filled) -> None:
     assert client.get(f"{API}/reports/levels", headers=ADMIN).status_code == 403
     assert client.get(f"{API}/reports/levels.csv").status_code == 401
     assert client.get(f"{API}/reports/releases").status_code == 401
-    assert client.post(f"{API}/reports/cohorts", json={"name": "x"}).status_code == 401
+    assert client.post(f"{API}/reports/cohorts/new", json={"name": "x"}).status_code == 401
     # And a planner's key opens no administrator endpoint.
     assert client.get(f"{API}/admin/wards/unmatched", headers=PLANNER).status_code == 403
     assert client.get(f"{API}/admin/banks", headers=PLANNER).status_code == 403
@@ -218,16 +220,18 @@ def test_every_cut(filled) -> None:
 
 def test_bad_questions_get_clear_400s(filled) -> None:
     client, _, _ = filled
-    for params, words in (
-        ({"group_by": "name"}, "group_by"),
-        ({"measure": "9.9"}, "measure"),
-        ({"at_least": 7}, "at_least"),
-        ({"from": "2026-13-01"}, "YYYY-MM-DD"),
-        ({"from": "2026-06-01", "to": "2026-05-01"}, "end"),
+    for params, status, words in (
+        ({"group_by": "name"}, 400, "group_by"),
+        ({"measure": "9.9"}, 404, "there is no '9.9'"),
+        ({"at_least": 7}, 400, "at_least"),
+        ({"from": "2026-13-01"}, 400, "from"),
     ):
         reply = client.get(f"{API}/reports/levels", params=params, headers=PLANNER)
-        assert reply.status_code == 400, (params, reply.text)
-        assert words in reply.json()["detail"], reply.json()
+        assert reply.status_code == status, (params, reply.text)
+        assert words in reply.json()["detail"] + str(reply.json().get("extra")), reply.json()
+    # A window that ends before it starts holds no period.
+    empty = _get(client, **{"from": "2026-06-01", "to": "2026-05-01"})
+    assert empty["window"]["releases"] == [] and not empty["groups"][0]["shown"]
 
 
 def test_cohort_before_after_change(filled) -> None:
@@ -261,9 +265,9 @@ def test_csv_download_escapes_formulas(filled) -> None:
 
 def test_cohort_links_tag_anonymous_tests(filled) -> None:
     client, _, _ = filled
-    code = client.post(f"{API}/reports/cohorts", json={"name": "Lớp B"}, headers=PLANNER).json()[
-        "code"
-    ]
+    code = client.post(
+        f"{API}/reports/cohorts/new", json={"name": "Lớp B"}, headers=PLANNER
+    ).json()["code"]
     started = client.post(
         f"{API}/sessions", json={"cohort": {"code": code.lower(), "phase": "before"}}
     )

@@ -325,7 +325,7 @@ async function createCohort(event) {
   const form = event.currentTarget;
   const name = form.elements.name.value.trim();
   const days = Number(form.elements.days.value) || undefined;
-  const reply = await call("POST", "/reports/cohorts", days ? { name, days } : { name });
+  const reply = await call("POST", "/reports/cohorts/new", days ? { name, days } : { name });
   if (reply.status === 201) {
     state.notice = { text: t("cohortCreated", { name: reply.data.name, code: reply.data.code }) };
     await loadCohorts();
