@@ -800,7 +800,7 @@ function readAloudButton(item) {
       "aria-pressed": state.reading ? "true" : "false",
       onclick: () => readAloud(item),
     },
-    h("span", { "aria-hidden": "true" }, state.reading ? "■ " : "🔊 "),
+    h("span", { class: "read-aloud-icon", "aria-hidden": "true" }, state.reading ? "■" : "🔊"),
     state.reading ? msg("stopReading") : msg("readAloud"),
   );
 }
