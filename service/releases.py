@@ -23,9 +23,10 @@ away, and every test's privacy loss stays at the budget ε.
 The cells of a table do not depend on the data: every unit of the ward list
 plus ``other`` and ``none``, every age group plus ``none``; every bank
 version that was ever active with every registered test rule (a *model
-block*; a test belongs to one). Releases are built lazily by the first
-report that needs them (:func:`ensure_releases`) or ahead of time by
-``nangluc serve``'s background task.
+block*; a test belongs to one). Releases are drawn by the first report that
+needs them (:func:`ensure_releases`): the first report after a period ends
+waits for its release (seconds; half a minute more the first time a bank
+version's measurement model is tabulated).
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from nangluc.service import releases, statistics
 from nangluc.service.banks import NotFoundError, _text
 from nangluc.service.db import RELEASE
 from nangluc.service.releases import VIETNAM, ModelBlock
-from nangluc.service.schemas import AGE_GROUPS
 from nangluc.service.store import Database
 from nangluc.service.wards import NONE, load_wards
 from nangluc.text import csv_writer
@@ -561,7 +560,3 @@ def level_report_csv(report: dict[str, Any]) -> str:
                     ]
                 )
     return stream.getvalue()
-
-
-def age_groups() -> tuple[str, ...]:
-    return (*AGE_GROUPS, NONE)
