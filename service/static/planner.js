@@ -42,7 +42,8 @@ const TEXT = {
     failed: "Không lấy được báo cáo: {detail}",
     network: "Không kết nối được máy chủ. Hãy thử lại.",
     privacyHeading: "Bảo vệ quyền riêng tư",
-    covers: "Số liệu của các kỳ: {releases}.",
+    covers: "Số liệu của các đợt công bố: {releases}.",
+    classRelease: "lớp {code}",
     noRelease: "Chưa có kỳ nào được công bố trong khoảng thời gian này.",
     tests: "khoảng {value} bài làm (95%: {low}–{high})",
     mean: "Điểm trung bình {value} (95%: {low}–{high})",
@@ -104,7 +105,8 @@ const TEXT = {
     failed: "Could not get the report: {detail}",
     network: "Cannot reach the server. Please try again.",
     privacyHeading: "Privacy protection",
-    covers: "Figures from the periods: {releases}.",
+    covers: "Figures from the releases: {releases}.",
+    classRelease: "class {code}",
     noRelease: "No period in this window has been released yet.",
     tests: "about {value} tests (95%: {low}–{high})",
     mean: "Mean score {value} (95%: {low}–{high})",
@@ -497,6 +499,11 @@ function cohortView(group, levels) {
   );
 }
 
+function releaseName(key) {
+  const [kind, name] = key.split(":");
+  return kind === "cohort" ? t("classRelease", { code: name }) : name;
+}
+
 function signed(x) {
   const value = Number(x).toFixed(1);
   return x > 0 ? `+${value}` : value;
@@ -519,7 +526,7 @@ function reportView() {
       h("strong", {}, `${t("privacyHeading")} (ε = ${report.privacy.epsilon}). `),
       report.privacy.protects,
       " ",
-      report.window.releases.length ? t("covers", { releases: report.window.releases.map((r) => r.split(":")[1]).join(", ") }) : t("noRelease"),
+      report.window.releases.length ? t("covers", { releases: report.window.releases.map(releaseName).join(", ") }) : t("noRelease"),
     ),
     h("ul", { class: "legend" }, levels.map((lv) => h("li", {}, h("span", { class: `swatch l${lv.level}`, "aria-hidden": "true" }), `${lv.level} · ${lv.name} (${lv.lower}–${lv.upper})`))),
     shown.length ? shown.map((g) => (cohorts ? cohortView(g, levels) : groupView(g, levels))) : h("p", {}, t("noGroups")),
