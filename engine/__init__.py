@@ -22,6 +22,7 @@ from nangluc.engine.estimation import (
     estimate_patterns,
     posterior_weights,
 )
+from nangluc.engine.scale import DEFAULT_SCALE, Scale
 from nangluc.engine.scoring import (
     LEVELS,
     Level,
@@ -95,6 +96,7 @@ __all__ = [
     "EAP",
     "KINDS",
     "LEVELS",
+    "DEFAULT_SCALE",
     "MAP",
     "MLE",
     "WLE",
@@ -130,6 +132,7 @@ __all__ = [
     "KindBalance",
     "JointPosterior",
     "Level",
+    "Scale",
     "LevelPosterior",
     "LevelResult",
     "LevelDecided",

@@ -46,14 +46,12 @@ import numpy as np
 
 from nangluc.engine import irt
 from nangluc.engine.bank import KINDS, ItemBank
-from nangluc.engine.scoring import LEVELS
 from nangluc.engine.tables import bank_tables, curve_crossing
 
 #: Success probabilities of criteria within reach: a learner can do them with some help.
 LEARNING_ZONE = (0.3, 0.7)
 #: Next-step criteria named per area (fewer when fewer are not yet met).
 STEPS_PER_AREA = 3
-TOP_LEVEL = LEVELS[-1].code
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,7 +170,7 @@ def next_steps(
         Each area's posterior on the quadrature grid
         (:attr:`nangluc.engine.scoring.LevelPosterior.weights`).
     area_level, overall_level : ndarray of int, shapes (N, A) and (N,)
-        Level codes (1..5) of the results.
+        Level codes of the results (the bank's framework, ``bank.scale``).
     per_area : int
         Criteria named per area (at most).
 
@@ -187,7 +185,8 @@ def next_steps(
     advice = _advice_tables(bank)
     tables = bank_tables(bank)
     area_level = np.asarray(area_level, dtype=int)
-    top_area = area_level >= TOP_LEVEL
+    top_level = bank.scale.top.code
+    top_area = area_level >= top_level
     items = np.full((n, n_areas, per_area), -1, dtype=np.intp)
     success = np.zeros((n, n_areas, per_area))
     reach = np.zeros((n, n_areas, per_area))
@@ -230,7 +229,7 @@ def next_steps(
         order=order,
         area_level=area_level,
         top_area=top_area,
-        top_overall=np.asarray(overall_level) >= TOP_LEVEL,
+        top_overall=np.asarray(overall_level) >= top_level,
     )
 
 

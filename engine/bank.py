@@ -22,6 +22,8 @@ from typing import Literal
 
 import numpy as np
 
+from nangluc.engine.scale import DEFAULT_SCALE, Scale
+
 #: Model names; an item's ``model`` is an index into this tuple (new models are appended).
 MODELS: tuple[str, ...] = ("2pl", "3pl", "grm", "1pl", "gpcm", "pcm")
 #: Models with several ordered categories.
@@ -80,6 +82,10 @@ class ItemBank:
     basic_skills : tuple of tuple of str
         Codes of the framework's basic skills each item belongs to (empty
         when none or unknown).
+    scale : Scale
+        The framework's levels (cut scores) and overall rule; the Đà Nẵng
+        framework's (:data:`~nangluc.engine.scale.DEFAULT_SCALE`) unless the
+        bank file's framework gives its own.
     """
 
     version: str
@@ -95,6 +101,7 @@ class ItemBank:
     n_categories: np.ndarray
     operational: np.ndarray
     basic_skills: tuple[tuple[str, ...], ...] = ()
+    scale: Scale = DEFAULT_SCALE
     partial_credit: np.ndarray = field(init=False, repr=False, compare=False)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -135,6 +142,9 @@ class ItemBank:
             raise ValueError("an item bank needs at least one area")
         if np.any((self.area < 0) | (self.area >= len(self.area_codes))):
             raise ValueError("area index out of range")
+        if not isinstance(self.scale, Scale):
+            raise TypeError(f"scale must be a Scale, got {type(self.scale).__name__}")
+        self.scale.check_areas(self.area_codes)
         if not np.all(np.isfinite(self.discrimination)) or np.any(self.discrimination <= 0):
             bad = [self.item_ids[i] for i in np.flatnonzero(~(self.discrimination > 0))]
             raise ValueError(f"discrimination must be a finite number > 0 (items {', '.join(bad)})")
@@ -174,6 +184,7 @@ class ItemBank:
         kinds: Sequence[str] | None = None,
         operational: Sequence[bool] | None = None,
         area_codes: Sequence[str] | None = None,
+        scale: Scale | None = None,
     ) -> ItemBank:
         """Build a bank from per-item values, with clear errors.
 
@@ -182,7 +193,8 @@ class ItemBank:
         order) for GPCM/PCM items. ``kinds`` defaults to knowledge
         for dichotomous items and skill for graded ones (a bare bank).
         ``area_codes`` fixes the order of areas; by default the sorted
-        distinct values of ``areas``.
+        distinct values of ``areas``. ``scale`` is the framework's levels
+        and overall rule (by default the Đà Nẵng framework's).
         """
         n = len(item_ids)
         for name, values in (
@@ -251,6 +263,7 @@ class ItemBank:
             operational=np.ones(n, dtype=bool)
             if operational is None
             else np.asarray(operational, dtype=bool),
+            scale=DEFAULT_SCALE if scale is None else scale,
         )
 
     # ---------------------------------------------------------------- queries
@@ -285,7 +298,7 @@ class ItemBank:
         return self.area == area
 
     def subset(self, mask: np.ndarray, *, version: str | None = None) -> ItemBank:
-        """A new bank with the items where ``mask`` is true (same area codes)."""
+        """A new bank with the items where ``mask`` is true (same area codes and scale)."""
         mask = np.asarray(mask, dtype=bool)
         keep = np.flatnonzero(mask)
         if keep.size == 0:
@@ -305,6 +318,7 @@ class ItemBank:
             guessing=self.guessing[keep],
             n_categories=self.n_categories[keep],
             operational=self.operational[keep],
+            scale=self.scale,
         )
 
 

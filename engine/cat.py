@@ -14,7 +14,7 @@ import numpy as np
 from nangluc.engine.bank import KINDS, ItemBank
 from nangluc.engine.config import TestConfig
 from nangluc.engine.estimation import JointPosterior, estimate_areas
-from nangluc.engine.scoring import probability_of_level, score
+from nangluc.engine.scoring import score
 from nangluc.engine.stopping import StopContext
 from nangluc.engine.tables import bank_tables
 
@@ -386,7 +386,7 @@ def _stop_rules(
     at_max = (scored_length >= config.max_items) & ~stop
     reason[at_max] = "max_items"
     if "levels" in context.__dict__ and context.scores is not None:  # computed by a level rule
-        stated = probability_of_level(
+        stated = bank.scale.probability_of_level(
             context.levels.overall_probabilities, context.scores.overall_score
         )
     else:

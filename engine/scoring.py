@@ -2,22 +2,27 @@
 
 An area's score is its domain score: 100 x the expected fraction of the
 maximum score over all operational items of that area at the area's theta.
-The overall score is the mean of the area scores. Levels are bands of the
-100-point scale whose lower bound belongs to the band.
+The overall score follows the framework's overall rule (the mean of the area
+scores, or a weighted mean). Levels are bands of the 100-point scale whose
+lower bound belongs to the band; the bands and the rule are the bank's
+framework (:attr:`ItemBank.scale`, a :class:`~nangluc.engine.scale.Scale`),
+by default the Đà Nẵng framework's (:data:`DEFAULT_SCALE`).
 
-Numbering: a level's public number is the framework's **code**, 1 (Bắt đầu)
-to 5 (Nâng cao); it is what the library's results, the API, reports and
-exports show. Arrays with one column per level (level probabilities) are in
-the order of :data:`LEVELS`, so column ``k`` is code ``k + 1``; the 0-based
-position is called an *index* here (:func:`level_index`) and never leaves the
-engine and the simulator.
+Numbering: a level's public number is the framework's **code** (Đà Nẵng:
+1 Bắt đầu to 5 Nâng cao); it is what the library's results, the API, reports
+and exports show. Arrays with one column per level (level probabilities) are
+in the order of the bank's ``scale.levels``; the 0-based position is called
+an *index* here (:meth:`Scale.index`) and never leaves the engine and the
+simulator. The module-level names (:data:`LEVELS`, :func:`level_code`, ...)
+are the default framework's, kept for code written before frameworks were
+data; code that has a bank uses ``bank.scale``.
 
 How sure a level is comes from the posterior of the areas' abilities under
 the test's population model (:class:`LevelPosterior`): each area's posterior
 is exact on the quadrature grid and is mapped through the area's (bounded,
 nonlinear) score curve, so area probabilities and intervals need no normal
 approximation of the score; the overall score's posterior is taken as normal
-with the exact mean and variance of the area scores' mean.
+with the exact mean and variance of the area scores' (weighted) mean.
 """
 
 from __future__ import annotations
@@ -27,63 +32,35 @@ from dataclasses import dataclass
 import numpy as np
 
 from nangluc.engine.bank import ItemBank
-from nangluc.engine.special import ndtr, ndtri
+from nangluc.engine.scale import DEFAULT_LEVELS, DEFAULT_SCALE, Level, Scale
+from nangluc.engine.special import ndtri
 from nangluc.engine.tables import bank_tables, curve_crossing
 
 Z_95 = 1.959963984540054
 
 
-@dataclass(frozen=True)
-class Level:
-    """A proficiency level: scores in ``[lower, upper)`` (the top band includes 100).
-
-    ``code`` is the framework's number of the level (1..5), the one public
-    numbering.
-    """
-
-    code: int
-    name_vi: str
-    name_en: str
-    lower: float
-    upper: float
-
-    def name(self, language: str = "vi") -> str:
-        """The level's name in ``language`` ("vi" or "en"; anything else gives Vietnamese)."""
-        return self.name_en if language == "en" else self.name_vi
-
-
-#: The framework's levels (Decision 2242/QĐ-UBND), in increasing order. English
-#: names follow DigComp's proficiency wording. The shipped framework file
-#: (``items/data/framework.json``) holds the same codes, names and bands (a test
-#: checks it).
-LEVELS: tuple[Level, ...] = (
-    Level(1, "Bắt đầu", "Beginning", 0.0, 20.0),
-    Level(2, "Cơ bản", "Basic", 20.0, 40.0),
-    Level(3, "Khá", "Intermediate", 40.0, 60.0),
-    Level(4, "Cao", "High", 60.0, 80.0),
-    Level(5, "Nâng cao", "Advanced", 80.0, 100.0),
-)
-LEVEL_CODES: tuple[int, ...] = tuple(level.code for level in LEVELS)
-LEVEL_CUTS = np.array([level.lower for level in LEVELS[1:]])
-LEVEL_CUTS.setflags(write=False)
+#: The default (Đà Nẵng) framework's levels; a bank's own are ``bank.scale.levels``.
+LEVELS: tuple[Level, ...] = DEFAULT_LEVELS
+LEVEL_CODES: tuple[int, ...] = DEFAULT_SCALE.codes
+LEVEL_CUTS = DEFAULT_SCALE.cuts
 
 
 def level_index(score: np.ndarray | float) -> np.ndarray:
-    """0-based position in :data:`LEVELS` of each score's level (internal numbering)."""
-    return np.searchsorted(LEVEL_CUTS, np.asarray(score, dtype=float), side="right")
+    """0-based level position of each score under the default framework (:data:`DEFAULT_SCALE`).
+
+    Code that has a bank uses ``bank.scale.index``.
+    """
+    return DEFAULT_SCALE.index(score)
 
 
 def level_code(score: np.ndarray | float) -> np.ndarray:
-    """The framework's level code (1..5) of each score; a band's lower bound belongs to it."""
-    return level_index(score) + LEVELS[0].code
+    """The default framework's level code of each score (a bank's: ``bank.scale.code``)."""
+    return DEFAULT_SCALE.code(score)
 
 
 def level_by_code(code: int) -> Level:
-    """The :class:`Level` with framework code ``code``; ValueError for an unknown code."""
-    for level in LEVELS:
-        if level.code == code:
-            return level
-    raise ValueError(f"no level has code {code!r}; codes are {', '.join(map(str, LEVEL_CODES))}")
+    """The default framework's :class:`Level` with code ``code`` (a bank's: ``bank.scale.by_code``)."""
+    return DEFAULT_SCALE.by_code(code)
 
 
 @dataclass(frozen=True)
@@ -100,16 +77,17 @@ class Scores:
     area_se: np.ndarray  # (N, A)
     overall_score: np.ndarray  # (N,)
     overall_se: np.ndarray  # (N,)
+    scale: Scale = DEFAULT_SCALE  # the bank's framework (levels and overall rule)
 
     @property
     def area_level(self) -> np.ndarray:
-        """Level codes (1..5) of the area scores, (N, A)."""
-        return level_code(self.area_score)
+        """Level codes of the area scores, (N, A)."""
+        return self.scale.code(self.area_score)
 
     @property
     def overall_level(self) -> np.ndarray:
-        """Level codes (1..5) of the overall scores, (N,)."""
-        return level_code(self.overall_score)
+        """Level codes of the overall scores, (N,)."""
+        return self.scale.code(self.overall_score)
 
 
 def area_scores(bank: ItemBank, theta: np.ndarray) -> np.ndarray:
@@ -125,9 +103,10 @@ def score(
     """Scores with standard errors from area estimates ``theta`` and ``theta_se`` (N, A).
 
     Standard errors use the delta method, ``|d score / d theta| * SE(theta)``.
-    The overall score's variance is ``g' C g / A^2`` with ``g`` the area
-    score SEs and ``C`` the posterior correlation of the areas (N, A, A);
-    without it the areas are taken as independent (each estimated from its
+    The overall score is ``w . area`` with ``w`` the overall rule's area
+    weights (:meth:`Scale.area_weights`; ``1/A`` each under the plain mean).
+    Its variance is ``(w g)' C (w g)`` with ``g`` the area score SEs and
+    ``C`` the posterior correlation of the areas (N, A, A); without it the areas are taken as independent (each estimated from its
     own items only).
     """
     theta = np.atleast_2d(np.asarray(theta, dtype=float))
@@ -136,7 +115,7 @@ def score(
     area, slope = tables.interpolate_areas(theta, tables.area_score, tables.area_score_slope)
     area = np.minimum(np.maximum(area, 0.0), 100.0)
     area_se = np.abs(slope) * theta_se
-    # The mean over areas with operational items, as one product with weights 1/A' (0 elsewhere).
+    # The framework's overall rule over areas with operational items, as one product (0 elsewhere).
     weights = tables.scored_area_weights
     overall = area @ weights
     if correlation is None:
@@ -145,7 +124,7 @@ def score(
         g = slope * theta_se * weights
         variance = np.einsum("na,nab,nb->n", g, np.asarray(correlation, dtype=float), g)
         overall_se = np.sqrt(np.maximum(variance, 0.0))
-    return Scores(area, area_se, overall, overall_se)
+    return Scores(area, area_se, overall, overall_se, bank.scale)
 
 
 # ------------------------------------------------------------ level posterior
@@ -174,10 +153,11 @@ def _build_level_tables(bank: ItemBank) -> _LevelTables:
         0.0,
         100.0,
     )
-    columns = np.zeros((n_areas, grid.size, 2 + LEVEL_CUTS.size))
+    cuts = bank.scale.cuts
+    columns = np.zeros((n_areas, grid.size, 2 + cuts.size))
     # The theta at which each area's (increasing) score curve reaches each cut;
     # a cut never reached on the grid lies beyond its end.
-    at = np.stack([curve_crossing(fine, tables.area_score, cut) for cut in LEVEL_CUTS], axis=-1)
+    at = np.stack([curve_crossing(fine, tables.area_score, cut) for cut in cuts], axis=-1)
     columns[:, :, 0] = score.T
     columns[:, :, 1] = score.T**2
     # Each grid point stands for the cell [theta - step/2, theta + step/2].
@@ -195,7 +175,7 @@ def _build_level_tables(bank: ItemBank) -> _LevelTables:
 class LevelPosterior:
     """What the posterior says about N takers' scores and levels.
 
-    Level columns follow :data:`LEVELS` (column k is level code k + 1); the
+    Level columns follow the bank's ``scale.levels`` (column k is the k-th level); the
     probabilities of each row sum to 1.
 
     Attributes
@@ -305,7 +285,7 @@ def level_posterior(bank: ItemBank, weights: np.ndarray, correlation: np.ndarray
         g = area_sd * area_weights
         variance = np.einsum("na,nab,nb->n", g, np.asarray(correlation, dtype=float), g)
         overall_sd = np.sqrt(np.maximum(variance, 0.0))
-        overall_probabilities = band_probabilities(overall_mean, overall_sd)
+        overall_probabilities = bank.scale.band_probabilities(overall_mean, overall_sd)
     return LevelPosterior(
         area_mean=area_mean,
         area_sd=area_sd,
@@ -318,18 +298,13 @@ def level_posterior(bank: ItemBank, weights: np.ndarray, correlation: np.ndarray
 
 
 def band_probabilities(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """Probability of each level under ``N(mean, sd^2)``, shape (..., L); rows sum to 1."""
-    mean = np.asarray(mean, dtype=float)[..., None]
-    sd = np.maximum(np.asarray(sd, dtype=float), 1e-9)[..., None]
-    cdf = ndtr((LEVEL_CUTS - mean) / sd)
-    shape = cdf.shape[:-1] + (1,)
-    return np.diff(np.concatenate([np.zeros(shape), cdf, np.ones(shape)], axis=-1), axis=-1)
+    """Default framework's level probabilities under ``N(mean, sd^2)`` (a bank's: ``bank.scale``)."""
+    return DEFAULT_SCALE.band_probabilities(mean, sd)
 
 
 def probability_of_level(probabilities: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """The probability (from rows of level ``probabilities``) of the level of each ``score``."""
-    index = level_index(score)
-    return np.take_along_axis(np.asarray(probabilities), index[..., None], axis=-1)[..., 0]
+    """Default framework's probability of each ``score``'s level (a bank's: ``bank.scale``)."""
+    return DEFAULT_SCALE.probability_of_level(probabilities, score)
 
 
 def root_mean_square_error(mean: np.ndarray, sd: np.ndarray, point: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,11 +19,9 @@ from nangluc.engine.advice import Advice, advice_for, next_steps
 from nangluc.engine.bank import KINDS, ItemBank
 from nangluc.engine.config import CONFIGS, TestConfig
 from nangluc.engine.estimation import estimate_patterns
+from nangluc.engine.scale import DEFAULT_SCALE, Level, Scale
 from nangluc.engine.scoring import (
-    level_by_code,
-    level_code,
     level_posterior,
-    probability_of_level,
     root_mean_square_error,
     score,
 )
@@ -331,23 +329,25 @@ class LevelResult:
     ----------
     score : float
         The point estimate: the domain score at the estimated theta (overall:
-        the mean of the area scores).
+        the framework's overall rule over the area scores, by default their mean).
     se : float
         Posterior root-mean-square error of ``score`` (the posterior SD when
         the estimate is the posterior mean).
     interval : tuple of float
         95% posterior interval of the true score, within 0..100.
     level : int
-        The framework's level code (1 Bắt đầu … 5 Nâng cao) of ``score``.
+        The framework's level code of ``score`` (Đà Nẵng: 1 Bắt đầu … 5 Nâng cao).
     probability : float
         Posterior probability that the true score is in that level.
     level_probabilities : tuple of float
-        Posterior probability of each level, in the order of
-        :data:`~nangluc.engine.scoring.LEVELS` (codes 1..5); they sum to 1.
+        Posterior probability of each level, in the order of ``scale.levels``;
+        they sum to 1.
     settled : bool
         The test's own level rule is met (see
         :func:`~nangluc.engine.stopping.settling_rules`): for the citizen test,
         ``probability >= 0.9``.
+    scale : Scale
+        The bank's framework (levels and overall rule) the level belongs to.
     """
 
     score: float
@@ -357,20 +357,26 @@ class LevelResult:
     probability: float
     level_probabilities: tuple[float, ...]
     settled: bool
+    scale: Scale = field(default=DEFAULT_SCALE, kw_only=True, repr=False, compare=False)
+
+    @property
+    def level_band(self) -> Level:
+        """The framework's :class:`~nangluc.engine.scale.Level` of ``level``."""
+        return self.scale.by_code(self.level)
 
     @property
     def level_name(self) -> str:
         """The level's Vietnamese name (the framework's)."""
-        return level_by_code(self.level).name_vi
+        return self.level_band.name_vi
 
     @property
     def level_name_en(self) -> str:
-        return level_by_code(self.level).name_en
+        return self.level_band.name_en
 
 
 @dataclass(frozen=True)
 class OverallScore(LevelResult):
-    """The overall score (mean of the area scores) and its level."""
+    """The overall score (the framework's overall rule over the area scores) and its level."""
 
 
 @dataclass(frozen=True)
@@ -459,10 +465,11 @@ def score_test(bank: ItemBank, state: TestState, config: TestConfig | None = Non
             "score": float(point),
             "se": float(root_mean_square_error(mean, sd, point)),
             "interval": (float(interval[0]), float(interval[1])),
-            "level": int(level_code(point)),
-            "probability": float(probability_of_level(probabilities, np.asarray(point))),
+            "level": int(bank.scale.code(point)),
+            "probability": float(bank.scale.probability_of_level(probabilities, np.asarray(point))),
             "level_probabilities": tuple(float(p) for p in probabilities),
             "settled": bool(is_settled),
+            "scale": bank.scale,
         }
 
     areas = tuple(

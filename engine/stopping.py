@@ -24,9 +24,7 @@ from nangluc.engine.estimation import JointPosterior
 from nangluc.engine.scoring import (
     LevelPosterior,
     Scores,
-    level_index,
     level_posterior,
-    probability_of_level,
 )
 from nangluc.engine.special import ndtri
 
@@ -176,9 +174,10 @@ class LevelDecided:
             interval = posterior.overall_interval(bank, self.confidence)
         else:
             interval = posterior.area_interval(bank, self.confidence)[:, area, :]
-        level = level_index(score)
-        low = level_index(interval[..., 0] + self.margin)
-        high = level_index(interval[..., 1] - self.margin)
+        index = bank.scale.index
+        level = index(score)
+        low = index(interval[..., 0] + self.margin)
+        high = index(interval[..., 1] - self.margin)
         return (low == level) & (high == level)
 
 
@@ -209,7 +208,7 @@ class LevelProbability:
         )
 
     def settles(self, bank, posterior, score, probabilities, area=None):
-        return probability_of_level(probabilities, score) >= self.threshold
+        return bank.scale.probability_of_level(probabilities, score) >= self.threshold
 
 
 def settling_rules(stopping: tuple[StopRule, ...]) -> tuple[LevelRule, ...]:

@@ -50,7 +50,9 @@ class BankTables:
     area_threshold_range: np.ndarray  # (A, 2) lowest and highest finite threshold per area
     area_information: tuple[np.ndarray, ...]  # information[:, members of area a], contiguous
     scored_areas: np.ndarray  # (A,) bool: areas with at least one operational item
-    scored_area_weights: np.ndarray  # (A,) 1 / (number of scored areas) on scored areas, else 0
+    # (A,) each area's share of the overall score under the bank's overall rule
+    # (Scale.area_weights): 1 / (number of scored areas) under the plain mean; 0 on unscored areas
+    scored_area_weights: np.ndarray
     own_area_index: np.ndarray  # (I,) area[i] * I + i: item i's entry in a flattened (A, I) array
     _masks: dict = field(default_factory=dict, repr=False)
 
@@ -204,7 +206,7 @@ def _build(bank: ItemBank) -> BankTables:
     )
     area_information = tuple(np.ascontiguousarray(information[:, m]) for m in members)
     scored_areas = np.bincount(bank.area[bank.operational], minlength=bank.n_areas) > 0
-    scored_area_weights = scored_areas / max(int(scored_areas.sum()), 1)
+    scored_area_weights = bank.scale.area_weights(bank.area_codes, scored_areas)
     for array in (
         *tables,
         *members,

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nangluc.engine.bank import ItemBank
+from nangluc.engine.scale import DEFAULT_LEVELS, Level, Scale
 from nangluc.items.schema import (
     POLYTOMOUS,
     BankError,
@@ -138,7 +139,13 @@ class BasicSkill:
 
 @dataclass(frozen=True)
 class Framework:
-    """Areas, competences, levels and basic skills of the competence framework."""
+    """Areas, competences, levels, basic skills and the overall rule of a competence framework.
+
+    ``overall_rule`` is how the area scores make the overall score: None or
+    ``"mean"`` (the plain mean) or ``"weighted"`` with ``overall_weights``
+    (area code, weight) pairs, one per area. :attr:`scale` is the engine's
+    form of the levels and the rule.
+    """
 
     areas: tuple[Area, ...]
     competences: tuple[Competence, ...] = ()
@@ -146,6 +153,31 @@ class Framework:
     name: Text | None = None
     source: Text | None = None
     basic_skills: tuple[BasicSkill, ...] = ()
+    overall_rule: str | None = None
+    overall_weights: tuple[tuple[str, float], ...] | None = None
+
+    @property
+    def scale(self) -> Scale:
+        """The engine's :class:`~nangluc.engine.scale.Scale`: these levels and overall rule.
+
+        A framework without levels uses the Đà Nẵng framework's five bands.
+        """
+        levels = (
+            tuple(
+                Level(
+                    band.code,
+                    band.name["vi"],
+                    band.name.get("en") or band.name["vi"],
+                    band.lower,
+                    band.upper,
+                )
+                for band in self.levels
+            )
+            if self.levels
+            else DEFAULT_LEVELS
+        )
+        weights = self.overall_weights if self.overall_rule == "weighted" else None
+        return Scale(levels, weights)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Framework:
@@ -173,6 +205,12 @@ class Framework:
             basic_skills=tuple(
                 BasicSkill(b["code"], _text(b["name"]), _text(b.get("description")))
                 for b in d.get("basic_skills", ())
+            ),
+            overall_rule=d["overall"]["rule"] if "overall" in d else None,
+            overall_weights=(
+                tuple((str(k), float(v)) for k, v in d["overall"]["weights"].items())
+                if "overall" in d and "weights" in d["overall"]
+                else None
             ),
         )
 
@@ -217,6 +255,10 @@ class Framework:
                 _drop_none({"code": b.code, "name": dict(b.name), "description": b.description})
                 for b in self.basic_skills
             ]
+        if self.overall_rule is not None:
+            out["overall"] = {"rule": self.overall_rule}
+            if self.overall_weights is not None:
+                out["overall"]["weights"] = {k: _number(v) for k, v in self.overall_weights}
         return out
 
     def basic_skill(self, code: str) -> BasicSkill:
@@ -511,6 +553,7 @@ class BankDocument:
             kinds=[item.kind for item in self.items],
             operational=[item.operational for item in self.items],
             area_codes=self.area_codes,
+            scale=self.framework.scale if self.framework is not None else None,
         )
         with _CACHE_LOCK:
             # Another thread may have built it meanwhile: keep the first so all callers share one object.

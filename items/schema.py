@@ -223,6 +223,14 @@ BANK_SCHEMA: dict[str, Any] = {
                 },
                 "levels": {
                     "type": "array",
+                    "minItems": 2,
+                    "description": (
+                        "the proficiency levels in increasing order: bands [lower, upper) of "
+                        "the 0-100 score (the last includes 100), the first starting at 0, each "
+                        "starting where the one before ends, the last ending at 100; codes are "
+                        "unique whole numbers increasing with the band. Without levels, the "
+                        "Đà Nẵng framework's five 20-point bands apply"
+                    ),
                     "items": {
                         "type": "object",
                         "properties": {
@@ -235,6 +243,25 @@ BANK_SCHEMA: dict[str, Any] = {
                         "required": ["code", "name", "lower", "upper"],
                         "additionalProperties": False,
                     },
+                },
+                "overall": {
+                    "type": "object",
+                    "description": (
+                        "how the area scores make the overall score: the plain mean of the "
+                        "scored areas ({'rule': 'mean'}, the default) or their weighted "
+                        "mean ({'rule': 'weighted', 'weights': {area code: weight > 0}}, "
+                        "one weight per area; a test of some areas renormalises the weights "
+                        "over them)"
+                    ),
+                    "properties": {
+                        "rule": {"enum": ["mean", "weighted"]},
+                        "weights": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
+                        },
+                    },
+                    "required": ["rule"],
+                    "additionalProperties": False,
                 },
             },
             "required": ["areas"],
@@ -446,7 +473,9 @@ def _framework_problems(fw: Any) -> tuple[list[Problem], _FrameworkCodes | None]
     def say(message: str) -> None:
         out.append(Problem(None, f"framework: {message}"))
 
-    unknown = sorted(set(fw) - {"name", "source", "areas", "competences", "levels", "basic_skills"})
+    unknown = sorted(
+        set(fw) - {"name", "source", "areas", "competences", "levels", "basic_skills", "overall"}
+    )
     if unknown:
         say(f"unknown fields: {', '.join(unknown)}")
     for field in ("name", "source"):
@@ -530,12 +559,58 @@ def _framework_problems(fw: Any) -> tuple[list[Problem], _FrameworkCodes | None]
             say(f"{where} has unknown fields: {', '.join(extra)}")
     if levels and levels != sorted(levels):
         say("levels must be listed in increasing order of code")
+    if "levels" in fw and isinstance(fw["levels"], list) and len(fw["levels"]) < 2:
+        say(f"levels must list at least 2 levels (got {len(fw['levels'])})")
     for (_, upper), (lower, _) in zip(bounds, bounds[1:], strict=False):
         if lower != upper:
             say(
                 f"level bands must be contiguous and increasing (a band ends at {upper:g}, the next starts at {lower:g})"
             )
+    if bounds and len(bounds) == len(levels):
+        if bounds[0][0] != 0:
+            say(f"levels[0].lower must be 0, the bottom of the score scale (got {bounds[0][0]:g})")
+        if bounds[-1][1] != 100:
+            say(
+                f"levels[{len(bounds) - 1}].upper must be 100, the top of the score scale "
+                f"(got {bounds[-1][1]:g})"
+            )
+    if "overall" in fw:
+        for m in _overall_problems(fw["overall"], areas):
+            say(m)
     return out, _FrameworkCodes(tuple(areas), competence_area, tuple(levels), tuple(basic_skills))
+
+
+def _overall_problems(overall: Any, areas: list[str]) -> list[str]:
+    """Problems of the framework's overall rule (``framework.overall``), as messages."""
+    if not isinstance(overall, dict):
+        return [f"overall must be an object such as {{'rule': 'mean'}} (got {_show(overall)})"]
+    out: list[str] = []
+    unknown = sorted(set(overall) - {"rule", "weights"})
+    if unknown:
+        out.append(f"overall has unknown fields: {', '.join(unknown)} (allowed: rule, weights)")
+    rule = overall.get("rule")
+    if rule not in ("mean", "weighted"):
+        out.append(f"overall.rule must be 'mean' or 'weighted' (got {_show(rule)})")
+        return out
+    weights = overall.get("weights")
+    if rule == "mean":
+        if weights is not None:
+            out.append("overall.weights is only allowed with rule 'weighted'")
+        return out
+    if not isinstance(weights, dict) or not weights:
+        out.append(
+            f"overall.weights must be an object of area code to weight for rule 'weighted' (got {_show(weights)})"
+        )
+        return out
+    for code, weight in weights.items():
+        if code not in areas:
+            out.append(f"overall.weights names area {code!r}, which is not in the framework")
+        elif not (_is_finite(weight) and weight > 0):
+            out.append(f"overall.weights[{code!r}] must be a positive number (got {_show(weight)})")
+    missing = [code for code in areas if code not in weights]
+    if missing:
+        out.append(f"overall.weights has no weight for area(s) {', '.join(missing)} (one per area)")
+    return out
 
 
 def _item_problems(item: dict, label: str, fw: _FrameworkCodes | None) -> list[str]:

@@ -26,12 +26,8 @@ from nangluc.engine.bank import ItemBank
 from nangluc.engine.config import TestConfig
 from nangluc.engine.estimation import estimate_patterns
 from nangluc.engine.scoring import (
-    LEVELS,
     Scores,
-    level_code,
-    level_index,
     level_posterior,
-    probability_of_level,
     root_mean_square_error,
     score,
 )
@@ -79,8 +75,8 @@ class SimulationResult:
     stop_reason : ndarray of str, shape (N,)
     level_probabilities : ndarray, shape (N, L)
         Posterior probability of each overall level at the end of the test
-        (columns in the order of ``engine.scoring.LEVELS``, codes 1..5), as
-        the test's result states it.
+        (columns in the order of the bank's ``scale.levels``), as the test's
+        result states it.
     area_level_probabilities : ndarray, shape (N, A, L)
     posterior_mean, posterior_sd : ndarray, shape (N,)
         Posterior mean and SD of the overall score.
@@ -132,7 +128,9 @@ class SimulationResult:
     @property
     def stated_probability(self) -> np.ndarray:
         """Posterior probability of the overall level each result states, (N,)."""
-        return probability_of_level(self.level_probabilities, self.scores.overall_score)
+        return self.scores.scale.probability_of_level(
+            self.level_probabilities, self.scores.overall_score
+        )
 
     @property
     def examinees(self) -> int:
@@ -140,12 +138,12 @@ class SimulationResult:
 
     @property
     def true_level(self) -> np.ndarray:
-        """True overall level codes (1..5)."""
+        """True overall level codes (the bank's framework)."""
         return self.true_scores.overall_level
 
     @property
     def level(self) -> np.ndarray:
-        """Estimated overall level codes (1..5)."""
+        """Estimated overall level codes (the bank's framework)."""
         return self.scores.overall_level
 
 
@@ -382,8 +380,8 @@ def _empty_outputs(bank: ItemBank, config: TestConfig, n: int) -> dict:
         "administered": np.zeros(n, dtype=np.int32),
         "area_counts": np.zeros((n, bank.n_areas), dtype=np.int32),
         "stop_reason": np.full(n, "", dtype=object),
-        "level_probabilities": np.zeros((n, len(LEVELS))),
-        "area_level_probabilities": np.zeros((n, bank.n_areas, len(LEVELS))),
+        "level_probabilities": np.zeros((n, bank.scale.n_levels)),
+        "area_level_probabilities": np.zeros((n, bank.n_areas, bank.scale.n_levels)),
         "posterior_mean": np.zeros(n),
         "posterior_sd": np.zeros(n),
         "interval": np.zeros((n, 2)),
@@ -531,16 +529,17 @@ def summarize(result: SimulationResult, bank: ItemBank) -> dict:
     area_error = result.scores.area_score - result.true_scores.area_score
     length = result.length
     true_level, level = result.true_level, result.level
-    n_levels = len(LEVELS)
-    true_index = level_index(result.true_scores.overall_score)
-    index = level_index(result.scores.overall_score)
+    scale = bank.scale
+    n_levels = scale.n_levels
+    true_index = scale.index(result.true_scores.overall_score)
+    index = scale.index(result.scores.overall_score)
     confusion = np.bincount(true_index * n_levels + index, minlength=n_levels**2).reshape(
         n_levels, n_levels
     )
     stated = result.stated_probability
     reported_se = result.reported_se
-    in_band = (level_index(result.interval[:, 0]) == index) & (
-        level_index(result.interval[:, 1]) == index
+    in_band = (scale.index(result.interval[:, 0]) == index) & (
+        scale.index(result.interval[:, 1]) == index
     )
     reasons, reason_counts = np.unique(result.stop_reason.astype(str), return_counts=True)
     values, value_counts = np.unique(length, return_counts=True)
@@ -591,8 +590,8 @@ def summarize(result: SimulationResult, bank: ItemBank) -> dict:
             for a, c in enumerate(codes)
         },
         "level_confusion": {
-            "levels": [lv.name_vi for lv in LEVELS],
-            "codes": [lv.code for lv in LEVELS],
+            "levels": [lv.name_vi for lv in scale.levels],
+            "codes": [lv.code for lv in scale.levels],
             "rows": "true level",
             "columns": "estimated level",
             "counts": confusion.tolist(),
@@ -608,6 +607,7 @@ def summarize(result: SimulationResult, bank: ItemBank) -> dict:
         "overlap": _overlap(result.items, bank.n_items, result.administered),
         "conditional": conditional_accuracy(result),
         "config": result.config.describe(),
+        "framework": scale.describe(),
     }
 
 
@@ -815,6 +815,6 @@ def full_bank_scores(
 
 
 def true_levels(bank: ItemBank, true_theta: np.ndarray) -> np.ndarray:
-    """Overall level code (1..5) of each simulee at its true abilities."""
+    """Overall level code (the bank's framework) of each simulee at its true abilities."""
     theta = check_true_theta(bank, true_theta)
-    return level_code(score(bank, theta, np.zeros_like(theta)).overall_score)
+    return bank.scale.code(score(bank, theta, np.zeros_like(theta)).overall_score)

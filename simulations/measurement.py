@@ -36,7 +36,6 @@ import numpy as np
 from nangluc.engine import irt
 from nangluc.engine.bank import ItemBank
 from nangluc.engine.config import TestConfig
-from nangluc.engine.scoring import LEVELS
 from nangluc.engine.tables import bank_tables
 from nangluc.service.statistics import Kernel, observed_scores
 from nangluc.simulations.core import run
@@ -182,7 +181,7 @@ def competence_cuts(bank: ItemBank, competence: str) -> tuple[str, np.ndarray]:
     competence_score = 100.0 * expected.sum(axis=1) / bank.max_score[members].sum()
     area_score = tables.area_score[:, area]
     cuts = []
-    for level in LEVELS[1:]:
+    for level in bank.scale.levels[1:]:
         reached = np.flatnonzero(competence_score >= level.lower)
         if reached.size == 0:
             cuts.append(math.inf)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from nangluc.engine.bank import ItemBank
-from nangluc.engine.scoring import LEVELS
+from nangluc.engine.scale import Scale
 from nangluc.simulations.core import conditional_accuracy, plain_json
 from nangluc.simulations.study import DesignResult
 
@@ -128,8 +128,11 @@ def _markdown(
         f"{bank.n_items} items ({int(bank.operational.sum())} operational) in {bank.n_areas} area(s); "
         f"{b.get('path', '')}",
         f"- **Simulees**: {_population_text(pop)}",
-        "- **Scores**: overall score 0–100 (mean of the area domain scores); levels "
-        + ", ".join(f"{lv.code} {lv.name_vi} ({lv.name_en}) {_band(lv)}" for lv in LEVELS)
+        f"- **Scores**: overall score 0–100 ({_overall_text(bank.scale)}); levels "
+        + ", ".join(
+            f"{lv.code} {lv.name_vi} ({lv.name_en}) {_band(lv, bank.scale)}"
+            for lv in bank.scale.levels
+        )
         + ".",
         "- **How to read**: *RMSE* and *bias* are of the overall score in points; *level accuracy* is the "
         "share of simulees whose estimated overall level is their true level; *full bank* is the accuracy of "
@@ -332,7 +335,7 @@ def _design_section(
     )
     lines.append("")
     confusion = np.array(s["level_confusion"]["counts"])
-    names = [f"{lv.code} {lv.name_vi}" for lv in LEVELS]
+    names = [f"{lv.code} {lv.name_vi}" for lv in bank.scale.levels]
     lines += ["**Level confusion** (rows: true level, columns: estimated level; counts)", ""]
     lines += _table(["true \\ estimated", *names],
                     [[names[i], *[str(x) for x in confusion[i]]] for i in range(len(names))])  # fmt: skip
@@ -346,7 +349,7 @@ def _design_section(
     }
     _plot_conditional(out / f"{prefix}conditional.png", sim, name)
     _plot_length(out / f"{prefix}length.png", sim, result.true_theta_selection, name)
-    _plot_confusion(out / f"{prefix}confusion.png", confusion, name)
+    _plot_confusion(out / f"{prefix}confusion.png", confusion, name, bank.scale)
     _plot_calibration(out / f"{prefix}calibration.png", calibration, name)
     _plot_exposure(out / f"{prefix}exposure.png", bank, sim, s.get("exposure_control"), name)
     for key, title in files.items():
@@ -430,6 +433,7 @@ def planner_summary(result: DesignResult, context: dict) -> list[str]:
     s = result.summary
     n = int(s["examinees"])
     config = result.design.config
+    scale = result.result.scores.scale
     names = context.get("bank", {}).get("area_names", {})
     accuracy = float(s["level_accuracy"])
     low, high = _wilson(accuracy, n)
@@ -463,8 +467,7 @@ def planner_summary(result: DesignResult, context: dict) -> list[str]:
         "## Tóm tắt cho người lập kế hoạch",
         "",
         f"- **Độ chính xác về mức.** Trong {_vi_int(n)} người làm bài mô phỏng, "
-        f"{_vi_pct(accuracy)} được báo đúng mức chung của mình (Bắt đầu, Cơ bản, Khá, Cao hay "
-        f"Nâng cao). Với chừng ấy người, con số thật nằm trong khoảng {_vi_pct(low)}–"
+        f"{_vi_pct(accuracy)} được báo đúng mức chung của mình ({_level_names(scale, 'vi')}). Với chừng ấy người, con số thật nằm trong khoảng {_vi_pct(low)}–"
         f"{_vi_pct(high)} (khoảng tin cậy 95%); muốn khoảng hẹp hơn thì mô phỏng nhiều người hơn. "
         "Người bị báo sai thường chỉ lệch sang mức liền kề, và thường là người có điểm sát ranh "
         "giới giữa hai mức.",
@@ -489,7 +492,7 @@ def planner_summary(result: DesignResult, context: dict) -> list[str]:
         "## Summary for planners",
         "",
         f"- **Level accuracy.** Of {n:,} simulated test takers, {accuracy:.1%} were told their "
-        f"right overall level (Beginning, Basic, Intermediate, High or Advanced). With this many "
+        f"right overall level ({_level_names(scale, 'en')}). With this many "
         f"simulees the true figure lies between {low:.1%} and {high:.1%} (95% interval); simulate "
         "more people for a narrower one. Those told a wrong level are nearly always one level off, "
         "and close to the boundary between the two.",
@@ -539,7 +542,7 @@ def _plot_conditional(path: Path, sim, name: str) -> None:
     left.plot(x, [r["bias"] for r in rows], "o-", label="bias (mean error)")
     left.plot(x, [r["se"] for r in rows], "s-", label="standard error (SD of error)")
     left.plot(x, [r["mean_reported_se"] for r in rows], "--", label="reported SE (mean)")
-    for lv in LEVELS[1:]:
+    for lv in sim.scores.scale.levels[1:]:
         left.axvline(lv.lower, color="0.85", lw=0.8, zorder=0)
     left.set(xlabel="true overall score", ylabel="points", title="Overall score", xlim=(0, 100))
     left.legend(fontsize=8)
@@ -580,7 +583,7 @@ def _plot_length(path: Path, sim, oracle, name: str) -> None:
         sim.true_scores.overall_score, sim.length.astype(float), np.arange(0, 105, 5.0)
     )
     right.plot(x, mean_length, "o-")
-    for lv in LEVELS[1:]:
+    for lv in sim.scores.scale.levels[1:]:
         right.axvline(lv.lower, color="0.85", lw=0.8, zorder=0)
     right.set(
         xlabel="true overall score",
@@ -594,13 +597,13 @@ def _plot_length(path: Path, sim, oracle, name: str) -> None:
     plt.close(fig)
 
 
-def _plot_confusion(path: Path, confusion: np.ndarray, name: str) -> None:
+def _plot_confusion(path: Path, confusion: np.ndarray, name: str, scale: Scale) -> None:
     import matplotlib.pyplot as plt
 
     share = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(6.2, 5.2))
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    names = [f"{lv.code} {lv.name_vi}" for lv in LEVELS]
+    names = [f"{lv.code} {lv.name_vi}" for lv in scale.levels]
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     for i in range(len(names)):
@@ -714,12 +717,26 @@ def _pct(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def _band(level) -> str:
-    if level == LEVELS[0]:
+def _band(level, scale: Scale) -> str:
+    if level == scale.levels[0]:
         return f"< {level.upper:g}"
-    if level == LEVELS[-1]:
+    if level == scale.levels[-1]:
         return f"≥ {level.lower:g}"
     return f"{level.lower:g}–{level.upper:g}"
+
+
+def _overall_text(scale: Scale) -> str:
+    if scale.weights is None:
+        return "mean of the area domain scores"
+    weights = ", ".join(f"area {code} × {weight:g}" for code, weight in scale.weights)
+    return f"weighted mean of the area domain scores: {weights}"
+
+
+def _level_names(scale: Scale, language: str) -> str:
+    """The levels' names as a list in words: "A, B, C or D" ("A, B, C hay D")."""
+    names = [lv.name(language) for lv in scale.levels]
+    last = " hay " if language == "vi" else " or "
+    return ", ".join(names[:-1]) + last + names[-1]
 
 
 def _population_text(pop: dict) -> str:
