@@ -5,7 +5,9 @@
 
 from nangluc.items.bank import (
     DEFAULT_BANK_PATH,
+    EXAMPLES_DIR,
     FRAMEWORK_PATH,
+    HOUSEHOLD_SAFETY_BANK_PATH,
     Area,
     BankDocument,
     BankError,
@@ -27,7 +29,9 @@ from nangluc.items.schema import BANK_SCHEMA, validate_document
 __all__ = [
     "BANK_SCHEMA",
     "DEFAULT_BANK_PATH",
+    "EXAMPLES_DIR",
     "FRAMEWORK_PATH",
+    "HOUSEHOLD_SAFETY_BANK_PATH",
     "Area",
     "BankDocument",
     "BankError",

@@ -60,6 +60,10 @@ __all__ = [
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_BANK_PATH = DATA_DIR / "bank.json"
+#: Worked examples of other frameworks (``items/data/examples/README.md``).
+EXAMPLES_DIR = DATA_DIR / "examples"
+#: The second, small framework: household online safety, 3 areas, 4 levels, weighted overall.
+HOUSEHOLD_SAFETY_BANK_PATH = EXAMPLES_DIR / "household-safety.json"
 FRAMEWORK_PATH = DATA_DIR / "framework.json"
 
 Text = dict[str, str]

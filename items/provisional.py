@@ -10,7 +10,10 @@ The rule, on the θ scale (mean 0, SD 1 in the population):
 
 * location of an item of level ℓ: ``μ = ℓ − 3`` (−2, −1, 0, 1, 2), plus a
   jitter drawn from Normal(0, 0.25) and clipped to ±0.5 so items of one level
-  are not all identical;
+  are not all identical. For a framework with other levels (``levels``: its
+  codes in increasing order, L of them) the level at position p (1..L) sits
+  at ``μ = p − (L + 1) / 2``: one θ unit apart, centred on 0 (for the five
+  Đà Nẵng levels this is ``ℓ − 3``; for four levels −1.5, −0.5, 0.5, 1.5);
 * knowledge items (multiple choice with a key): 3PL, ``b = location``,
   guessing ``c = 1 / number of options`` (blind guessing), discrimination
   ``a`` log-normal with median 1.2 and log-SD 0.25, clipped to [0.6, 2.0];
@@ -33,7 +36,7 @@ keep at least 0.5 apart, so rounding cannot unorder them).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,16 +69,29 @@ def _discrimination(rng: np.random.Generator, ksa: str) -> float:
     return float(np.clip(median * np.exp(rng.normal(0.0, log_sd)), low, high))
 
 
-def provisional_parameters(item: Mapping[str, Any], seed: int = DEFAULT_SEED) -> dict[str, Any]:
+def location_by_level(levels: Sequence[int] | None = None) -> dict[int, float]:
+    """The rule's location of each level code: position p of L levels at ``p - (L + 1) / 2``."""
+    if levels is None:
+        return dict(LOCATION_BY_LEVEL)
+    codes = [int(code) for code in levels]
+    return {code: p + 1 - (len(codes) + 1) / 2 for p, code in enumerate(codes)}
+
+
+def provisional_parameters(
+    item: Mapping[str, Any], seed: int = DEFAULT_SEED, levels: Sequence[int] | None = None
+) -> dict[str, Any]:
     """Model and parameters of one item by the provisional rule.
 
     Parameters
     ----------
     item : mapping
-        Needs ``id`` and ``level`` (1..5); uses ``ksa``, ``options`` and
+        Needs ``id`` and ``level`` (a code of ``levels``); uses ``ksa``, ``options`` and
         ``key`` when present.
     seed : int
         The rule's seed (recorded in the bank's metadata).
+    levels : sequence of int, optional
+        The framework's level codes in increasing order (default 1..5, the
+        Đà Nẵng levels); see :func:`location_by_level`.
 
     Returns
     -------
@@ -86,12 +102,16 @@ def provisional_parameters(item: Mapping[str, Any], seed: int = DEFAULT_SEED) ->
     Raises
     ------
     ValueError
-        If the level is missing or not 1..5, or the ksa is unknown.
+        If the level is missing or not one of ``levels``, or the ksa is unknown.
     """
     item_id = item.get("id")
     level = item.get("level")
-    if isinstance(level, bool) or level not in LOCATION_BY_LEVEL:
-        raise ValueError(f"item {item_id}: the provisional rule needs a level 1..5 (got {level!r})")
+    locations = location_by_level(levels)
+    if isinstance(level, bool) or level not in locations:
+        known = ", ".join(map(str, locations))
+        raise ValueError(
+            f"item {item_id}: the provisional rule needs a level of {known} (got {level!r})"
+        )
     options = item.get("options") or ()
     ksa = item.get("ksa") or ("knowledge" if item.get("key") is not None else "skill")
     if ksa not in DISCRIMINATION:
@@ -103,7 +123,7 @@ def provisional_parameters(item: Mapping[str, Any], seed: int = DEFAULT_SEED) ->
     jitter = float(
         np.clip(rng.normal(0.0, LOCATION_JITTER_SD), -LOCATION_JITTER_MAX, LOCATION_JITTER_MAX)
     )
-    location = LOCATION_BY_LEVEL[level] + jitter
+    location = locations[level] + jitter
     a = round(_discrimination(rng, ksa), 2)
     if ksa == "knowledge":
         n_options = len(options) if options else 4
@@ -126,7 +146,9 @@ def provisional_parameters(item: Mapping[str, Any], seed: int = DEFAULT_SEED) ->
     return {"model": "grm", "a": a, "thresholds": thresholds}
 
 
-def parameter_source(seed: int = DEFAULT_SEED) -> dict[str, Any]:
+def parameter_source(
+    seed: int = DEFAULT_SEED, levels: Sequence[int] | None = None
+) -> dict[str, Any]:
     """The rule as recorded in a bank's ``metadata.parameter_source``."""
     return {
         "method": RULE_ID,
@@ -139,7 +161,7 @@ def parameter_source(seed: int = DEFAULT_SEED) -> dict[str, Any]:
         ),
         "seed": int(seed),
         "per_item_seed": "numpy default_rng([seed, first four 32-bit little-endian words of sha256(item id)])",
-        "location_by_level": {str(k): v for k, v in LOCATION_BY_LEVEL.items()},
+        "location_by_level": {str(k): v for k, v in location_by_level(levels).items()},
         "location_jitter": {
             "distribution": "normal",
             "sd": LOCATION_JITTER_SD,

@@ -173,6 +173,8 @@ def test_wheel_holds_one_top_level_package_with_its_data(core_env):
         "nangluc/py.typed",
         "nangluc/items/data/bank.json",
         "nangluc/items/data/framework.json",
+        "nangluc/items/data/examples/household-safety.json",
+        "nangluc/items/data/examples/README.md",
         "nangluc/service/static/index.html",
         "nangluc/service/static/planner.html",
         "nangluc/service/data/wards.json",
