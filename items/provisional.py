@@ -108,9 +108,13 @@ def provisional_parameters(
     level = item.get("level")
     locations = location_by_level(levels)
     if isinstance(level, bool) or level not in locations:
-        known = ", ".join(map(str, locations))
+        codes = list(locations)
+        consecutive = codes == list(range(codes[0], codes[-1] + 1))
+        known = (
+            f"{codes[0]}..{codes[-1]}" if consecutive else "one of " + ", ".join(map(str, codes))
+        )
         raise ValueError(
-            f"item {item_id}: the provisional rule needs a level of {known} (got {level!r})"
+            f"item {item_id}: the provisional rule needs a level {known} (got {level!r})"
         )
     options = item.get("options") or ()
     ksa = item.get("ksa") or ("knowledge" if item.get("key") is not None else "skill")
