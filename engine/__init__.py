@@ -9,6 +9,14 @@ from nangluc.engine.advice import Advice, AreaAdvice, NextStep, NextSteps, next_
 from nangluc.engine.bank import KINDS, MODELS, ItemBank
 from nangluc.engine.cat import CatBatch, NoItemLeftError, advance, start
 from nangluc.engine.config import CITIZEN_TEST, CITIZEN_TEST_V1, CONFIGS, TestConfig
+from nangluc.engine.definition import (
+    RULE_KEYS,
+    DefinitionError,
+    FormSpec,
+    TestDefinition,
+    build_rules,
+    validate_definition,
+)
 from nangluc.engine.estimation import (
     EAP,
     ESTIMATORS,
@@ -42,6 +50,7 @@ from nangluc.engine.selection import (
     ConditionalSympsonHetter,
     ContentRule,
     ExposureControl,
+    FixedForm,
     FixedStart,
     KindBalance,
     KullbackLeibler,
@@ -107,7 +116,14 @@ __all__ = [
     "SELECTORS",
     "START_RULES",
     "AStratified",
+    "FixedForm",
     "FixedStart",
+    "RULE_KEYS",
+    "DefinitionError",
+    "FormSpec",
+    "TestDefinition",
+    "build_rules",
+    "validate_definition",
     "KullbackLeibler",
     "MinimumExpectedPosteriorVariance",
     "PosteriorKullbackLeibler",

@@ -16,6 +16,7 @@ information broadcast over (thetas x items x categories):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -319,6 +320,46 @@ class ItemBank:
             n_categories=self.n_categories[keep],
             operational=self.operational[keep],
             scale=self.scale,
+        )
+
+    def restrict_areas(self, codes: Sequence[str]) -> ItemBank:
+        """The bank of the areas ``codes`` only (a test of some areas scores those areas only).
+
+        The areas keep the bank's order; the version stays (it is a view of
+        the same bank version, and a test recorded on it finishes on it).
+
+        Raises
+        ------
+        ValueError
+            An unknown area code, or no area.
+        """
+        codes = tuple(str(c) for c in codes)
+        unknown = [c for c in codes if c not in self.area_codes]
+        if unknown or not codes:
+            raise ValueError(
+                f"areas {', '.join(unknown) or '(none)'} not in bank {self.version} "
+                f"(its areas: {', '.join(self.area_codes)})"
+            )
+        kept = tuple(c for c in self.area_codes if c in codes)
+        old = np.array([self.area_codes.index(c) for c in kept])
+        keep = np.flatnonzero(np.isin(self.area, old))
+        remap = np.full(self.n_areas, -1, dtype=np.int16)
+        remap[old] = np.arange(old.size, dtype=np.int16)
+        width = int(self.n_categories[keep].max()) - 1
+        return dataclasses.replace(
+            self,
+            item_ids=tuple(self.item_ids[i] for i in keep),
+            area_codes=kept,
+            area=remap[self.area[keep]],
+            competence=tuple(self.competence[i] for i in keep),
+            basic_skills=tuple(self.basic_skills[i] for i in keep),
+            kind=self.kind[keep],
+            model=self.model[keep],
+            discrimination=self.discrimination[keep],
+            thresholds=self.thresholds[keep, :width],
+            guessing=self.guessing[keep],
+            n_categories=self.n_categories[keep],
+            operational=self.operational[keep],
         )
 
 

@@ -355,6 +355,51 @@ class OverallPrecision:
         return info * u_item**2 / (1.0 + info * v_item)
 
 
+@dataclass(frozen=True)
+class FixedForm:
+    """A fixed form: its items in the given order, nothing else.
+
+    As a selector, an item's criterion is minus its position in the form
+    (non-form items: ``-inf``), so the masked argmax gives the first form item
+    not yet given. As a content rule it leaves only the form's items
+    eligible. A fixed form's config uses it in both roles, with no stopping
+    rule and ``max_items`` the form's length (see
+    :meth:`nangluc.engine.definition.TestDefinition.build`).
+    """
+
+    items: tuple[str, ...] = ()
+    name: str = "form"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "items", tuple(str(i) for i in self.items))
+        if not self.items:
+            raise ValueError("a fixed form needs at least one item id")
+        if len(set(self.items)) != len(self.items):
+            raise ValueError("a fixed form gives each item once")
+
+    def order(self, bank: ItemBank) -> np.ndarray:
+        """Minus each bank item's position in the form, ``-inf`` off the form (I,), cached."""
+        tables = bank_tables(bank)
+        key = ("fixed form", self.items)
+        cached = tables._masks.get(key)
+        if cached is None:
+            cached = np.full(bank.n_items, -np.inf)
+            for position, item_id in enumerate(self.items):
+                index = bank._index.get(item_id)
+                if index is None:
+                    raise ValueError(f"form item {item_id!r} is not in bank {bank.version}")
+                cached[index] = -float(position)
+            cached.setflags(write=False)
+            tables._masks[key] = cached
+        return cached
+
+    def criterion(self, bank, batch, rows, *, estimator=None, rng=None):
+        return np.broadcast_to(self.order(bank), (rows.size, bank.n_items))
+
+    def allowed(self, bank, batch, rows, eligible):
+        return eligible & np.isfinite(self.order(bank))[None, :]
+
+
 #: Selectors by their stable names (CLI, design files, test definitions).
 SELECTORS = {
     "mfi": MaximumInformation,

@@ -175,6 +175,8 @@ def test_wheel_holds_one_top_level_package_with_its_data(core_env):
         "nangluc/items/data/framework.json",
         "nangluc/items/data/examples/household-safety.json",
         "nangluc/items/data/examples/README.md",
+        "nangluc/items/data/tests/citizen.toml",
+        "nangluc/items/test-definition.schema.json",
         "nangluc/service/static/index.html",
         "nangluc/service/static/planner.html",
         "nangluc/service/data/wards.json",
