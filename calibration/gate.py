@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from nangluc.engine.bank import ItemBank
     from nangluc.engine.config import TestConfig
     from nangluc.items import BankDocument
 
@@ -84,10 +85,19 @@ class GatePolicy:
 
 @dataclass(frozen=True)
 class Deployment:
-    """What runs for citizens: a bank version and the rules of the test on it."""
+    """What runs for citizens: a bank version and the rules of the test on it.
+
+    ``view`` is the bank the test runs on when it is not the whole bank (a
+    test definition's areas in scope, :meth:`nangluc.engine.TestDefinition.build`).
+    """
 
     bank: BankDocument
     config: TestConfig
+    view: ItemBank | None = None
+
+    @property
+    def item_bank(self) -> ItemBank:
+        return self.view if self.view is not None else self.bank.item_bank
 
 
 @dataclass(frozen=True)
@@ -177,7 +187,7 @@ def error_diagnostics(bank: BankDocument) -> list[dict[str, Any]]:
 def _simulate(deployment: Deployment, theta: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
     from nangluc.simulations.core import run
 
-    bank = deployment.bank.item_bank
+    bank = deployment.item_bank
     result = run(bank, deployment.config, theta, np.random.default_rng(seed))
     summary = result.summary
     figures = {
@@ -226,7 +236,7 @@ def go_live_gate(
         reasons.append(f"{len(errors)} error-level diagnostic(s): {shown}{more}")
     from nangluc.simulations.population import draw_population
 
-    n_areas = candidate.bank.item_bank.n_areas
+    n_areas = candidate.item_bank.n_areas
     theta = draw_population(
         policy.simulees, n_areas, policy.correlation, np.random.default_rng(policy.seed)
     )
@@ -234,15 +244,15 @@ def go_live_gate(
     current_figures = None
     difference = difference_se = None
     if current is not None:
-        if current.bank.item_bank.area_codes != candidate.bank.item_bank.area_codes:
+        if current.item_bank.area_codes != candidate.item_bank.area_codes:
             notes.append(
                 "the two banks have different areas "
-                f"({', '.join(current.bank.item_bank.area_codes)} -> "
-                f"{', '.join(candidate.bank.item_bank.area_codes)}): simulated on different abilities"
+                f"({', '.join(current.item_bank.area_codes)} -> "
+                f"{', '.join(candidate.item_bank.area_codes)}): simulated on different abilities"
             )
             current_theta = draw_population(
                 policy.simulees,
-                current.bank.item_bank.n_areas,
+                current.item_bank.n_areas,
                 policy.correlation,
                 np.random.default_rng(policy.seed),
             )

@@ -119,8 +119,10 @@ LANGUAGES: tuple[str, ...] = ("vi", "en")
 #: (The patterns are those of the published JSON Schema; ``(?!\n)`` keeps Python's
 #: ``$`` from accepting a trailing newline, and means nothing to other engines.)
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}(?!\n)$"
-#: Versions (and bank versions) as bank version ids are written.
-VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}(?!\n)$"
+#: A definition's version: up to 32 letters, digits and ``._+-``.
+VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,31}(?!\n)$"
+#: Bank version ids (as :mod:`nangluc.items.schema` writes them).
+BANK_VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}(?!\n)$"
 #: How a definition writes ``rules.exposure`` and ``rules.start`` (the command line
 #: is more lenient about case and spaces).
 EXPOSURE_PATTERN = (
@@ -708,7 +710,7 @@ def validate_definition(data: Any) -> list[str]:
         version = _version_text(data["version"])
         if not isinstance(version, str) or not re.match(VERSION_PATTERN, version):
             problems.append(
-                "version: must be a version id (letters, digits, '.', '_', '+', '-'; up to 64), "
+                "version: must be a version id (letters, digits, '.', '_', '+', '-'; up to 32), "
                 f"got {shown(data['version'])}"
             )
     languages = LANGUAGES
@@ -739,7 +741,7 @@ def validate_definition(data: Any) -> list[str]:
     if "bank" in data:
         bank = data["bank"]
         if not isinstance(bank, str) or not (
-            bank == ACTIVE_BANK or re.match(VERSION_PATTERN, bank)
+            bank == ACTIVE_BANK or re.match(BANK_VERSION_PATTERN, bank)
         ):
             problems.append(
                 f'bank: must be "active" or a bank version id such as "2024.10-p3", got {shown(bank)}'

@@ -106,6 +106,73 @@ def activate(url: str, version: str, *, force: bool, reason: str | None) -> tupl
     return 0, _gate_text(out["gate"]) + "\n" + head
 
 
+# ------------------------------------------------------------ test definitions
+def _with_citizen_test(db: Database) -> None:
+    # A database the CLI created has no shipped citizen test yet (serve stores it).
+    from nangluc.service.tests import ensure_citizen_test
+
+    with db.transaction() as conn:
+        ensure_citizen_test(conn)
+
+
+def add_test(url: str, document: dict[str, Any]) -> dict[str, Any]:
+    from nangluc.service import tests
+
+    with database(url) as db:
+        _with_citizen_test(db)
+        try:
+            return tests.store_definition(db, document)
+        except (ConflictError, ValueError) as error:
+            raise AdminError(str(error)) from error
+
+
+def list_tests(url: str) -> list[dict[str, Any]]:
+    from nangluc.service import tests
+
+    with database(url) as db:
+        _with_citizen_test(db)
+        return tests.list_definitions(db)
+
+
+def show_test(url: str, name: str, version: str | None) -> dict[str, Any]:
+    from nangluc.service import tests
+
+    with database(url) as db:
+        _with_citizen_test(db)
+        try:
+            return tests.definition_info(db, name, version)
+        except NotFoundError as error:
+            raise AdminError(str(error.args[0])) from error
+
+
+def activate_test(
+    url: str, name: str, version: str, *, default: bool, force: bool, reason: str | None
+) -> tuple[int, str]:
+    """Activate test ``name`` ``version``; returns (exit status, what to print). 1: refused."""
+    from nangluc.service import tests
+
+    with database(url) as db:
+        _with_citizen_test(db)
+        try:
+            out = tests.activate_test(
+                db, name, version, actor=actor(), default=default, force=force, reason=reason
+            )
+        except GateRefusedError as error:
+            return 1, _gate_text(error.gate) + f"\nerror: {error}"
+        except (NotFoundError, ConflictError, ValueError) as error:
+            raise AdminError(str(error.args[0]) if error.args else str(error)) from error
+    key = f"{name}@{version}"
+    if out["gate"] is None:
+        head = f"test {key} is already active"
+        return 0, head + ("; it is the city's default test" if out["default"] else "")
+    head = f"test {key} is active"
+    if out["forced"]:
+        head += f"; the gate's refusal was overridden: {out['reason']}"
+    if out["default"]:
+        head += "; it is the city's default test"
+    return 0, _gate_text(out["gate"]) + "\n" + head
+
+
 def _gate_text(gate: dict[str, Any]) -> str:
     lines = [f"go-live gate: {'passed' if gate['passed'] else 'REFUSED'}"]
     for label in ("candidate", "current"):

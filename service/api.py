@@ -35,6 +35,7 @@ from litestar.response import Stream
 from nangluc.engine import LEVELS
 from nangluc.service import cohorts, reports, research, sessions
 from nangluc.service import releases as releases_module
+from nangluc.service import tests as test_definitions
 from nangluc.service.observability import Metrics
 from nangluc.service.schemas import (
     AGE_GROUPS,
@@ -58,6 +59,13 @@ from nangluc.service.schemas import (
     ResultOut,
     SessionOut,
     StartSession,
+    TestActivationIn,
+    TestActivationOut,
+    TestDefinitionOut,
+    TestName,
+    TestOut,
+    TestRef,
+    TestVersion,
     UnmatchedWard,
     WardAliasIn,
     WardAliasOut,
@@ -80,7 +88,7 @@ _DESCRIPTIONS = {
     400: "Malformed request (body, path or query)",
     401: f"No {API_KEY_HEADER} header",
     403: f"Invalid {API_KEY_HEADER}",
-    404: "No such session, bank version, cohort or ward unit",
+    404: "No such session, bank version, test, cohort or ward unit",
     409: "Conflicts with the stored state",
     413: "Request body too large",
     415: "The body is not sent as application/json",
@@ -126,7 +134,12 @@ def _session_out(view: sessions.SessionView) -> SessionOut:
         language=view.language,  # type: ignore[arg-type]
         item=view.item,  # type: ignore[arg-type]
         progress=view.progress,
+        test=_test_ref(view.test),
     )
+
+
+def _test_ref(test: dict[str, str] | None) -> TestRef | None:
+    return TestRef(**test) if test is not None else None
 
 
 class ReadyController(Controller):
@@ -229,6 +242,7 @@ class SessionController(Controller):
             age_group=data.age_group,
             cohort=data.cohort.code if data.cohort else None,
             phase=data.cohort.phase if data.cohort else None,
+            test=data.test,
         )
         metrics.started()
         if view.status == sessions.FINISHED:
@@ -271,6 +285,7 @@ class SessionController(Controller):
             max_items=view.max_items,
             item=view.item,
             progress=view.progress,
+            test=_test_ref(view.test),
         )  # type: ignore[arg-type]
 
     @get(
@@ -290,6 +305,7 @@ class SessionController(Controller):
             stop_reason=view.stop_reason,
             settled_by=view.settled_by,
             advice=view.advice,  # type: ignore[arg-type]
+            test=_test_ref(view.test),
         )
 
 
@@ -615,6 +631,127 @@ class AdminWardController(Controller):
     )
     def alias(self, db: DB, data: JSONBody[WardAliasIn]) -> WardAliasOut:
         return WardAliasOut(**releases_module.add_ward_alias(db, data.text, data.code))
+
+
+class TestController(Controller):
+    path = "/tests"
+    tags = ["tests"]
+
+    @get(
+        "/",
+        sync_to_thread=True,
+        summary="The tests one may start, the city's default first",
+        description=(
+            'Start one with POST /sessions {"test": NAME}; the citizen page opens one with '
+            "/?test=NAME. Each has a title, description and intended use in the asked "
+            "language, its languages, the areas it scores (null: all) and its length."
+        ),
+        responses=errors(400, 503),
+    )
+    def tests(
+        self,
+        db: DB,
+        language: Annotated[Language, QueryParameter(description="vi or en")] = "vi",
+    ) -> list[TestOut]:
+        return [TestOut(**t) for t in test_definitions.public_tests(db, language)]
+
+
+class SchemaController(Controller):
+    path = "/schemas"
+    tags = ["tests"]
+
+    @get(
+        "/test-definition",
+        sync_to_thread=False,
+        media_type="application/schema+json",
+        summary="The JSON Schema of test definition documents (draft 2020-12)",
+    )
+    def test_definition(self) -> dict[str, Any]:
+        from nangluc.items.definitions import definition_schema
+
+        return definition_schema()
+
+
+TestNamePath = Annotated[TestName, PathParameter(description="A test's name")]
+TestVersionPath = Annotated[TestVersion, PathParameter(description="A test definition's version")]
+
+
+class AdminTestController(Controller):
+    path = "/admin"
+    tags = ["admin"]
+    guards = [admin_guard]
+    security = [{"apiKey": []}]
+
+    # Not POST /admin/tests: Litestar's OPTIONS reply for a path with a GET and a
+    # POST handler lists only one of them (as for bank files).
+    @post(
+        "/test-definitions",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Store a test definition (JSON; the schema is GET /schemas/test-definition) as a draft",
+        description=(
+            '422 names every bad field (`rules.max_items: must be an integer >= 1, got "ten"`); '
+            "409 when that name and version are stored already (a stored version never "
+            "changes). Activate it with POST /admin/tests/{name}/{version}/activate."
+        ),
+        responses=errors(400, 401, 403, 409, 413, 415, 422, 503),
+    )
+    def add(self, db: DB, data: JSONBody[dict[str, Any]]) -> TestDefinitionOut:
+        return TestDefinitionOut(**test_definitions.store_definition(db, data))
+
+    @get(
+        "/tests",
+        sync_to_thread=True,
+        summary="Stored test definitions (every version, with its status), by name",
+        responses=errors(401, 403, 503),
+    )
+    def list_tests(self, db: DB) -> list[TestDefinitionOut]:
+        return [TestDefinitionOut(**info) for info in test_definitions.list_definitions(db)]
+
+    @get(
+        "/tests/{name:str}/{version:str}",
+        sync_to_thread=True,
+        summary="A stored test definition's document",
+        responses=errors(400, 401, 403, 404, 503),
+    )
+    def show(self, db: DB, name: TestNamePath, version: TestVersionPath) -> dict[str, Any]:
+        return test_definitions.definition_info(db, name, version)["document"]
+
+    @post(
+        "/tests/{name:str}/{version:str}/activate",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Put a test version live through the go-live gate; optionally make it the default",
+        description=(
+            "The gate simulates the test with its own rules on its bank and areas (and the "
+            "active version of the same test on the same simulated citizens) and reports the "
+            "level accuracy and mean length in `gate` (`candidate`, `current`). It refuses, "
+            "409 with the figures in `gate`, a bank with error-level diagnostics or a drop of "
+            "level accuracy beyond NANGLUC_GATE_TOLERANCE; `force` with a `reason` overrides. "
+            "Every attempt is in the audit log (GET /admin/activations, kind `test`). Sessions "
+            "in progress finish under the version they started with."
+        ),
+        responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
+    )
+    def activate(
+        self,
+        db: DB,
+        name: TestNamePath,
+        version: TestVersionPath,
+        request: Request,
+        data: JSONBody[TestActivationIn | None] = None,
+    ) -> TestActivationOut:
+        data = data or TestActivationIn()
+        out = test_definitions.activate_test(
+            db,
+            name,
+            version,
+            actor=key_id(request),
+            default=data.default,
+            force=data.force,
+            reason=data.reason,
+        )
+        return TestActivationOut(**out)
 
 
 def key_id(connection: ASGIConnection) -> str:

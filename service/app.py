@@ -23,12 +23,15 @@ from nangluc.service.api import (
     API_KEY_HEADER,
     VERSION,
     AdminController,
+    AdminTestController,
     AdminWardController,
     FrameworkController,
     HealthController,
     ReadyController,
     ReportController,
+    SchemaController,
     SessionController,
+    TestController,
     WardController,
 )
 from nangluc.service.banks import (
@@ -199,9 +202,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             ReadyController,
             FrameworkController,
             SessionController,
+            TestController,
+            SchemaController,
             WardController,
             ReportController,
             AdminController,
+            AdminTestController,
             AdminWardController,
         ],
     )

@@ -23,6 +23,12 @@ Tables
                   spread around true ones (tabulated by simulation).
 ``ward_alias``    an administrator's mapping of a ward text that matched no
                   unit of the ward list to a unit.
+``test_definition`` every test definition the service knows (name, version,
+                  the document, what activation derived from it), with its
+                  lifecycle (draft -> active -> retired), one active version
+                  per name; sessions record the name and version they run.
+``service_setting`` settings an administrator changes while the service runs
+                  (``default_test``: the test a session starts without a name).
 
 The schema is built and changed by the Alembic revisions in
 ``service/migrations`` (:mod:`nangluc.service.migrate`), never by
@@ -52,6 +58,7 @@ from sqlmodel import JSON, Column, Field, SQLModel
 from nangluc.service.settings import Settings
 
 BANK_STATUSES = ("draft", "active", "retired")
+TEST_STATUSES = ("draft", "active", "retired")
 SESSION_STATUSES = ("in_progress", "finished")
 
 
@@ -120,6 +127,10 @@ class TestSession(SQLModel, table=True):
     # was taken before or after the training ("before" / "after").
     cohort: str | None = Field(default=None, max_length=16, index=True)
     cohort_phase: str | None = Field(default=None, max_length=8)
+    # The test definition the session runs (name and version, see test_definition);
+    # ``config`` is the engine config name it records in its state.
+    test_name: str | None = Field(default=None, max_length=64, index=True)
+    test_version: str | None = Field(default=None, max_length=32)
 
 
 class Response(SQLModel, table=True):
@@ -154,7 +165,7 @@ class Activation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     actor: str = Field(max_length=100)
-    kind: str = Field(max_length=16)  # "bank" (test definitions later)
+    kind: str = Field(max_length=16)  # "bank" or "test" (version: NAME@VERSION)
     version: str = Field(max_length=200, index=True)
     previous: str | None = Field(default=None, max_length=200)
     outcome: str = Field(max_length=16)  # "activated" | "refused"
@@ -229,6 +240,47 @@ class WardAlias(SQLModel, table=True):
     created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
+class TestDefinitionRow(SQLModel, table=True):
+    """A stored test definition (immutable once stored) and where it is in its lifecycle.
+
+    ``document`` is the definition (:meth:`nangluc.engine.TestDefinition.to_dict`);
+    ``derived`` what activation derived from it: the Sympson–Hetter control
+    parameters of ``sympson-hetter:RATE`` rules (by item id and bank version)
+    and the gate's simulated figures (level accuracy, mean length).
+    """
+
+    __tablename__ = "test_definition"
+    __test__ = False  # not a pytest test class
+    # At most one active version of each test, even when two activations race.
+    __table_args__ = (
+        sa.Index(
+            "uq_test_definition_one_active",
+            "name",
+            unique=True,
+            postgresql_where=sa.text("status = 'active'"),
+            sqlite_where=sa.text("status = 'active'"),
+        ),
+    )
+
+    name: str = Field(primary_key=True, max_length=64)
+    version: str = Field(primary_key=True, max_length=32)
+    status: str = Field(max_length=16)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    derived: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    activated: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class ServiceSetting(SQLModel, table=True):
+    """A setting an administrator changes at run time (``default_test``: a test's name)."""
+
+    __tablename__ = "service_setting"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=200)
+    updated: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
 BANK = BankVersion.__table__
 SESSION = TestSession.__table__
 RESPONSE = Response.__table__
@@ -238,6 +290,8 @@ COHORT = Cohort.__table__
 RELEASE = ReportRelease.__table__
 MEASUREMENT_MODEL = MeasurementModelRow.__table__
 WARD_ALIAS = WardAlias.__table__
+TEST_DEFINITION = TestDefinitionRow.__table__
+SERVICE_SETTING = ServiceSetting.__table__
 #: The tables the migrations in ``service/migrations`` build (Alembic's target).
 metadata = SQLModel.metadata
 

@@ -77,13 +77,30 @@ class Ready(msgspec.Struct):
     revision: str
 
 
-class StartSession(msgspec.Struct, forbid_unknown_fields=True):
-    """Optional body of ``POST /sessions``: no name or ID number is taken."""
+#: A test's name (``GET /tests`` lists them), as test definitions write it.
+TestName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
+        description="A test's name (GET /api/v1/tests lists the tests one may start)",
+    ),
+]
+TestVersion = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,31}$")]
 
-    language: Language = "vi"
+
+class StartSession(msgspec.Struct, forbid_unknown_fields=True):
+    """Optional body of ``POST /sessions``: no name or ID number is taken.
+
+    ``test`` names the test to take (its active version); without it, the
+    city's default test. ``language`` defaults to Vietnamese (or the test's
+    first language if it is not offered in Vietnamese).
+    """
+
+    language: Language | None = None
     ward: Ward | None = None
     age_group: AgeGroup | None = None
     cohort: CohortTag | None = None
+    test: TestName | None = None
 
     def __post_init__(self) -> None:
         if self.ward is not None:
@@ -112,6 +129,13 @@ Progress = Annotated[
 ]
 
 
+class TestRef(msgspec.Struct):
+    """The test a session runs: its name and the version it started with."""
+
+    name: str
+    version: str | None
+
+
 class SessionOut(msgspec.Struct):
     session_id: uuid.UUID
     status: SessionStatus
@@ -120,6 +144,7 @@ class SessionOut(msgspec.Struct):
     language: Language
     item: Item | None
     progress: Progress | None = None
+    test: TestRef | None = None
 
 
 class AnswerIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -136,6 +161,7 @@ class AnswerOut(msgspec.Struct):
     max_items: int
     item: Item | None
     progress: Progress | None = None
+    test: TestRef | None = None
 
 
 LevelCode = Annotated[
@@ -269,6 +295,10 @@ class ResultOut(msgspec.Struct):
         msgspec.Meta(description="The rule(s) that settle a level, e.g. LevelProbability 0.9"),
     ]
     advice: AdviceOut
+    test: Annotated[
+        TestRef | None,
+        msgspec.Meta(description="The test taken: its name and version (null for old sessions)"),
+    ] = None
 
 
 class FrameworkArea(msgspec.Struct):
@@ -547,3 +577,67 @@ class CalibrationOut(msgspec.Struct):
     responses: int
     model: str
     summary: dict[str, Any]
+
+
+class TestOut(msgspec.Struct):
+    """A test one may start (``POST /sessions {"test": name}``), in the asked language."""
+
+    name: str
+    version: str
+    default: Annotated[bool, msgspec.Meta(description="The city's default test")]
+    kind: Annotated[
+        Literal["adaptive", "form"],
+        msgspec.Meta(description="adaptive, or a fixed form (the same items in the same order)"),
+    ]
+    title: str
+    description: str | None
+    intended_use: str
+    languages: list[str]
+    areas: Annotated[
+        list[str] | None, msgspec.Meta(description="Area codes in scope (null: every area)")
+    ]
+    bank_version: str | None
+    min_items: int
+    max_items: int
+    mean_items: Annotated[
+        float | None,
+        msgspec.Meta(description="Mean length in the go-live simulation (null if not simulated)"),
+    ]
+
+
+class TestDefinitionOut(msgspec.Struct):
+    """A stored test definition version and where it is in its lifecycle."""
+
+    name: str
+    version: str
+    status: BankStatus
+    kind: Literal["adaptive", "form"]
+    title: dict[str, str]
+    bank: str
+    areas: list[str] | None
+    languages: list[str]
+    min_items: int
+    max_items: int
+    simulated: dict[str, Any] | None
+    created: datetime
+    activated: datetime | None
+    default: bool = False
+
+
+class TestActivationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Put a test version live (through the go-live gate); ``default`` makes it the city's default.
+
+    ``force`` overrides a refusal of the gate and needs a ``reason``.
+    """
+
+    default: bool = False
+    force: bool = False
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
+
+
+class TestActivationOut(TestDefinitionOut):
+    """The activated version, the gate's simulated figures, and whether it was forced."""
+
+    gate: dict[str, Any] | None = None
+    forced: bool = False
+    reason: str | None = None

@@ -32,9 +32,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from nangluc.engine import (
-    CITIZEN_TEST,
-    CONFIGS,
     LEVELS,
+    FixedForm,
     TestConfig,
     TestState,
     advise,
@@ -49,11 +48,13 @@ from nangluc.service.banks import (
     ConflictError,
     LoadedBank,
     NotFoundError,
+    UnprocessableError,
 )
 from nangluc.service.db import COHORT, RESPONSE, SESSION, utcnow
 from nangluc.service.progress import estimated_progress
 from nangluc.service.statistics import encode_bins, observed_scores
 from nangluc.service.store import Database, KnownSession
+from nangluc.service.tests import resolve_test, session_runtime
 from nangluc.text import clean_label
 
 IN_PROGRESS = "in_progress"
@@ -74,6 +75,8 @@ class SessionView:
     recorded: bool = False
     #: Estimated share of the test done (None when unknown; see service.progress).
     progress: float | None = None
+    #: The test the session runs: {"name", "version"} (None for sessions older than tests).
+    test: dict[str, str] | None = None
 
 
 def _language(language: str | None, default: str) -> str:
@@ -84,42 +87,54 @@ def _language(language: str | None, default: str) -> str:
     return language
 
 
-def _config(name: str) -> TestConfig:
-    try:
-        return CONFIGS[name]
-    except KeyError:
-        raise ConflictError(
-            f"this session runs under test rules {name!r}, which this server does not know"
-        ) from None
-
-
 def _view(
-    session_id: uuid.UUID, loaded: LoadedBank, state: TestState, language: str
+    session_id: uuid.UUID,
+    loaded: LoadedBank,
+    state: TestState,
+    language: str,
+    config: TestConfig,
+    test: dict[str, str] | None = None,
 ) -> SessionView:
-    config = CONFIGS.get(state.config)
+    form = isinstance(config.selector, FixedForm)
     return SessionView(
         session_id=session_id,
         status=FINISHED if state.finished else IN_PROGRESS,
         answered=state.answered,
         item=loaded.item_payload(state.next_item, language),
         language=language,
-        max_items=config.max_items if config is not None else state.answered,
-        progress=estimated_progress(state),
+        max_items=config.max_items,
+        # A fixed form's length is known: its progress is exact.
+        progress=(
+            (1.0 if state.finished else state.answered / config.max_items)
+            if form
+            else estimated_progress(state)
+        ),
+        test=test,
     )
+
+
+def _test_of(name: str | None, version: str | None) -> dict[str, str] | None:
+    return {"name": name, "version": version} if name is not None else None
 
 
 def start_session(
     db: Database,
     *,
-    language: str = "vi",
+    language: str | None = None,
     ward: str | None = None,
     age_group: str | None = None,
     cohort: str | None = None,
     phase: str | None = None,
-    config: TestConfig = CITIZEN_TEST,
+    test: str | None = None,
     seed: int | None = None,
 ) -> SessionView:
-    """Start a test on the active bank version and return its first item.
+    """Start test ``test`` (the city's default when None) and return its first item.
+
+    The test's active version runs on its bank version (the active one,
+    unless the definition names one), restricted to its areas; the session
+    records the test's name and version and finishes under them. ``language``
+    defaults to Vietnamese, or the test's first language if it is not
+    offered in Vietnamese.
 
     Only attributes a planner groups by are stored (ward, age group, and the
     training cohort's code with ``before``/``after`` when the test is taken
@@ -129,31 +144,43 @@ def start_session(
     Raises
     ------
     NotFoundError
-        No cohort has that code (404).
+        No cohort has that code, or no test has that name (404).
     ConflictError
         The cohort has closed (409).
+    UnprocessableError
+        The test is not offered in ``language`` (422).
     """
-    language = _language(language, "vi")
+    if language is not None:
+        language = _language(language, "vi")
     ward = clean_label(ward, what="ward") if ward is not None else None
-    if config.name not in CONFIGS:
-        raise ValueError(f"test rules {config.name!r} are not registered in engine.CONFIGS")
     seed = secrets.randbits(62) if seed is None else seed
     session_id = uuid.uuid4()
     with db.unit_of_work() as conn:
         if cohort is not None or phase is not None:
             cohort, phase = _check_cohort(conn, cohort, phase)
-        version = db.banks.active_version(conn)
-        loaded = db.banks.get(version, conn)
+        resolved = resolve_test(db, test, connection=conn)
+        offered = resolved.definition.languages
+        if language is None:
+            language = "vi" if "vi" in offered else offered[0]
+        elif language not in offered:
+            raise UnprocessableError(
+                f"test {resolved.name!r} is offered in {', '.join(offered)}, not {language}"
+            )
+        loaded, config, version = resolved.loaded, resolved.config, resolved.bank_version
         state = start_test(loaded.bank, config, seed=seed)
         now = utcnow()
         # A bank with nothing to ask finishes at once; it still gets a result.
-        result = _result_columns(loaded, state) | {"finished": now} if state.finished else {}
+        result = (
+            _result_columns(loaded, state, config) | {"finished": now} if state.finished else {}
+        )
         conn.execute(
             SESSION.insert().values(
                 **result,
                 id=session_id,
                 bank_version=version,
                 config=config.name,
+                test_name=resolved.name,
+                test_version=resolved.version,
                 language=language,
                 ward=ward,
                 age_group=age_group,
@@ -167,8 +194,13 @@ def start_session(
                 updated=now,
             )
         )
-    db.sessions.put(session_id, KnownSession(version, language, config.name, 0, state))
-    return _view(session_id, loaded, state, language)
+    db.sessions.put(
+        session_id,
+        KnownSession(version, language, config.name, 0, state, resolved.name, resolved.version),
+    )
+    return _view(
+        session_id, loaded, state, language, config, _test_of(resolved.name, resolved.version)
+    )
 
 
 COHORT_PHASES = ("before", "after")
@@ -202,6 +234,8 @@ _SELECT_SESSION = sa.select(
     SESSION.c.state,
     SESSION.c.lock_version,
     SESSION.c.config,
+    SESSION.c.test_name,
+    SESSION.c.test_version,
 ).where(SESSION.c.id == sa.bindparam("sid"))
 _UPDATE_STATE = (
     SESSION.update()
@@ -272,23 +306,42 @@ class _Stale(Exception):
 
 def _load(
     db: Database, conn: sa.Connection, session_id: uuid.UUID
-) -> tuple[KnownSession, LoadedBank]:
+) -> tuple[KnownSession, LoadedBank, TestConfig]:
     row = conn.execute(_SELECT_SESSION, {"sid": session_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"session {session_id} does not exist")
-    loaded = db.banks.get(row.bank_version, conn)
+    loaded, config = session_runtime(db, row.bank_version, row.config, conn)
     known = KnownSession(
-        row.bank_version, row.language, row.config, row.lock_version, TestState.from_json(row.state)
+        row.bank_version,
+        row.language,
+        row.config,
+        row.lock_version,
+        TestState.from_json(row.state),
+        row.test_name,
+        row.test_version,
     )
     db.sessions.put(session_id, known)
-    return known, loaded
+    return known, loaded, config
+
+
+def _known_view(
+    session_id: uuid.UUID,
+    known: KnownSession,
+    loaded: LoadedBank,
+    config: TestConfig,
+    state: TestState,
+    language: str,
+) -> SessionView:
+    test = _test_of(known.test_name, known.test_version)
+    return _view(session_id, loaded, state, language, config, test)
 
 
 def get_session(db: Database, session_id: uuid.UUID, *, language: str | None = None) -> SessionView:
     """The session's status, progress and current item (None when finished)."""
     with db.engine.connect() as conn:
-        known, loaded = _load(db, conn, session_id)
-    return _view(session_id, loaded, known.state, _language(language, known.language))
+        known, loaded, config = _load(db, conn, session_id)
+    language = _language(language, known.language)
+    return _known_view(session_id, known, loaded, config, known.state, language)
 
 
 def answer(
@@ -309,12 +362,12 @@ def answer(
     """
     known = db.sessions.get(session_id)
     if known is not None and known.state.next_item is not None and item_id == known.state.next_item:
-        loaded = db.banks.get(known.bank_version)
+        loaded, config = session_runtime(db, known.bank_version, known.config)
         reply_language = _language(language, known.language)  # checked before anything is written
         try:
             with db.unit_of_work() as conn:
                 new_state = _record(
-                    db, conn, session_id, known, loaded, item_id, response, from_cache=True
+                    db, conn, session_id, known, loaded, config, item_id, response, from_cache=True
                 )
         except _Stale:
             db.sessions.drop(session_id)
@@ -322,15 +375,16 @@ def answer(
             db.sessions.put(
                 session_id, replace(known, lock_version=known.lock_version + 1, state=new_state)
             )
-            return replace(_view(session_id, loaded, new_state, reply_language), recorded=True)
+            view = _known_view(session_id, known, loaded, config, new_state, reply_language)
+            return replace(view, recorded=True)
 
     with db.unit_of_work() as conn:
-        known, loaded = _load(db, conn, session_id)
+        known, loaded, config = _load(db, conn, session_id)
         state = known.state
         language = _language(language, known.language)
         if state.next_item is not None and item_id == state.next_item:
             new_state = _record(
-                db, conn, session_id, known, loaded, item_id, response, from_cache=False
+                db, conn, session_id, known, loaded, config, item_id, response, from_cache=False
             )
         elif state.administered and item_id == state.administered[-1]:
             last = conn.execute(
@@ -338,7 +392,7 @@ def answer(
             ).scalar_one_or_none()
             if last is not None and last == response and not isinstance(response, bool):
                 # A retry: the same reply, nothing stored.
-                return _view(session_id, loaded, state, language)
+                return _known_view(session_id, known, loaded, config, state, language)
             raise ConflictError(f"item {item_id!r} was already answered with another response")
         elif state.finished:
             raise ConflictError("the test is finished; no more answers are taken")
@@ -349,7 +403,8 @@ def answer(
     db.sessions.put(
         session_id, replace(known, lock_version=known.lock_version + 1, state=new_state)
     )
-    return replace(_view(session_id, loaded, new_state, language), recorded=True)
+    view = _known_view(session_id, known, loaded, config, new_state, language)
+    return replace(view, recorded=True)
 
 
 def _record(
@@ -358,6 +413,7 @@ def _record(
     session_id: uuid.UUID,
     known: KnownSession,
     loaded: LoadedBank,
+    config: TestConfig,
     item_id: str,
     response: int,
     *,
@@ -365,10 +421,10 @@ def _record(
 ) -> TestState:
     """Advance the test by one answer and store it (checked against the lock version)."""
     score = loaded.score(item_id, response)
-    new_state = answer_item(loaded.bank, _config(known.config), known.state, item_id, score)
+    new_state = answer_item(loaded.bank, config, known.state, item_id, score)
     now = utcnow()
     extra = (
-        {"status": FINISHED, "finished": now, **_result_columns(loaded, new_state)}
+        {"status": FINISHED, "finished": now, **_result_columns(loaded, new_state, config)}
         if new_state.finished
         else {}
     )
@@ -411,14 +467,14 @@ def _record(
     return new_state
 
 
-def _result_columns(loaded: LoadedBank, state: TestState) -> dict[str, Any]:
+def _result_columns(loaded: LoadedBank, state: TestState, config: TestConfig) -> dict[str, Any]:
     """The result columns stored when a test finishes (planner reports read them).
 
     Levels are stored as the framework's codes (1..5); ``overall_decided``
     holds whether the overall level is settled. The API's result is computed
     from the stored state by the same function, so the two always agree.
     """
-    result = score_test(loaded.bank, state, _config(state.config))
+    result = score_test(loaded.bank, state, config)
     items = loaded.bank.indices(state.administered) if state.administered else np.zeros(0, int)
     observed_overall, observed_areas = observed_scores(
         loaded.bank, items[None, :], np.asarray(state.responses, dtype=int)[None, :]
@@ -456,6 +512,8 @@ class ResultView:
     stop_reason: str | None
     settled_by: list[dict[str, Any]]
     advice: dict[str, Any]
+    #: The test the session ran: {"name", "version"}.
+    test: dict[str, str] | None = None
 
 
 def level_name(code: int, language: str) -> str:
@@ -464,7 +522,13 @@ def level_name(code: int, language: str) -> str:
 
 
 _SELECT_RESULT = sa.select(
-    SESSION.c.bank_version, SESSION.c.language, SESSION.c.status, SESSION.c.state
+    SESSION.c.bank_version,
+    SESSION.c.language,
+    SESSION.c.status,
+    SESSION.c.state,
+    SESSION.c.config,
+    SESSION.c.test_name,
+    SESSION.c.test_version,
 ).where(SESSION.c.id == sa.bindparam("sid"))
 
 
@@ -488,10 +552,9 @@ def get_result(db: Database, session_id: uuid.UUID, *, language: str | None = No
             raise NotFoundError(f"session {session_id} does not exist")
         if row.status != FINISHED:
             raise ConflictError("the test is not finished yet; answer the current item first")
-        loaded = db.banks.get(row.bank_version, conn)
+        loaded, config = session_runtime(db, row.bank_version, row.config, conn)
     language = _language(language, row.language)
     state = TestState.from_json(row.state)
-    config = _config(state.config)
     result = score_test(loaded.bank, state, config)
     advice = advice_payload(loaded, advise(loaded.bank, state, config))
 
@@ -528,4 +591,5 @@ def get_result(db: Database, session_id: uuid.UUID, *, language: str | None = No
         stop_reason=result.stop_reason,
         settled_by=[dict(rule) for rule in result.settled_by],
         advice=advice,
+        test=_test_of(row.test_name, row.test_version),
     )

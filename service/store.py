@@ -23,6 +23,7 @@ from nangluc.service import migrate
 from nangluc.service.banks import BankStore, ConflictError
 from nangluc.service.db import BANK, IMMEDIATE, create_db_engine, utcnow
 from nangluc.service.settings import Settings, safe_url
+from nangluc.service.tests import TestStore, ensure_citizen_test
 
 logger = logging.getLogger("nangluc.service")
 T = TypeVar("T")
@@ -40,6 +41,8 @@ class KnownSession:
     config: str
     lock_version: int
     state: TestState
+    test_name: str | None = None
+    test_version: str | None = None
 
 
 class SessionCache:
@@ -88,6 +91,7 @@ class Database:
         self.settings = settings
         self.engine = create_db_engine(settings)
         self.banks = BankStore(self.engine)
+        self.tests = TestStore(self.engine, self.banks)
         self.sessions = SessionCache()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
@@ -218,7 +222,8 @@ class Database:
         :class:`~nangluc.service.migrate.SchemaError`, whose message says to
         run ``nangluc db upgrade``. The configured bank
         (``settings.bank_path``, default the shipped bank) is inserted if its
-        version is not stored yet, and activated if no version is active.
+        version is not stored yet, and activated if no version is active;
+        so is the shipped citizen test definition (the default test).
         Several worker processes may call this at once.
         """
         document = item_bank.load_bank(self.settings.bank_path)
@@ -251,6 +256,7 @@ class Database:
                     .where(BANK.c.version == document.version)
                     .values(status="active", activated=utcnow())
                 )
+            ensure_citizen_test(conn)
 
     def dispose(self) -> None:
         """Stop the threads and close pooled connections (both come back on next use)."""

@@ -312,6 +312,8 @@ def test_schema_lists_the_engine_registries():
     assert rules["exposure"]["pattern"] == module.EXPOSURE_PATTERN
     assert rules["start"]["pattern"] == module.START_PATTERN
     assert schema["properties"]["name"]["pattern"] == module.NAME_PATTERN
+    assert schema["properties"]["version"]["anyOf"][0]["pattern"] == module.VERSION_PATTERN
+    assert schema["properties"]["bank"]["anyOf"][1]["pattern"] == module.BANK_VERSION_PATTERN
     assert set(schema["properties"]) == set(module.DEFINITION_KEYS)
     assert set(schema["$defs"]["form"]["properties"]) == set(module.FORM_KEYS)
 

@@ -97,9 +97,12 @@ def test_full_test_to_result(client) -> None:
         "language": "en",
         "item": None,
         "progress": 1.0,
+        # Without a test's name, the city's default test: the citizen test.
+        "test": {"name": "citizen", "version": "2"},
     }
     result = client.get(f"{API}/sessions/{session_id}/result").json()
     assert result["answered"] == sent
+    assert result["test"] == {"name": "citizen", "version": "2"}
     assert set(result["overall"]) == {
         "score",
         "se",
@@ -146,7 +149,15 @@ def test_items_never_carry_key_or_parameters(client) -> None:
         reply = _answer(
             client, session_id, item["id"], int(rng.integers(len(item["options"])))
         ).json()
-        assert set(reply) == {"session_id", "status", "answered", "max_items", "item", "progress"}
+        assert set(reply) == {
+            "session_id",
+            "status",
+            "answered",
+            "max_items",
+            "item",
+            "progress",
+            "test",
+        }
         # The test bank is not the one the progress table was simulated on.
         assert reply["progress"] is None or reply["status"] == "finished"
         item = reply["item"]

@@ -60,11 +60,12 @@ def _fuzz_tests(app, mark=None):
     def no_server_errors(case) -> None:
         case.call_and_validate()
 
-    # calibrations and bank files: their bodies need meaning (stored responses, a
-    # valid bank) that random data lacks; tests/test_service_gate.py covers them
+    # calibrations, bank files and test definitions: their bodies need meaning
+    # (stored responses, a valid bank or definition) that random data lacks;
+    # tests/test_service_gate.py and tests/test_service_tests.py cover them
     @(
         schema.include(path_regex="/admin/")
-        .exclude(path_regex="/calibrations|/bank-files")
+        .exclude(path_regex="/calibrations|/bank-files|/test-definitions")
         .parametrize()
     )
     @FUZZ

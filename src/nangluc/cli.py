@@ -36,6 +36,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "simulate",
         "Run simulated test takers through an adaptive test.",
     ),
+    "test": (
+        "nangluc.items.definition_cli",
+        "test",
+        "Validate test definition files; store, list, show and activate them.",
+    ),
     "serve": ("nangluc.service.cli", "serve", "Run the HTTP service and the citizen pages."),
     "db": ("nangluc.service.cli", "db", "Upgrade or inspect the service's database schema."),
 }

@@ -1,0 +1,273 @@
+"""Test definitions in the service: admin endpoints, the gate, named sessions, fixed forms.
+
+Runs on SQLite and PostgreSQL. The small service bank has eight items per
+area (ids such as ``4.t00``).
+"""
+
+# ruff: noqa: F811 - pytest fixtures are imported by name and used as arguments
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from service_fixtures import (
+    ADMIN_KEY,
+    DATABASES,
+    app_client,
+    fresh_database,
+    run_to_end,
+)
+
+API = "/api/v1"
+HEADERS = {"X-API-Key": ADMIN_KEY}
+
+SAFETY = {
+    "name": "an-toan",
+    "version": "1",
+    "title": {"vi": "Kiểm tra nhanh: an toàn trên mạng", "en": "Quick check: online safety"},
+    "intended_use": {"vi": "Cho chiến dịch an toàn trên mạng.", "en": "For safety campaigns."},
+    "areas": ["4"],
+    "rules": {"max_items": 5, "min_items": 2, "exposure": "randomesque:2"},
+}
+FORM_ITEMS = ["4.t00", "5.t01", "4.t02", "5.t03"]
+FORM = {
+    "name": "phieu",
+    "version": "1",
+    "title": {"vi": "Phiếu trước và sau lớp học"},
+    "intended_use": {"vi": "Cho lớp tập huấn."},
+    "languages": ["vi"],
+    "areas": ["4", "5"],
+    "form": {"items": FORM_ITEMS},
+}
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def client(request, tmp_path_factory) -> Iterator[Any]:
+    directory = tmp_path_factory.mktemp("tests")
+    with (
+        fresh_database(request.param, directory) as url,
+        app_client(url, directory, gate_simulees=600) as test_client,
+    ):
+        test_client.database_url = url
+        yield test_client
+
+
+def _add(client, document: dict[str, Any]):
+    return client.post(f"{API}/admin/test-definitions", json=document, headers=HEADERS)
+
+
+def _activate(client, name: str, version: str, **body: Any):
+    return client.post(
+        f"{API}/admin/tests/{name}/{version}/activate", json=body or None, headers=HEADERS
+    )
+
+
+def _named(document: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
+    return {**copy.deepcopy(document), "name": name, **changes}
+
+
+def test_the_citizen_test_is_the_default_and_the_schema_is_served(client) -> None:
+    tests = client.get(f"{API}/tests").json()
+    assert tests[0]["name"] == "citizen" and tests[0]["default"] is True
+    assert tests[0]["version"] == "2" and tests[0]["kind"] == "adaptive"
+    assert tests[0]["title"] == "Đánh giá năng lực số của công dân"
+    assert client.get(f"{API}/tests", params={"language": "en"}).json()[0]["title"] == (
+        "Citizens' digital competence self-assessment"
+    )
+    schema = client.get(f"{API}/schemas/test-definition")
+    assert schema.status_code == 200
+    assert schema.json()["title"] == "nangluc test definition"
+    assert schema.headers["content-type"].startswith("application/schema+json")
+
+
+def test_admin_endpoints_need_a_key(client) -> None:
+    assert client.post(f"{API}/admin/test-definitions", json=SAFETY).status_code == 401
+    assert client.get(f"{API}/admin/tests", headers={"X-API-Key": "wrong"}).status_code == 403
+    assert client.post(f"{API}/admin/tests/citizen/2/activate").status_code == 401
+
+
+def test_bad_definitions_are_422_naming_the_field_and_store_nothing(client) -> None:
+    bad = _named(SAFETY, "bad-one", rules={"max_items": "ten"})
+    reply = _add(client, bad)
+    assert reply.status_code == 422
+    assert 'rules.max_items: must be an integer >= 1, got \\"ten\\"' in reply.text or (
+        'rules.max_items: must be an integer >= 1, got "ten"' in reply.json()["detail"]
+    )
+    assert "Traceback" not in reply.text
+    listed = client.get(f"{API}/admin/tests", headers=HEADERS).json()
+    assert "bad-one" not in {t["name"] for t in listed}
+    # Invalid JSON is 400.
+    raw = client.post(
+        f"{API}/admin/test-definitions",
+        content=b"{not json",
+        headers={**HEADERS, "Content-Type": "application/json"},
+    )
+    assert raw.status_code == 400
+
+
+def test_store_activate_and_take_a_one_area_test(client) -> None:
+    document = _named(SAFETY, "an-toan")
+    stored = _add(client, document)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["status"] == "draft" and stored.json()["max_items"] == 5
+    # A stored version never changes.
+    changed = _named(SAFETY, "an-toan", rules={"max_items": 8})
+    assert _add(client, changed).status_code == 409
+    # A draft cannot be started.
+    assert client.post(f"{API}/sessions", json={"test": "an-toan"}).status_code == 404
+    activated = _activate(client, "an-toan", "1")
+    assert activated.status_code == 200, activated.text
+    out = activated.json()
+    assert out["status"] == "active" and out["gate"]["passed"] is True
+    figures = out["gate"]["candidate"]
+    assert 0 < figures["level_accuracy"] <= 1 and 2 <= figures["mean_items"] <= 5
+    assert out["simulated"]["mean_items"] == figures["mean_items"]
+    listed = {t["name"]: t for t in client.get(f"{API}/tests").json()}
+    assert listed["an-toan"]["areas"] == ["4"] and listed["an-toan"]["max_items"] == 5
+    assert listed["an-toan"]["mean_items"] == figures["mean_items"]
+    assert listed["an-toan"]["default"] is False
+    log = client.get(f"{API}/admin/activations", headers=HEADERS).json()
+    assert log[0]["kind"] == "test" and log[0]["version"] == "an-toan@1"
+
+    started = client.post(f"{API}/sessions", json={"test": "an-toan", "language": "en"}).json()
+    assert started["test"] == {"name": "an-toan", "version": "1"}
+    assert started["max_items"] == 5 and started["item"]["area"] == "4"
+    session_id = started["session_id"]
+    item, seen = started["item"], []
+    rng = np.random.default_rng(4)
+    while item is not None:
+        seen.append(item["area"])
+        reply = client.post(
+            f"{API}/sessions/{session_id}/answers",
+            json={"item_id": item["id"], "response": int(rng.integers(len(item["options"])))},
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["test"] == {"name": "an-toan", "version": "1"}
+        item = reply.json()["item"]
+    assert set(seen) == {"4"} and 2 <= len(seen) <= 5
+    result = client.get(f"{API}/sessions/{session_id}/result").json()
+    assert result["test"] == {"name": "an-toan", "version": "1"}
+    assert [a["area"] for a in result["areas"]] == ["4"]
+    assert result["overall"]["score"] == pytest.approx(result["areas"][0]["score"])
+    assert result["overall"]["level"] == result["areas"][0]["level"]
+    with sa.create_engine(client.database_url).connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT test_name, test_version, config, area_scores FROM test_session "
+                "WHERE id = :id"
+            ),
+            {
+                "id": session_id
+                if "postgresql" in client.database_url
+                else session_id.replace("-", "")
+            },
+        ).one()
+    assert (row.test_name, row.test_version, row.config) == ("an-toan", "1", "an-toan@1")
+
+
+def test_unknown_test_is_404_naming_it(client) -> None:
+    reply = client.post(f"{API}/sessions", json={"test": "khong-co"})
+    assert reply.status_code == 404
+    assert "khong-co" in reply.json()["detail"]
+    assert client.post(f"{API}/sessions", json={"test": "Bad Name"}).status_code == 400
+
+
+def test_a_session_finishes_under_the_version_it_started_with(client) -> None:
+    assert _add(client, _named(SAFETY, "giu-ban")).status_code == 201
+    assert _activate(client, "giu-ban", "1").status_code == 200
+    started = client.post(f"{API}/sessions", json={"test": "giu-ban"}).json()
+    # A longer version 2 goes live while the session is in progress.
+    longer = _named(SAFETY, "giu-ban", version="2", rules={"max_items": 8, "min_items": 8})
+    assert _add(client, longer).status_code == 201
+    assert _activate(client, "giu-ban", "2").status_code == 200
+    sent = run_to_end(client, started["session_id"], started["item"], np.random.default_rng(1))
+    assert sent <= 5
+    result = client.get(f"{API}/sessions/{started['session_id']}/result").json()
+    assert result["test"] == {"name": "giu-ban", "version": "1"}
+    fresh = client.post(f"{API}/sessions", json={"test": "giu-ban"}).json()
+    assert fresh["test"] == {"name": "giu-ban", "version": "2"} and fresh["max_items"] == 8
+    versions = {
+        t["version"]: t["status"]
+        for t in client.get(f"{API}/admin/tests", headers=HEADERS).json()
+        if t["name"] == "giu-ban"
+    }
+    assert versions == {"1": "retired", "2": "active"}
+
+
+def test_a_fixed_form_is_served_in_order_to_the_end(client) -> None:
+    assert _add(client, FORM).status_code == 201
+    out = _activate(client, "phieu", "1").json()
+    assert out["gate"]["candidate"]["mean_items"] == len(FORM_ITEMS)
+    started = client.post(f"{API}/sessions", json={"test": "phieu"}).json()
+    assert started["language"] == "vi" and started["max_items"] == len(FORM_ITEMS)
+    session_id, item, given, progress = started["session_id"], started["item"], [], []
+    while item is not None:
+        given.append(item["id"])
+        reply = client.post(
+            f"{API}/sessions/{session_id}/answers", json={"item_id": item["id"], "response": 0}
+        ).json()
+        progress.append(reply["progress"])
+        item = reply["item"]
+    assert given == FORM_ITEMS
+    # A form's length is known: progress is exact.
+    assert progress == [1 / 4, 2 / 4, 3 / 4, 1.0]
+    result = client.get(f"{API}/sessions/{session_id}/result").json()
+    assert result["stop_reason"] == "max_items" and result["answered"] == 4
+    assert [a["area"] for a in result["areas"]] == ["4", "5"]
+    # The form is offered in Vietnamese only.
+    english = client.post(f"{API}/sessions", json={"test": "phieu", "language": "en"})
+    assert english.status_code == 422 and "offered in vi" in english.json()["detail"]
+
+
+def test_a_form_with_an_item_the_bank_lacks_is_refused_at_activation(client) -> None:
+    document = _named(FORM, "phieu-sai", form={"items": ["4.t00", "9.t99"]})
+    assert _add(client, document).status_code == 201
+    reply = _activate(client, "phieu-sai", "1")
+    assert reply.status_code == 409
+    assert 'form.items[1]: item \\"9.t99\\"' in reply.text or '"9.t99"' in reply.json()["detail"]
+
+
+def test_the_gate_refuses_a_worse_version_with_its_figures(client) -> None:
+    assert (
+        _add(client, _named(SAFETY, "cong", rules={"max_items": 10, "min_items": 10})).status_code
+        == 201
+    )
+    assert _activate(client, "cong", "1").status_code == 200
+    worse = _named(SAFETY, "cong", version="2", rules={"max_items": 1, "min_items": 1})
+    assert _add(client, worse).status_code == 201
+    refused = _activate(client, "cong", "2")
+    assert refused.status_code == 409
+    gate = refused.json()["gate"]
+    assert gate["passed"] is False
+    assert gate["candidate"]["mean_items"] == 1
+    assert gate["current"]["level_accuracy"] > gate["candidate"]["level_accuracy"] + 0.02
+    assert "did not pass the go-live gate" in refused.json()["detail"]
+    listed = {t["name"]: t["version"] for t in client.get(f"{API}/tests").json()}
+    assert listed["cong"] == "1"
+    assert _activate(client, "cong", "2", force=True).status_code == 422  # no reason
+    forced = _activate(client, "cong", "2", force=True, reason="một câu cho buổi trình diễn")
+    assert forced.status_code == 200 and forced.json()["forced"] is True
+    log = client.get(f"{API}/admin/activations", headers=HEADERS).json()
+    assert [(e["version"], e["outcome"]) for e in log[:2]] == [
+        ("cong@2", "activated"),
+        ("cong@2", "refused"),
+    ]
+
+
+def test_the_default_test_is_an_activation_setting(client) -> None:
+    assert _add(client, _named(SAFETY, "mac-dinh")).status_code == 201
+    reply = _activate(client, "mac-dinh", "1", default=True)
+    assert reply.status_code == 200 and reply.json()["default"] is True
+    try:
+        started = client.post(f"{API}/sessions", json={}).json()
+        assert started["test"] == {"name": "mac-dinh", "version": "1"}
+        assert client.get(f"{API}/tests").json()[0]["name"] == "mac-dinh"
+    finally:
+        back = _activate(client, "citizen", "2", default=True)
+        assert back.status_code == 200 and back.json()["gate"] is None
+    assert client.post(f"{API}/sessions").json()["test"] == {"name": "citizen", "version": "2"}
