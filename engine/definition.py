@@ -566,6 +566,34 @@ class TestDefinition:
         )
         return Rules(config=config, overrides=tuple(overrides.items()))
 
+    def view(self, bank: ItemBank, *, check_bank: bool = False) -> ItemBank:
+        """``bank`` restricted to the definition's areas (the same object when all are in scope).
+
+        Raises
+        ------
+        DefinitionError
+            An area the bank lacks; with ``check_bank``, a bank version other
+            than the one the definition names.
+        """
+        if check_bank and self.bank != ACTIVE_BANK and bank.version != self.bank:
+            raise DefinitionError(
+                [f"bank: the test is defined on bank {self.bank}, not {bank.version}"], self.key
+            )
+        if self.areas is None:
+            return bank
+        missing = [a for a in self.areas if a not in bank.area_codes]
+        if missing:
+            raise DefinitionError(
+                [
+                    f"areas: {', '.join(map(shown, missing))} not in bank {bank.version} "
+                    f"(its areas: {', '.join(bank.area_codes)})"
+                ],
+                self.key,
+            )
+        if tuple(sorted(self.areas, key=bank.area_codes.index)) == bank.area_codes:
+            return bank
+        return bank.restrict_areas(self.areas)
+
     def build(
         self,
         bank: ItemBank,
@@ -602,23 +630,7 @@ class TestDefinition:
             Another bank version, an area or form item the bank lacks, a
             pretest item in a form, or Sympson–Hetter without its parameters.
         """
-        if check_bank and self.bank != ACTIVE_BANK and bank.version != self.bank:
-            raise DefinitionError(
-                [f"bank: the test is defined on bank {self.bank}, not {bank.version}"], self.key
-            )
-        view = bank
-        if self.areas is not None:
-            missing = [a for a in self.areas if a not in bank.area_codes]
-            if missing:
-                raise DefinitionError(
-                    [
-                        f"areas: {', '.join(map(shown, missing))} not in bank {bank.version} "
-                        f"(its areas: {', '.join(bank.area_codes)})"
-                    ],
-                    self.key,
-                )
-            if tuple(sorted(self.areas, key=bank.area_codes.index)) != bank.area_codes:
-                view = bank.restrict_areas(self.areas)
+        view = self.view(bank, check_bank=check_bank)
         try:
             rules = self.rules_config(overrides)
         except DefinitionError as error:

@@ -471,11 +471,7 @@ def _derive_exposure(definition: TestDefinition, loaded: LoadedBank, simulees: i
     from nangluc.simulations.population import draw_population
 
     rules = definition.rules_config()
-    view = (
-        loaded.bank.restrict_areas(definition.areas)
-        if definition.areas is not None
-        else loaded.bank
-    )
+    view = definition.view(loaded.bank)
     theta = draw_population(simulees, view.n_areas, 0.7, np.random.default_rng(20241018))
     calibrated = sympson_hetter_control(
         view,

@@ -52,6 +52,13 @@ def _cores() -> int:
     help="Start from this named test config (default: citizen-v2, the citizen test).",
 )
 @click.option(
+    "--test",
+    "test_path",
+    type=click.Path(dir_okay=False),
+    help="Evaluate a test definition file (TOML or JSON; see `nangluc test validate`): its bank "
+    "areas and rules, or its fixed form. The flags below override its rules; --bank its bank.",
+)
+@click.option(
     "--examinees",
     type=click.IntRange(min=1),
     default=DEFAULT_EXAMINEES,
@@ -153,14 +160,14 @@ def _cores() -> int:
     help="Progress bars (default: when stderr is a terminal).",
 )
 def simulate(
-    bank_path, config_name, examinees, seed, selector, estimator, stop_se, stop_overall_se, stop_level,
+    bank_path, config_name, test_path, examinees, seed, selector, estimator, stop_se, stop_overall_se, stop_level,
     stop_level_probability, min_items, max_items, exposure, start_rule, correlation, population_path, responses_path, grid_path, references, reference_examinees,
     workers, use_dask, scheduler, json_path, report_dir, progress,
 ):  # fmt: skip
     """Run simulated test takers through an adaptive test and report its accuracy.
 
-    Starts from the default citizen test (or --config) and changes what the
-    flags give. Prints a JSON summary: examinees, mean_items, rmse and bias
+    Starts from the default citizen test (or --config, or the definition in
+    --test) and changes what the flags give. Prints a JSON summary: examinees, mean_items, rmse and bias
     of the overall score (0-100), level_accuracy (share whose overall level
     is right), seconds, per-area theta_rmse, length distribution, level
     confusion matrix, item exposure and test overlap, and reference points
@@ -190,6 +197,14 @@ def simulate(
             )
         if report_dir and Path(report_dir).exists() and not Path(report_dir).is_dir():
             raise ValueError(f"report directory {report_dir} is a file")
+        definition = None
+        if test_path:
+            definition = _read_definition(test_path)
+            if bank_path is None and definition.bank not in ("active", _shipped_version()):
+                raise ValueError(
+                    f"{test_path} is defined on bank {definition.bank}; give that bank with "
+                    "--bank FILE"
+                )
         document, bank = _load_bank(bank_path)
         if responses_path:
             for flag, given in (("--grid", grid_path), ("--population", population_path),
@@ -204,7 +219,10 @@ def simulate(
             "stop_level_probability": stop_level_probability, "min_items": min_items,
             "max_items": max_items, "exposure": exposure, "start": start_rule,
         }  # fmt: skip
-        base = build_design(spec)
+        if definition is not None:
+            base, bank = _definition_design(definition, bank, spec)
+        else:
+            base = build_design(spec)
         if responses_path:
             text = _replay(bank, document, base, responses_path, seed, workers, progress, report_dir,
                            bank_path, started)  # fmt: skip
@@ -231,10 +249,17 @@ def simulate(
                 "version": bank.version, "path": str(bank_path) if bank_path else "shipped default",
                 "status": getattr(document, "status", None), "items": bank.n_items,
                 "operational": int(bank.operational.sum()), "areas": list(bank.area_codes),
-                "area_names": _area_names(document),
+                "area_names": {k: v for k, v in _area_names(document).items()
+                               if k in bank.area_codes},
             },
             "population": population, "seed": seed, "workers": workers,
         }  # fmt: skip
+        if definition is not None:
+            context["test"] = {
+                "name": definition.name, "version": definition.version, "kind": definition.kind,
+                "path": str(test_path), "areas": list(bank.area_codes),
+                "overrides": {k: v for k, v in spec.items() if v is not None},
+            }  # fmt: skip
         if grid_path:
             output = {"designs": [r.summary for r in results], **context}
         else:
@@ -286,6 +311,55 @@ def _replay(bank, document, design, responses_path, seed, workers, progress, rep
 
         write_replay_report(report_dir, bank, result, context)
     return json.dumps(plain_json(output), ensure_ascii=False, indent=2, allow_nan=False)
+
+
+def _read_definition(path):
+    from nangluc.engine.definition import DefinitionError
+    from nangluc.items.definitions import read_definition
+
+    try:
+        return read_definition(path)
+    except DefinitionError as error:
+        raise ValueError(str(error)) from None
+
+
+def _shipped_version() -> str | None:
+    from nangluc import items
+
+    try:
+        return items.load_bank().version
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _definition_design(definition, bank, spec):
+    """The design of a test definition with the flags' overrides, and the bank it runs on.
+
+    The bank is restricted to the definition's areas; Sympson–Hetter rules at a
+    rate get their control parameters derived by the study, as for flags.
+    """
+    from nangluc.engine.definition import DefinitionError
+    from nangluc.simulations.designs import Design
+
+    overrides = {k: v for k, v in spec.items() if v is not None}
+    if definition.form is not None and "config" in overrides:
+        raise ValueError("--config: a fixed form has no base config")
+    try:
+        rules = definition.rules_config(overrides)
+        if rules.sympson_hetter_rate is None:
+            view, config = definition.build(bank, overrides=overrides, check_bank=False)
+        else:
+            view = definition.view(bank)
+            config = rules.config
+    except DefinitionError as error:
+        raise ValueError(str(error)) from None
+    design = Design(
+        name=definition.key,
+        config=config,
+        sympson_hetter_rate=rules.sympson_hetter_rate,
+        overrides=tuple(overrides.items()),
+    )
+    return design, view
 
 
 def _area_names(document) -> dict[str, dict[str, str]]:

@@ -141,3 +141,39 @@ def test_add_list_show_activate(database, tmp_path):
     assert "simulated level accuracy drops" in refused.output
     no_reason = run("activate", "an-toan", "--version", "2", "--force", "--database-url", database)
     assert no_reason.exit_code == 2 and "--reason" in no_reason.output
+
+
+def _simulate(*args):
+    from nangluc.simulations.cli import simulate
+
+    return CliRunner().invoke(
+        simulate, ["--examinees", "300", "--no-references", "--workers", "1", *map(str, args)]
+    )
+
+
+def test_simulate_a_fixed_form_with_a_length_override():
+    result = _simulate("--test", SHIPPED_DIR / "phieu-truoc-sau.toml", "--max-items", "6")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["mean_items"] == 6 and summary["test"]["kind"] == "form"
+    assert summary["bank"]["areas"] == ["4", "5"] and summary["test"]["overrides"] == {
+        "max_items": 6
+    }
+
+
+def test_simulate_refuses_what_a_definition_cannot_take(tmp_path):
+    form = _simulate("--test", SHIPPED_DIR / "phieu-truoc-sau.toml", "--selector", "mfi")
+    assert form.exit_code == 1
+    assert "selector: a fixed form gives its items in order" in form.output
+    pinned = tmp_path / "pinned.toml"
+    pinned.write_text(SAFETY_TOML.replace('areas = ["4"]', 'bank = "2030.1"'), encoding="utf-8")
+    result = _simulate("--test", pinned)
+    assert result.exit_code == 1 and "defined on bank 2030.1; give that bank with --bank" in (
+        result.output
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SAFETY_TOML.replace("max_items = 5", "max_items = 0"), encoding="utf-8")
+    result = _simulate("--test", bad)
+    assert result.exit_code == 1 and "rules.max_items: must be an integer >= 1, got 0" in (
+        result.output
+    )

@@ -38,8 +38,11 @@ const state = {
   screen: "loading",
   wards: [],
   cohort: null, // {code, phase} from a training class's link
+  test: null, // a named test (/?test=NAME); null: the city's default test
+  testInfo: null, // that test as GET /tests describes it
 };
 state.cohort = initialCohort();
+state.test = initialTest();
 
 // ---------------------------------------------------------------- storage --
 
@@ -259,6 +262,43 @@ function initialCohort() {
   }
 }
 
+/** A named test (/?test=NAME); it stays in the address bar, so a bookmark opens it again. */
+function initialTest() {
+  const name = (new URLSearchParams(window.location.search).get("test") || "").trim();
+  return /^[a-z0-9][a-z0-9._-]{0,62}$/.test(name) ? name : null;
+}
+
+async function loadTest() {
+  if (!state.test) {
+    state.testInfo = null;
+    return;
+  }
+  try {
+    const reply = await api("GET", `/tests?language=${state.lang}`);
+    if (reply.status !== 200 || !Array.isArray(reply.data)) {
+      return; // the session API still names the test; the page says less
+    }
+    const found = reply.data.find((test) => test.name === state.test);
+    if (found) {
+      state.testInfo = found;
+    } else {
+      unknownTest();
+    }
+  } catch {
+    state.testInfo = null;
+  }
+}
+
+/** The link named a test the city does not offer: say so, and offer the city's test. */
+function unknownTest() {
+  state.notice = { kind: "info", key: "testUnknown", params: { name: state.test } };
+  state.test = null;
+  state.testInfo = null;
+  const url = new URL(window.location.href);
+  url.searchParams.delete("test");
+  window.history.replaceState(window.history.state, "", url);
+}
+
 // ---------------------------------------------------------------- actions --
 
 async function resume({ greet = false } = {}) {
@@ -283,6 +323,12 @@ async function resume({ greet = false } = {}) {
   }
   if (reply.status !== 200 || !reply.data) {
     showNotice("error", "errorServer", {}, resume);
+    return;
+  }
+  if (state.test && reply.data.test && reply.data.test.name !== state.test) {
+    // The link names another test than the one kept on this device: start that one.
+    forgetSession();
+    showWelcome();
     return;
   }
   state.answered = Number(reply.data.answered) || 0;
@@ -321,6 +367,9 @@ async function startTest(event) {
   if (state.cohort) {
     body.cohort = { code: state.cohort.code, phase: state.cohort.phase };
   }
+  if (state.test) {
+    body.test = state.test;
+  }
   state.busy = true;
   state.notice = null;
   render();
@@ -340,6 +389,11 @@ async function startTest(event) {
     reply = null;
   }
   state.busy = false;
+  if (reply && reply.status === 404 && state.test && !state.cohort) {
+    unknownTest();
+    render();
+    return;
+  }
   if (!reply || reply.status !== 201 || !reply.data || !reply.data.session_id) {
     // "Try again" sends the same form again (what was typed is kept).
     const again = () => app.querySelector("form.start-form").requestSubmit();
@@ -508,6 +562,7 @@ async function switchLanguage() {
   }
   window.history.replaceState(null, "", url);
   applyLanguage();
+  await loadTest(); // the test's title and description in the new language
   if (state.screen === "question") {
     // The current question is fetched again in the new language; the
     // chosen option stays chosen because it is the same item.
@@ -573,8 +628,18 @@ function welcomeView() {
     "section",
     { class: "screen welcome", "aria-labelledby": "welcome-heading" },
     noticeView(),
-    h("h1", { id: "welcome-heading", tabindex: "-1", "data-focus": true }, msg("welcomeHeading")),
-    h("p", { class: "lead" }, msg("welcomeIntro")),
+    h(
+      "h1",
+      { id: "welcome-heading", tabindex: "-1", "data-focus": true },
+      state.testInfo ? state.testInfo.title : msg("welcomeHeading"),
+    ),
+    h(
+      "p",
+      { class: "lead" },
+      state.testInfo && state.testInfo.description
+        ? state.testInfo.description
+        : msg("welcomeIntro"),
+    ),
     state.cohort
       ? h(
           "p",
@@ -588,7 +653,10 @@ function welcomeView() {
       "ul",
       { class: "points" },
       lengthPoints().map((point) => h("li", {}, point)),
-      MESSAGES[state.lang].welcomePoints.map((point) => h("li", {}, point)),
+      // A fixed form asks the same questions of everyone: no "easier or harder".
+      MESSAGES[state.lang].welcomePoints
+        .slice(state.testInfo && state.testInfo.kind === "form" ? 1 : 0)
+        .map((point) => h("li", {}, point)),
     ),
     h(
       "form",
@@ -629,6 +697,13 @@ function welcomeView() {
 
 /** How long the test takes, from the simulation of the test the page reads. */
 function lengthPoints() {
+  const named = state.testInfo;
+  if (named && !named.default) {
+    // Another test than the one the length table was simulated for: its own limits.
+    return named.kind === "form"
+      ? [msg("formLength", { n: named.max_items })]
+      : [msg("testLength", { max: named.max_items })];
+  }
   const lengths = state.lengths;
   if (!lengths || !lengths.questions || !lengths.minutes) {
     return [msg("welcomeLengthAny")];
@@ -645,13 +720,19 @@ function progressView() {
   const estimate = Number.isFinite(state.progress) ? state.progress : state.answered / FALLBACK_LENGTH;
   const fraction = Math.max(0, Math.min(estimate, 0.95));
   const percent = Math.round(fraction * 100);
-  const lengths = state.lengths && state.lengths.questions;
+  const named = state.testInfo && !state.testInfo.default ? state.testInfo : null;
+  // The length table was simulated for the city's test, not for another named one.
+  const lengths = !named && state.lengths && state.lengths.questions;
   let about = lengths
     ? msg("progressAbout", { median: lengths.median, max: lengths.max })
     : msg("progressAboutAny");
+  if (named) {
+    about = msg(named.kind === "form" ? "progressOf" : "progressAtMost", { max: named.max_items });
+  }
   // Past the usual length, say honestly how many questions may still come.
   const left = state.maxItems ? state.maxItems - number : null;
-  if (lengths && number > lengths.median && left !== null && left <= 10) {
+  const usual = lengths ? lengths.median : 0;
+  if ((lengths || named) && number > usual && left !== null && left <= 10) {
     about = left > 0 ? msg("progressLeft", { k: left }) : msg("progressLast");
   }
   const fill = h("div", { class: "progress-fill" });
@@ -910,10 +991,20 @@ function resultView() {
     { class: "screen result", "aria-labelledby": "result-heading" },
     noticeView(),
     h("h1", { id: "result-heading", tabindex: "-1", "data-focus": true }, msg("resultHeading")),
+    state.testInfo && !state.testInfo.default
+      ? h("p", { class: "result-test" }, msg("resultTest", { title: state.testInfo.title }))
+      : null,
     h(
       "div",
       { class: "overall" },
-      h("p", { class: "overall-label" }, msg("overallLabel")),
+      h(
+        "p",
+        { class: "overall-label" },
+        // A test of one area: its overall result is that area's.
+        areas.length === 1 && areas[0].name
+          ? msg("overallLabelArea", { area: areas[0].name })
+          : msg("overallLabel"),
+      ),
       h("p", { class: "overall-level", "data-level": code ?? "" }, overall.level_name || levelName(overall.level)),
       h("p", { class: "overall-score" }, msg("scoreOutOf", { score: Math.round(Number(overall.score)) })),
       meaning ? h("p", { class: "overall-meaning" }, meaning) : null,
@@ -1074,5 +1165,5 @@ if (speech() && typeof speech().addEventListener === "function") {
 }
 applyLanguage();
 render();
-await Promise.all([loadFramework(), loadWards(), loadLengths()]);
+await Promise.all([loadFramework(), loadWards(), loadLengths(), loadTest()]);
 await resume({ greet: true });

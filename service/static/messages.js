@@ -17,6 +17,12 @@ export const MESSAGES = {
     welcomeLength:
       "Bài dừng ngay khi đã đủ để biết mức của bạn: một nửa số người chỉ trả lời {median} câu trở xuống, nhiều nhất là {max} câu. Mỗi màn hình chỉ có một câu.",
     welcomeLengthAny: "Bài dừng ngay khi đã đủ để biết mức của bạn. Mỗi màn hình chỉ có một câu.",
+    testLength:
+      "Bài có nhiều nhất {max} câu và dừng ngay khi đã đủ để biết mức của bạn. Mỗi màn hình chỉ có một câu.",
+    formLength:
+      "Bài có {n} câu; mọi người đều trả lời cùng những câu này, theo cùng một thứ tự. Mỗi màn hình chỉ có một câu.",
+    testUnknown:
+      "Không tìm thấy bài kiểm tra “{name}”. Mời bạn làm bài kiểm tra chung của thành phố dưới đây.",
     welcomePoints: [
       "Câu hỏi sẽ dễ hơn hoặc khó hơn tùy theo câu trả lời của bạn. Nếu chưa biết, bạn cứ chọn câu mình thấy đúng nhất.",
       "Không cần họ tên, số điện thoại hay số căn cước. Chúng tôi không thu thập thông tin cá nhân.",
@@ -49,6 +55,8 @@ export const MESSAGES = {
     questionCounter: "Câu {n}",
     progressAbout: "Thường khoảng {median} câu, nhiều nhất {max} câu",
     progressAboutAny: "Bài dừng khi đã đủ để biết mức của bạn",
+    progressAtMost: "Nhiều nhất {max} câu",
+    progressOf: "Bài có {max} câu",
     progressLeft: "Sau câu này còn nhiều nhất {k} câu",
     progressLast: "Đây là câu cuối cùng",
     progressLabel: "Tiến độ làm bài",
@@ -77,7 +85,9 @@ export const MESSAGES = {
       "Không tìm thấy bài làm trước của bạn. Mời bạn bắt đầu một bài mới.",
     retry: "Thử lại",
     resultHeading: "Kết quả của bạn",
+    resultTest: "Bài kiểm tra: {title}",
     overallLabel: "Mức kỹ năng số chung",
+    overallLabelArea: "Mức của bạn ở lĩnh vực {area}",
     scoreOutOf: "{score} / 100 điểm",
     interval: "Điểm thật của bạn nhiều khả năng nằm trong khoảng từ {low} đến {high}.",
     notSettled: "Mức này chưa thật chắc chắn: khoảng {n} trên 10 khả năng đây đúng là mức của bạn.",
@@ -129,6 +139,11 @@ export const MESSAGES = {
     welcomeLength:
       "The test stops as soon as it knows your level: half of the people answer {median} questions or fewer, {max} at most. There is one question on each screen.",
     welcomeLengthAny: "The test stops as soon as it knows your level. There is one question on each screen.",
+    testLength:
+      "The test has at most {max} questions and stops as soon as it knows your level. There is one question on each screen.",
+    formLength:
+      "The test has {n} questions; everyone answers the same questions in the same order. There is one question on each screen.",
+    testUnknown: "The test “{name}” could not be found. Please take the city's test below.",
     welcomePoints: [
       "Questions get easier or harder depending on your answers. If you are not sure, choose the answer that seems best.",
       "No name, phone number or ID number is needed. We do not collect personal data.",
@@ -161,6 +176,8 @@ export const MESSAGES = {
     questionCounter: "Question {n}",
     progressAbout: "Usually about {median} questions, {max} at most",
     progressAboutAny: "The test stops when it knows your level",
+    progressAtMost: "{max} questions at most",
+    progressOf: "{max} questions in all",
     progressLeft: "At most {k} more after this one",
     progressLast: "This is the last question",
     progressLabel: "Progress",
@@ -187,7 +204,9 @@ export const MESSAGES = {
     errorGone: "Your earlier test could not be found. Please start a new one.",
     retry: "Try again",
     resultHeading: "Your result",
+    resultTest: "Test: {title}",
     overallLabel: "Overall digital skill level",
+    overallLabelArea: "Your level in the area {area}",
     scoreOutOf: "{score} / 100 points",
     interval: "Your true score is most likely between {low} and {high}.",
     notSettled: "This level is not certain yet: there is about a {n} in 10 chance that it is your level.",
