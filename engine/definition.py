@@ -37,10 +37,8 @@ simulator's designs and grids use it too.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,6 +146,8 @@ class DefinitionError(ValueError):
 
 def shown(value: Any) -> str:
     """A value as the document wrote it (JSON), for messages: ``"ten"``, ``2.5``, ``true``."""
+    import json  # only for messages: ``import nangluc.engine`` stays light
+
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -690,6 +690,8 @@ def _version_text(version: Any) -> Any:
 
 
 def _texts(value: Mapping[str, str]) -> dict[str, str]:
+    import unicodedata
+
     return {k: unicodedata.normalize("NFC", v.strip()) for k, v in value.items()}
 
 
@@ -809,6 +811,8 @@ def validate_definition(data: Any) -> list[str]:
 
 
 def _text_problems(field: str, value: Any, languages: Sequence[str], limit: int) -> list[str]:
+    import unicodedata
+
     if not isinstance(value, Mapping):
         return [
             f"{field}: must be a table of texts by language ({', '.join(languages)}), got {shown(value)}"

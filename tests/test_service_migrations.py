@@ -290,3 +290,32 @@ def test_db_commands_refuse_bad_input_clearly() -> None:
     unreachable = _nangluc("db", "status", "--database-url", "postgresql://nobody@127.0.0.1:1/x")
     assert unreachable.exit_code == 1 and "cannot use the database" in unreachable.output
     assert "Traceback" not in bad.output + unreachable.output
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_sessions_older_than_test_definitions_get_the_citizen_tests_name(
+    kind: str, tmp_path: Path
+) -> None:
+    # 0005 fills test_name/test_version of the sessions before it from their rules:
+    # citizen-v1 -> citizen 1, citizen-v2 -> citizen 2.
+    with fresh_database(kind, tmp_path) as url:
+        _build_release_database(url)
+        engine = _engine(url)
+        try:
+            with engine.begin() as conn:
+                migrate.upgrade(conn, "0004_planner_reports")
+                first = conn.execute(sa.text("SELECT id FROM test_session LIMIT 1")).scalar()
+                conn.execute(
+                    sa.text("UPDATE test_session SET config = 'citizen-v2' WHERE id = :id"),
+                    {"id": first},
+                )
+                migrate.upgrade(conn)
+                rows = conn.execute(
+                    sa.text("SELECT id, config, test_name, test_version FROM test_session")
+                ).all()
+        finally:
+            engine.dispose()
+    assert len(rows) == len(_release_rows()["test_session"]) > 1
+    for row in rows:
+        expected = ("citizen", "2" if row.id == first else "1")
+        assert (row.test_name, row.test_version) == expected, row

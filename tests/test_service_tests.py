@@ -8,6 +8,7 @@ area (ids such as ``4.t00``).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -271,3 +272,21 @@ def test_the_default_test_is_an_activation_setting(client) -> None:
         back = _activate(client, "citizen", "2", default=True)
         assert back.status_code == 200 and back.json()["gate"] is None
     assert client.post(f"{API}/sessions").json()["test"] == {"name": "citizen", "version": "2"}
+
+
+def test_sympson_hetter_rules_get_their_parameters_at_activation(client) -> None:
+    rules = {"max_items": 4, "min_items": 4, "exposure": "sympson-hetter:0.6"}
+    assert _add(client, _named(SAFETY, "sh", rules=rules)).status_code == 201
+    activated = _activate(client, "sh", "1")
+    assert activated.status_code == 200, activated.text
+    with sa.create_engine(client.database_url).connect() as conn:
+        derived = conn.execute(
+            sa.text("SELECT derived FROM test_definition WHERE name = 'sh' AND version = '1'")
+        ).scalar_one()
+    derived = derived if isinstance(derived, dict) else json.loads(derived)
+    (control,) = derived["exposure"].values()
+    # One control parameter per item of area 4 (the test's areas), each a probability.
+    assert sorted(item for item, _ in control) == [f"4.t{k:02d}" for k in range(8)]
+    assert all(0 <= k <= 1 for _, k in control) and min(k for _, k in control) < 1
+    started = client.post(f"{API}/sessions", json={"test": "sh"})
+    assert started.status_code == 201 and started.json()["item"]["area"] == "4"

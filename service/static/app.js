@@ -369,6 +369,10 @@ async function startTest(event) {
   }
   if (state.test) {
     body.test = state.test;
+    const offered = state.testInfo && state.testInfo.languages;
+    if (Array.isArray(offered) && offered.length && !offered.includes(state.lang)) {
+      body.language = offered[0]; // the questions come in a language the test has
+    }
   }
   state.busy = true;
   state.notice = null;
