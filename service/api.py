@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import (
     NotAuthorizedException,
@@ -123,6 +124,19 @@ LanguageQuery = Annotated[
     Language | None,
     QueryParameter(description="vi or en (default: the language the session started with)"),
 ]
+
+
+API_PREFIX = "/api/v1"
+
+
+def location(description: str) -> list[ResponseHeader]:
+    """OpenAPI entry of the ``Location`` header a ``201`` reply carries."""
+    return [ResponseHeader(name="Location", description=description, documentation_only=True)]
+
+
+def created(content: Any, path: str) -> Response:
+    """A ``201 Created`` reply whose ``Location`` is the new resource's path."""
+    return Response(content, status_code=201, headers={"Location": f"{API_PREFIX}{path}"})
 
 
 def _session_out(view: sessions.SessionView) -> SessionOut:
@@ -230,10 +244,15 @@ class SessionController(Controller):
     path = "/sessions"
     tags = ["sessions"]
 
-    @post("/", summary="Start a test", responses=errors(400, 404, 409, 413, 415, 503))
+    @post(
+        "/",
+        summary="Start a test",
+        responses=errors(400, 404, 409, 413, 415, 503),
+        response_headers=location("The new session: /api/v1/sessions/{session_id}"),
+    )
     async def start(
         self, db: DB, metrics: MetricsDependency, data: JSONBody[StartSession | None] = None
-    ) -> SessionOut:
+    ) -> Response[SessionOut]:
         data = data or StartSession()
         view = await db.run(
             sessions.start_session,
@@ -247,7 +266,7 @@ class SessionController(Controller):
         metrics.started()
         if view.status == sessions.FINISHED:
             metrics.finished()
-        return _session_out(view)
+        return created(_session_out(view), f"/sessions/{view.session_id}")
 
     @get(
         "/{session_id:uuid}",
@@ -527,8 +546,11 @@ class AdminController(Controller):
         sync_to_thread=True,
         summary="Calibrate on stored responses -> a new draft bank version",
         responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
+        response_headers=location("The new bank version: /api/v1/admin/banks/{version}"),
     )
-    def calibrate(self, db: DB, data: JSONBody[CalibrationIn | None] = None) -> CalibrationOut:
+    def calibrate(
+        self, db: DB, data: JSONBody[CalibrationIn | None] = None
+    ) -> Response[CalibrationOut]:
         data = data or CalibrationIn()
         out = research.calibrate(
             db,
@@ -538,7 +560,8 @@ class AdminController(Controller):
             prior=data.prior,
             min_responses=data.min_responses,
         )
-        return CalibrationOut(**out)
+        calibrated = CalibrationOut(**out)
+        return created(calibrated, f"/admin/banks/{calibrated.bank.version}")
 
     @get(
         "/banks",
@@ -566,9 +589,11 @@ class AdminController(Controller):
         request_max_body_size=BANK_FILE_MAX_BYTES,
         summary="Store a bank file (for example a calibrated one) as a new draft version",
         responses=errors(400, 401, 403, 409, 413, 422, 503),
+        response_headers=location("The new bank version: /api/v1/admin/banks/{version}"),
     )
-    def add_bank(self, db: DB, data: JSONBody[dict[str, Any]]) -> BankOut:
-        return BankOut(**research.store_bank(db, data))
+    def add_bank(self, db: DB, data: JSONBody[dict[str, Any]]) -> Response[BankOut]:
+        stored = BankOut(**research.store_bank(db, data))
+        return created(stored, f"/admin/banks/{stored.version}")
 
     @post(
         "/banks/{version:str}/activate",

@@ -12,6 +12,9 @@
   on the API (sessions, results, exports, reports: nothing a shared cache or
   a phone's back button should keep), and the documentation pages' policy.
 
+- :func:`public_cors` answers cross-origin calls to the public API from the
+  embedding origins (``Settings.embed_origins``) and from no one else.
+
 Request-line and header size limits and read timeouts live one level lower,
 in the HTTP server (:mod:`nangluc.service.protocol`).
 """
@@ -23,10 +26,11 @@ from typing import Any
 
 import msgspec
 from litestar import Request
-from litestar.datastructures import MutableScopeHeaders
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.exceptions import ClientException, HTTPException
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
-from litestar.types import Message, Scope
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.empty import value_or_default
 
 #: Deepest accepted nesting of arrays and objects in a JSON body (ours are 1 deep).
@@ -139,3 +143,96 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     elif path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/"):
         headers.setdefault("content-security-policy", DOCS_CONTENT_SECURITY_POLICY)
         headers.setdefault("referrer-policy", "no-referrer")
+
+
+#: API paths that browser code on an embedding origin may call: everything but
+#: the keyed researcher and planner endpoints, which are for the operators' own
+#: tools (their keys must never sit in a portal's page).
+PRIVATE_API_PREFIXES = (f"{API_PREFIX}/admin", f"{API_PREFIX}/reports")
+#: Headers a browser may send cross-origin (beyond the CORS-safelisted ones).
+CORS_REQUEST_HEADERS = ["Content-Type", "Accept", "Accept-Language"]
+#: Reply headers browser code on an embedding origin may read.
+CORS_EXPOSED_HEADERS = ["Location", "Retry-After"]
+
+
+def is_public_api(path: str) -> bool:
+    """Whether ``path`` is part of the public API (CORS applies) — not admin, not reports."""
+    if not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+        return False
+    return not any(path == p or path.startswith(p + "/") for p in PRIVATE_API_PREFIXES)
+
+
+def cors_config(origins: tuple[str, ...]) -> CORSConfig:
+    """Litestar's CORS for exactly ``origins``: no wildcard, no credentials (no cookies are used)."""
+    return CORSConfig(
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=list(CORS_REQUEST_HEADERS),
+        allow_credentials=False,
+        expose_headers=list(CORS_EXPOSED_HEADERS),
+        max_age=600,
+    )
+
+
+def public_cors(app: ASGIApp, origins: tuple[str, ...]) -> ASGIApp:
+    """Wrap ``app`` so the public API answers CORS (preflight and replies) for ``origins``.
+
+    Litestar's ``cors_config`` would cover every path (the keyed admin and
+    planner endpoints and the pages too), and its middleware is not public
+    API; this applies the same :class:`CORSConfig` (its origin check and
+    headers) to the public API only. A preflight from an allowed origin gets
+    ``204`` with the allowed methods and headers; from any other origin
+    ``400`` without CORS headers, so the browser refuses the call. Other
+    paths get no CORS headers at all. With no origins ``app`` is returned
+    as it is.
+    """
+    if not origins:
+        return app
+    config = cors_config(origins)
+    allowed_headers = {h.lower() for h in config.allow_headers}
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_public_api(scope.get("path", "")):
+            await app(scope, receive, send)
+            return
+        headers = Headers.from_scope(scope)
+        origin = headers.get("origin")
+        if origin is None:
+            await app(scope, receive, send)
+            return
+        allowed = config.is_origin_allowed(origin)
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            method = headers["access-control-request-method"]
+            asked = {
+                h.strip().lower()
+                for h in headers.get("access-control-request-headers", "").split(",")
+                if h.strip()
+            }
+            if allowed and method in config.allow_methods and asked <= allowed_headers:
+                reply = {**config.preflight_headers, "Access-Control-Allow-Origin": origin}
+                await _reply(send, 204, reply, b"")
+            else:
+                await _reply(send, 400, {"Vary": "Origin"}, b"cross-origin request not allowed")
+            return
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start" and allowed:
+                out = MutableScopeHeaders.from_message(message)
+                out.update(config.simple_headers)
+                out["Access-Control-Allow-Origin"] = origin
+                out["Vary"] = "Origin"
+            await send(message)
+
+        await app(scope, receive, with_cors)
+
+    return dispatch
+
+
+async def _reply(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw += [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

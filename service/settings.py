@@ -68,6 +68,41 @@ def safe_url(url: str) -> str:
         return "<database URL>"
 
 
+_ORIGIN = re.compile(r"^(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(value: str) -> str:
+    """A web origin as browsers send it: ``scheme://host[:port]``, lower case, no default port.
+
+    Raises
+    ------
+    ValueError
+        Anything that is not exactly an http(s) origin: a path, a query, a
+        user name, a wildcard (``*``) or ``null``. An allow-list names each
+        portal; it never allows every site.
+    """
+    text = value.strip()
+    match = _ORIGIN.match(text.lower())
+    if match is None or text.endswith("/"):
+        raise ValueError(
+            f"{value!r} is not an origin: expected scheme://host[:port] with http or https, "
+            "and nothing after the host and port (no path, no '*')"
+        )
+    scheme, host, port = match.groups()
+    if port is not None and not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} has a port outside 1..65535")
+    if port is None or int(port) == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{int(port)}"
+
+
+def parse_origins(values: str | Iterable[str]) -> tuple[str, ...]:
+    """Origins from a comma-separated text or a list, normalised and without repeats."""
+    items = values.split(",") if isinstance(values, str) else list(values)
+    return tuple(dict.fromkeys(normalize_origin(v) for v in items if str(v).strip()))
+
+
 def _parse_hashes(values: Iterable[str], role: str = "admin") -> tuple[str, ...]:
     hashes = []
     for value in values:
@@ -159,6 +194,12 @@ class Settings:
     log_level : str
         Level of the service's own log (``nangluc.service``): critical,
         error, warning, info (default) or debug.
+    embed_origins : tuple of str
+        Web origins (``https://portal.example``) of the apps that embed the
+        service: browser code on them may call the public API (CORS), and
+        the citizen page opened with ``?embed=1`` may be framed by them and
+        posts its result to them. Empty (default): no cross-origin calls, no
+        framing.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -183,8 +224,10 @@ class Settings:
     metrics: bool = False
     request_log: bool = True
     log_level: str = "info"
+    embed_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "embed_origins", parse_origins(self.embed_origins))
         sqlalchemy_url(self.database_url)  # fail early with a clear message
         object.__setattr__(self, "admin_key_hashes", _parse_hashes(self.admin_key_hashes))
         object.__setattr__(
@@ -365,5 +408,11 @@ ENVIRONMENT: dict[str, EnvironmentVariable] = {
     "request_log": _flag("NANGLUC_REQUEST_LOG"),
     "log_level": EnvironmentVariable(
         "NANGLUC_LOG_LEVEL", str.lower, str, "critical, error, warning, info or debug"
+    ),
+    "embed_origins": EnvironmentVariable(
+        "NANGLUC_EMBED_ORIGINS",
+        parse_origins,
+        ",".join,
+        "comma-separated origins such as https://portal.example (scheme, host and port only)",
     ),
 }

@@ -16,6 +16,12 @@ const REQUEST_TIMEOUT_MS = 15000;
 const RESULT_PATH = "/ket-qua";
 const FINISHED_STATUSES = new Set(["finished", "completed", "complete", "done"]);
 
+// The embeddable page (/?embed=1) posts the result to the page that frames it.
+// The message's shape is public (README, "Embed in your app"): bump
+// EMBED_MESSAGE_VERSION when it changes incompatibly.
+const EMBED_MESSAGE_TYPE = "nangluc:result";
+const EMBED_MESSAGE_VERSION = 1;
+
 const app = document.getElementById("app");
 const announcer = document.getElementById("announcer");
 const langSwitch = document.getElementById("lang-switch");
@@ -299,6 +305,69 @@ function unknownTest() {
   window.history.replaceState(window.history.state, "", url);
 }
 
+// ------------------------------------------------------------------ embed --
+
+/**
+ * The origins this page may post its result to, from the server
+ * (<meta name="nangluc-embed">, only on the embeddable page); null otherwise.
+ */
+function embedOrigins() {
+  const meta = document.querySelector('meta[name="nangluc-embed"]');
+  if (!meta) {
+    return null;
+  }
+  return (meta.getAttribute("content") || "").split(/\s+/).filter(Boolean);
+}
+
+function originOf(text) {
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The origin of the page that frames this one, if it is on the allow-list;
+ * null when the page is not framed or the parent is not allowed. The browser
+ * delivers a message only to a parent of exactly that origin, so a wrong
+ * guess (a forged ?origin=) reaches no one.
+ */
+function parentOrigin() {
+  const allowed = embedOrigins();
+  if (!allowed || !allowed.length || window.parent === window) {
+    return null;
+  }
+  const ancestors = window.location.ancestorOrigins; // Chromium and Safari
+  const candidates = [
+    ancestors && ancestors.length ? ancestors[0] : null,
+    new URLSearchParams(window.location.search).get("origin"), // given by the portal's snippet
+    document.referrer,
+  ];
+  for (const candidate of candidates) {
+    const origin = candidate ? originOf(candidate) : null;
+    if (origin && allowed.includes(origin)) {
+      return origin;
+    }
+  }
+  return null;
+}
+
+/** Post the result to the embedding page: the scores and advice, never the session id. */
+function postResult(result) {
+  const target = parentOrigin();
+  if (!target) {
+    return;
+  }
+  const shared = { ...result };
+  delete shared.session_id;
+  window.parent.postMessage(
+    { type: EMBED_MESSAGE_TYPE, version: EMBED_MESSAGE_VERSION, result: shared },
+    target,
+  );
+}
+
 // ---------------------------------------------------------------- actions --
 
 async function resume({ greet = false } = {}) {
@@ -502,6 +571,7 @@ async function showResult() {
   render();
   announce(msg("resultHeading"));
   focusHeading();
+  postResult(reply.data);
 }
 
 function forgetCohort() {
