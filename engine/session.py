@@ -550,37 +550,20 @@ def _describe_rule(rule) -> dict:
     return out
 
 
-def score_responses(
+def pattern_state(
     bank: ItemBank,
     responses: Mapping[str, int] | Iterable[tuple[str, int]],
     *,
     config: TestConfig,
-) -> TestResult:
-    """Scores of any response pattern: a fixed form, a paper test, a recorded session.
+) -> TestState:
+    """The finished test state of a response pattern, estimated under ``config``'s estimator.
 
-    The same result as :func:`score_test` gives at the end of an adaptive
-    test with these answers under ``config``'s estimator (the order of the
-    answers does not matter; pretest items do not count).
+    What :func:`score_responses` scores; :func:`score_test` and
+    :func:`advise` take it as they take the end of an adaptive test (the
+    service's ``POST /api/v1/score`` does so). ``stop_reason`` is
+    ``"scored"``; the order of the answers does not matter.
 
-    Parameters
-    ----------
-    bank : ItemBank
-    responses : mapping of item id to scored category, or (item id, category) pairs
-        Each item at most once; categories are 0..m-1 (a key's option index
-        is scored with :meth:`nangluc.items.ItemRecord.score_option` first).
-    config : TestConfig
-        Whose estimator scores the pattern (e.g. :data:`CITIZEN_TEST`).
-
-    Returns
-    -------
-    TestResult
-        ``finished`` is True and ``answered`` the number of responses.
-
-    Raises
-    ------
-    ValueError
-        An unknown item id, an item given twice, or a response that is not
-        an integer within its item's categories.
+    Parameters and errors as :func:`score_responses`.
     """
     pairs = list(responses.items()) if isinstance(responses, Mapping) else list(responses)
     ids: list[str] = []
@@ -613,7 +596,7 @@ def score_responses(
             )
         pattern[0, index] = given
     theta, se, correlation = estimate_patterns(bank, config.estimator, pattern)
-    state = TestState(
+    return TestState(
         bank_version=bank.version,
         config=config.name,
         seed=0,
@@ -626,4 +609,38 @@ def score_responses(
         se=tuple(se[0].tolist()),
         correlation=tuple(map(tuple, correlation[0].tolist())),
     )
-    return score_test(bank, state, config)
+
+
+def score_responses(
+    bank: ItemBank,
+    responses: Mapping[str, int] | Iterable[tuple[str, int]],
+    *,
+    config: TestConfig,
+) -> TestResult:
+    """Scores of any response pattern: a fixed form, a paper test, a recorded session.
+
+    The same result as :func:`score_test` gives at the end of an adaptive
+    test with these answers under ``config``'s estimator (the order of the
+    answers does not matter; pretest items do not count).
+
+    Parameters
+    ----------
+    bank : ItemBank
+    responses : mapping of item id to scored category, or (item id, category) pairs
+        Each item at most once; categories are 0..m-1 (a key's option index
+        is scored with :meth:`nangluc.items.ItemRecord.score_option` first).
+    config : TestConfig
+        Whose estimator scores the pattern (e.g. :data:`CITIZEN_TEST`).
+
+    Returns
+    -------
+    TestResult
+        ``finished`` is True and ``answered`` the number of responses.
+
+    Raises
+    ------
+    ValueError
+        An unknown item id, an item given twice, or a response that is not
+        an integer within its item's categories.
+    """
+    return score_test(bank, pattern_state(bank, responses, config=config), config)

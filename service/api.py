@@ -34,7 +34,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
 from nangluc.engine import LEVELS
-from nangluc.service import cohorts, reports, research, sessions
+from nangluc.service import cohorts, patterns, reports, research, sessions
 from nangluc.service import releases as releases_module
 from nangluc.service import tests as test_definitions
 from nangluc.service.observability import Metrics
@@ -58,6 +58,8 @@ from nangluc.service.schemas import (
     Ready,
     ReleaseOut,
     ResultOut,
+    ScoreIn,
+    ScoreOut,
     SessionOut,
     StartSession,
     TestActivationIn,
@@ -326,6 +328,29 @@ class SessionController(Controller):
             advice=view.advice,  # type: ignore[arg-type]
             test=_test_ref(view.test),
         )
+
+
+class ScoreController(Controller):
+    path = "/score"
+    tags = ["sessions"]
+
+    @post(
+        "/",
+        status_code=200,
+        summary="Score a response pattern (a paper form, a survey): the result of a test",
+        description=(
+            "Scores a complete or partial response pattern as the end of a test with these "
+            "answers is scored: the same overall and area scores, 95% intervals, levels, their "
+            "probabilities and advice as `GET /sessions/{id}/result`. Nothing of the pattern "
+            "is stored, and no stored test is read. 422 names the entry that is wrong "
+            "(`responses[3].item`)."
+        ),
+        responses=errors(400, 404, 409, 413, 415, 422, 503),
+    )
+    async def score(self, db: DB, data: JSONBody[ScoreIn]) -> ScoreOut:
+        pairs = [(answer.item, answer.response) for answer in data.responses]
+        out = await db.run(patterns.score_pattern, pairs, bank=data.bank, language=data.language)
+        return msgspec.convert(out, ScoreOut)
 
 
 GroupByQuery = Annotated[

@@ -301,6 +301,55 @@ class ResultOut(msgspec.Struct):
     ] = None
 
 
+class PatternAnswer(msgspec.Struct, forbid_unknown_fields=True):
+    """One answer of a response pattern: an item and the chosen option."""
+
+    item: ItemId
+    response: Annotated[
+        int,
+        msgspec.Meta(
+            description="The chosen option's index (0-based), as in answers; "
+            "a graded item's category"
+        ),
+    ]
+
+
+class ScoreIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A complete or partial response pattern to score (nothing of it is stored)."""
+
+    responses: Annotated[
+        list[PatternAnswer],
+        msgspec.Meta(
+            max_length=1000,
+            description="Each item at most once, in any order; items not given count as not asked",
+        ),
+    ]
+    bank: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$",
+                description="A live bank version (active or retired); the active one by default",
+            ),
+        ]
+        | None
+    ) = None
+    language: Language = "vi"
+
+
+class ScoreOut(msgspec.Struct):
+    """A scored pattern: the same result as a finished session's, without a session."""
+
+    bank_version: str
+    test: Annotated[str, msgspec.Meta(description="The test whose rules scored the pattern")]
+    overall: OverallOut
+    areas: list[AreaOut]
+    answered: int
+    stop_reason: Annotated[str | None, msgspec.Meta(description="scored")]
+    settled_by: list[dict[str, Any]]
+    advice: AdviceOut
+
+
 class FrameworkArea(msgspec.Struct):
     code: str
     name: Text

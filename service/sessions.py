@@ -555,6 +555,31 @@ def get_result(db: Database, session_id: uuid.UUID, *, language: str | None = No
         loaded, config = session_runtime(db, row.bank_version, row.config, conn)
     language = _language(language, row.language)
     state = TestState.from_json(row.state)
+    payload = result_payload(loaded, state, config, language)
+    return ResultView(
+        session_id=session_id,
+        language=language,
+        test=_test_of(row.test_name, row.test_version),
+        **payload,
+    )
+
+
+def result_payload(
+    loaded: LoadedBank, state: TestState, config: TestConfig, language: str
+) -> dict[str, Any]:
+    """A finished test's result as the API states it (without the session id).
+
+    Scores, intervals, levels and their probabilities from
+    :func:`nangluc.engine.score_test`, advice from :func:`nangluc.engine.advise`,
+    names in ``language``. One function for a session's result and for a
+    scored response pattern (``POST /api/v1/score``), so the two cannot drift.
+
+    Returns
+    -------
+    dict
+        ``overall``, ``areas``, ``answered``, ``stop_reason``, ``settled_by``
+        and ``advice``.
+    """
     result = score_test(loaded.bank, state, config)
     advice = advice_payload(loaded, advise(loaded.bank, state, config))
 
@@ -582,14 +607,11 @@ def get_result(db: Database, session_id: uuid.UUID, *, language: str | None = No
         }
         for a in result.areas
     ]
-    return ResultView(
-        session_id=session_id,
-        overall=described(result.overall),
-        areas=areas,
-        answered=result.answered,
-        language=language,
-        stop_reason=result.stop_reason,
-        settled_by=[dict(rule) for rule in result.settled_by],
-        advice=advice,
-        test=_test_of(row.test_name, row.test_version),
-    )
+    return {
+        "overall": described(result.overall),
+        "areas": areas,
+        "answered": result.answered,
+        "stop_reason": result.stop_reason,
+        "settled_by": [dict(rule) for rule in result.settled_by],
+        "advice": advice,
+    }

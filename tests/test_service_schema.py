@@ -19,7 +19,11 @@ import hypothesis
 import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from nangluc.service import sessions
 from nangluc.service.app import create_app
@@ -42,6 +46,16 @@ FUZZ = hypothesis.settings(
 )
 
 
+#: Operations that refuse some schema-valid requests on purpose, as in
+#: tests/schemathesis.toml (the real server's fuzzing): an answer's
+#: ``"response": 1.0`` is 400 (no type coercion), and a response pattern of
+#: items the bank does not hold is 422 naming the entry.
+BEYOND_JSON_SCHEMA = {
+    ("POST", "/api/v1/sessions/{session_id}/answers"),
+    ("POST", "/api/v1/score"),
+}
+
+
 def _app(database_url: str):
     bank = write_bank(_TMP / "bank.json", bank_dict())
     settings = Settings(
@@ -58,7 +72,10 @@ def _fuzz_tests(app, mark=None):
     @schema.parametrize()
     @FUZZ
     def no_server_errors(case) -> None:
-        case.call_and_validate()
+        if (case.method, case.path) in BEYOND_JSON_SCHEMA:
+            case.call_and_validate(excluded_checks=[positive_data_acceptance])
+        else:
+            case.call_and_validate()
 
     # calibrations, bank files and test definitions: their bodies need meaning
     # (stored responses, a valid bank or definition) that random data lacks;

@@ -127,6 +127,7 @@ def test_every_field_has_an_environment_variable_and_round_trips() -> None:
         metrics=True,
         request_log=False,
         log_level="debug",
+        embed_origins=("https://portal.example",),
     )
     defaults = Settings()
     for name in fields:  # every field differs from its default here
