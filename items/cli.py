@@ -7,6 +7,7 @@ messages, never as tracebacks.
 
 from __future__ import annotations
 
+import io
 import sys
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import NoReturn
 
 import click
 
+from nangluc.engine import CITIZEN_TEST, CONFIGS
 from nangluc.items.bank import (
+    DEFAULT_BANK_PATH,
     BankDocument,
     BankError,
     BankFileError,
@@ -26,6 +29,7 @@ from nangluc.items.bank import (
 )
 from nangluc.items.schema import validate_document
 from nangluc.items.spreadsheet import bank_to_csv, decode_csv, import_csv, items_from_csv
+from nangluc.text import csv_writer
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -332,3 +336,122 @@ def activations_command(database_url: str, limit: int, as_json: bool) -> None:
             + ("\tFORCED" if e["forced"] else "")
             + (f"\t{e['reason']}" if e["reason"] else "")
         )
+
+
+@click.command("score")
+@click.argument("responses", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--test",
+    "test_name",
+    default=None,
+    help="the test whose rules score the forms (default: the citizen test, "
+    f"{CITIZEN_TEST.name}); a registered name: {', '.join(sorted(CONFIGS))}",
+)
+@click.option(
+    "--bank",
+    "bank_file",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="the bank file the forms were drawn from (default: the shipped bank)",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV file to write (default: standard output); written whole or not at all",
+)
+@click.option(
+    "--language",
+    type=click.Choice(["vi", "en"]),
+    default="vi",
+    show_default=True,
+    help="language of the level names",
+)
+def score(
+    responses: Path, test_name: str | None, bank_file: str | None, out: Path | None, language: str
+) -> None:
+    """Score paper forms or survey answers in bulk: one result row per respondent.
+
+    RESPONSES is a CSV file, long (respondent_id,item_id,response or option:
+    the calibration input and the service's export) or wide (respondent_id
+    and one column per item id, cells the option letter A, B, …, empty when
+    not answered); see nangluc.items.forms. Every row is checked first: a bad
+    row is reported with its line number and nothing is written (exit 1).
+    Exit 2: the file or an option cannot be used.
+    """
+    from nangluc.engine import score_responses
+    from nangluc.items.forms import FormError, FormFileError, read_forms
+
+    config = _test_config(test_name)
+    doc = _load(bank_file) if bank_file is not None else _load_default()
+    try:
+        patterns = read_forms(responses, doc)
+    except FormFileError as exc:
+        _fail(f"error: {exc.problems[0]}", 2)
+    except FormError as exc:
+        for problem in exc.problems:
+            click.echo(f"{responses}: {problem}", err=True)
+        n = len(exc.problems)
+        _fail(f"{responses}: nothing scored, {n} problem{'s' if n != 1 else ''} to fix", 1)
+    bank = doc.item_bank
+    buffer = io.StringIO()
+    writer = csv_writer(buffer, lineterminator="\n")
+    writer.writerow(_score_columns(bank.area_codes))
+    for pattern in patterns:
+        result = score_responses(bank, pattern.answers, config=config)
+        writer.writerow(
+            _score_row(pattern.respondent_id, result, doc.version, config.name, language)
+        )
+    data = buffer.getvalue().encode("utf-8")
+    if out is None:
+        click.echo(data, nl=False)
+        return
+    try:
+        atomic_write(out, data)
+    except OSError as exc:
+        _fail(f"error: cannot write {out}: {exc.strerror or exc}", 2)
+    click.echo(f"wrote {out} ({len(patterns)} respondents)", err=True)
+
+
+def _test_config(name: str | None):
+    if name is None:
+        return CITIZEN_TEST
+    if name in CONFIGS:
+        return CONFIGS[name]
+    _fail(f"error: --test: no test named {name!r} (known: {', '.join(sorted(CONFIGS))})", 2)
+
+
+def _load_default() -> BankDocument:
+    return _load(str(DEFAULT_BANK_PATH))
+
+
+#: Columns of one part (overall or an area) of a scored form.
+SCORE_PARTS = ("score", "low", "high", "se", "level", "level_name", "probability", "settled")
+
+
+def _score_columns(area_codes) -> list[str]:
+    columns = ["respondent_id", "bank_version", "test", "answered"]
+    columns += [f"overall_{part}" for part in SCORE_PARTS]
+    for code in area_codes:
+        columns += [f"area_{code}_{part}" for part in SCORE_PARTS] + [f"area_{code}_answered"]
+    return columns
+
+
+def _score_row(respondent: str, result, version: str, test: str, language: str) -> list:
+    def part(p) -> list:
+        name = p.level_name if language == "vi" else p.level_name_en
+        return [
+            round(p.score, 4),
+            round(p.interval[0], 4),
+            round(p.interval[1], 4),
+            round(p.se, 4),
+            p.level,
+            name,
+            round(p.probability, 4),
+            int(p.settled),
+        ]
+
+    row = [respondent, version, test, result.answered, *part(result.overall)]
+    for area in result.areas:
+        row += [*part(area), area.answered]
+    return row

@@ -238,6 +238,18 @@ def test_core_install_runs_bank_and_simulate_commands(core_env):
     assert '"examinees": 40' in simulate.stdout
 
 
+@pytest.mark.slow
+def test_core_install_scores_paper_forms(core_env):
+    """``nangluc score`` needs no extra: the engine and the bank file are enough."""
+    forms = core_env["cwd"] / "forms.csv"
+    forms.write_text("respondent_id,1.1.01,1.1.02\nan,A,D\nbinh,B,\n", encoding="utf-8")
+    out = _run(core_env, core_env["nangluc"], "score", "forms.csv", "--out", "scores.csv")
+    assert out.returncode == 0, out.stderr
+    lines = (core_env["cwd"] / "scores.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("respondent_id,bank_version,test,answered,overall_score")
+    assert [line.split(",")[0] for line in lines[1:]] == ["an", "binh"]
+
+
 def _shipped_bank(env) -> str:
     out = _run(env, env["python"], "-c", "import nangluc.items as i; print(i.DEFAULT_BANK_PATH)")
     return out.stdout.strip()

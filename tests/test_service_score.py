@@ -263,3 +263,39 @@ def test_scoring_reveals_nothing_stored(fresh_client) -> None:  # noqa: F811
     assert _stored(fresh_client)[0] == 2
     after = _score(fresh_client, pattern).json()
     assert after == before
+
+
+def test_the_export_scored_by_the_command_gives_each_session_its_result(
+    client: Any, tmp_path: Path
+) -> None:
+    """``responses.csv`` (the researchers' export) is a valid ``nangluc score`` input."""
+    from click.testing import CliRunner
+
+    from nangluc.cli import main
+    from nangluc.service import research
+
+    start = client.post("/api/v1/sessions", json={}).json()
+    run_to_end(client, start["session_id"], start["item"], np.random.default_rng(11))
+    result = client.get(f"/api/v1/sessions/{start['session_id']}/result").json()
+    export = client.get("/api/v1/admin/responses.csv", headers={"X-API-Key": ADMIN_KEY})
+    assert export.status_code == 200
+    (tmp_path / "responses.csv").write_text(export.text, encoding="utf-8")
+    done = CliRunner().invoke(
+        main,
+        ["score", str(tmp_path / "responses.csv"), "--bank", str(DEFAULT_BANK_PATH)],
+    )
+    assert done.exit_code == 0, done.output
+    with client.app.state.db.engine.connect() as conn:
+        pseudonym = research.respondent_id(
+            research.respondent_key(conn), uuid.UUID(start["session_id"])
+        )
+    import csv
+    import io
+
+    (row,) = [
+        r for r in csv.DictReader(io.StringIO(done.stdout)) if r["respondent_id"] == pseudonym
+    ]
+    assert float(row["overall_score"]) == pytest.approx(result["overall"]["score"], abs=1e-4)
+    assert int(row["overall_level"]) == result["overall"]["level"]
+    for area in result["areas"]:
+        assert float(row[f"area_{area['area']}_score"]) == pytest.approx(area["score"], abs=1e-4)

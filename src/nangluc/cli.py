@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "dif",
         "Differential item functioning between groups of respondents.",
     ),
+    "score": (
+        "nangluc.items.cli",
+        "score",
+        "Score paper forms or survey answers (a response CSV) in bulk.",
+    ),
     "simulate": (
         "nangluc.simulations.cli",
         "simulate",
