@@ -192,7 +192,31 @@ def replay(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBatch
 
 
 def start_test(bank: ItemBank, config: TestConfig, *, seed: int) -> TestState:
-    """A new test: prior estimates and the first item."""
+    """A new test: prior estimates and the first item.
+
+    Parameters
+    ----------
+    bank : ItemBank
+        The bank the test runs on (``load_bank().item_bank``); it must finish
+        on the same version.
+    config : TestConfig
+        The test's rules, e.g. :data:`~nangluc.engine.config.CITIZEN_TEST`.
+    seed : int
+        A non-negative integer that seeds every random choice of the test
+        (exposure control); use a fresh random one per test
+        (``secrets.randbits(62)``) and keep it in the state.
+
+    Returns
+    -------
+    TestState
+        ``next_item`` is the first item to ask; store ``state.to_json()``
+        between requests and rebuild it with :meth:`TestState.from_json`.
+
+    Raises
+    ------
+    ValueError
+        A negative or non-integer seed.
+    """
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     batch = cat.start(bank, config, 1, _rng(int(seed), 0))
@@ -203,6 +227,12 @@ def answer_item(
     bank: ItemBank, config: TestConfig, state: TestState, item_id: str, response: int
 ) -> TestState:
     """Record ``response`` to the current item and choose the next one.
+
+    ``response`` is the scored category: for a keyed multiple-choice item
+    score the chosen option first (``document.item(item_id).score_option(i)``:
+    1 for the key, 0 otherwise); a graded item's category is its option's
+    position. The new state's ``finished`` says whether the test stopped
+    (``stop_reason`` says why) and ``next_item`` what to ask next.
 
     Pure: the input state is unchanged. The step rebuilds the arrays from the
     state's own numbers (the last estimate and the area log-likelihoods, which

@@ -33,6 +33,7 @@ if not CHROMIUM.exists() and os.environ.get("NANGLUC_REQUIRE_BROWSER") != "1":
 
 import uvicorn  # noqa: E402
 from playwright.sync_api import Browser, Frame, Page, sync_playwright  # noqa: E402
+from test_readme_embed import code_blocks  # noqa: E402
 
 from nangluc.service.app import create_app  # noqa: E402
 from nangluc.service.db import SESSION  # noqa: E402
@@ -41,6 +42,9 @@ from service_fixtures import CHROMIUM_ARGS, bank_dict, write_bank  # noqa: E402
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 MAX_ANSWERS = 60
+#: The origins the README's snippet names, replaced by the test's own.
+README_APP = "https://nangluc.example.vn"
+README_PORTAL = "https://portal.example.vn"
 
 
 def _listening_socket() -> socket.socket:
@@ -56,20 +60,28 @@ class _Server(uvicorn.Server):
 
 
 def _portal_page(app: str, parent: str, *, embed: bool = True) -> str:
-    """A portal's page: the README's snippet, plus a log of what reached it."""
-    query = f"?embed=1&origin={parent}" if embed else ""
+    """A portal's page: the README's snippet as written, plus a log of every message.
+
+    ``showLevel`` (the portal's own display in the README) records what the
+    snippet passes it; ``received`` records every message that arrives.
+    """
+    (snippet,) = code_blocks("html")
+    snippet = snippet.replace(README_APP, app).replace(README_PORTAL, parent)
+    if not embed:
+        snippet = snippet.replace(f"{app}/?embed=1&origin={parent}", f"{app}/")
     return f"""<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>Cổng thông tin</title></head>
 <body>
 <h1>Cổng dịch vụ công</h1>
-<iframe id="nangluc" src="{app}/{query}" title="Tự kiểm tra kỹ năng số"
-        style="width: 100%; height: 900px; border: 0"></iframe>
 <script>
+  window.shown = [];
   window.received = [];
+  function showLevel(result) {{ window.shown.push(result); }}
   window.addEventListener("message", (event) => {{
     window.received.push({{ origin: event.origin, data: event.data }});
   }});
 </script>
+{snippet}
 </body></html>"""
 
 
@@ -230,6 +242,8 @@ def test_an_allowed_portal_frames_the_test_and_receives_the_result(
     assert data["result"] == result
     assert data["result"]["answered"] == answered
     assert data["result"]["overall"]["level"] in (1, 2, 3, 4, 5)
+    # The README's listener passed it on to the portal's display.
+    assert page.evaluate("() => window.shown") == [data["result"]]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "embed-portal-result.png"), full_page=True)
     assert not [m for m in page.console if "pageerror" in m], page.console  # type: ignore[attr-defined]
@@ -247,6 +261,7 @@ def test_a_portal_not_on_the_list_cannot_frame_the_test(
     # Chromium replaces a refused frame with an error page: no citizen page in it.
     assert child is None or child.evaluate("() => document.getElementById('app')") is None
     assert page.evaluate("() => window.received") == []
+    assert page.evaluate("() => window.shown") == []
     assert any("frame-ancestors" in m for m in page.console), page.console  # type: ignore[attr-defined]
     assert _session_ids(db) == before
 

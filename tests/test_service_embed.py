@@ -96,8 +96,8 @@ def test_an_allow_list_names_origins_never_a_wildcard_or_a_path(value: str) -> N
     ("path", "method"),
     [
         ("/api/v1/sessions", "POST"),
-        (f"/api/v1/sessions/{uuid.uuid4()}/answers", "POST"),
-        (f"/api/v1/sessions/{uuid.uuid4()}/result", "GET"),
+        ("/api/v1/sessions/00000000-0000-4000-8000-000000000001/answers", "POST"),
+        ("/api/v1/sessions/00000000-0000-4000-8000-000000000001/result", "GET"),
         ("/api/v1/score", "POST"),
         ("/api/v1/framework", "GET"),
     ],
