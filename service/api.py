@@ -495,13 +495,24 @@ class ReportController(Controller):
         sync_to_thread=True,
         summary="Make a training cohort: a code and two links (before / after)",
         responses=errors(400, 401, 403, 409, 413, 503),
+        response_headers=location("The new cohort: /api/v1/reports/cohorts/{code}"),
     )
-    def cohorts_create(self, db: DB, data: JSONBody[CohortIn]) -> CohortOut:
+    def cohorts_create(self, db: DB, data: JSONBody[CohortIn]) -> Response[CohortOut]:
         try:
             cohort = cohorts.create_cohort(db, data.name, days=data.days)
         except ValueError as error:
             raise ValidationException(str(error)) from None
-        return msgspec.convert(cohort, CohortOut)
+        out = msgspec.convert(cohort, CohortOut)
+        return created(out, f"/reports/cohorts/{out.code}")
+
+    @get(
+        "/cohorts/{code:str}",
+        sync_to_thread=True,
+        summary="One training cohort and its links",
+        responses=errors(400, 401, 403, 404, 503),
+    )
+    def cohort(self, db: DB, code: CohortPath) -> CohortOut:
+        return msgspec.convert(cohorts.get_cohort(db, code), CohortOut)
 
     @post(
         "/cohorts/{code:str}/close",
@@ -585,8 +596,7 @@ class AdminController(Controller):
             prior=data.prior,
             min_responses=data.min_responses,
         )
-        calibrated = CalibrationOut(**out)
-        return created(calibrated, f"/admin/banks/{calibrated.bank.version}")
+        return created(CalibrationOut(**out), f"/admin/banks/{out['bank']['version']}")
 
     @get(
         "/banks",

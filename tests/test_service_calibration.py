@@ -85,6 +85,7 @@ def test_calibration_creates_a_draft_that_can_be_activated(fresh_client) -> None
     assert reply.status_code == 201, reply.text
     body = reply.json()
     assert body["bank"]["version"] == "svc-test-cal1"
+    assert reply.headers["location"] == f"{API}/admin/banks/svc-test-cal1"  # 201: where it lives
     assert body["bank"]["status"] == "draft" and body["bank"]["parent"] == "svc-test-1"
     assert (body["respondents"], body["responses"]) == (300, 12_000)
     assert body["bank"]["items"] == 40

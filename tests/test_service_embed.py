@@ -236,6 +236,20 @@ def test_a_stored_bank_file_says_where_it_lives(embed_client: Any, tmp_path: Pat
     assert followed.status_code == 200 and followed.json()["version"] == version
 
 
+def test_a_new_cohort_says_where_it_lives(embed_client: Any) -> None:
+    headers = {"X-API-Key": PLANNER_KEY}
+    reply = embed_client.post(
+        "/api/v1/reports/cohorts/new", json={"name": "Lớp A"}, headers=headers
+    )
+    assert reply.status_code == 201, reply.text
+    code = reply.json()["code"]
+    assert reply.headers["location"] == f"/api/v1/reports/cohorts/{code}"
+    followed = embed_client.get(reply.headers["location"], headers=headers)
+    assert followed.status_code == 200 and followed.json() == reply.json()
+    assert embed_client.get("/api/v1/reports/cohorts/ZZZZ9", headers=headers).status_code == 404
+    assert embed_client.get(reply.headers["location"]).status_code == 401
+
+
 def test_every_201_reply_documents_its_location(embed_client: Any) -> None:
     document = embed_client.get("/schema/openapi.json").json()
     created = []
@@ -249,3 +263,4 @@ def test_every_201_reply_documents_its_location(embed_client: Any) -> None:
     assert ("post", "/api/v1/sessions", True) in created
     assert ("post", "/api/v1/admin/bank-files", True) in created
     assert ("post", "/api/v1/admin/calibrations", True) in created
+    assert ("post", "/api/v1/reports/cohorts/new", True) in created
