@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +61,13 @@ class Pattern:
     line: int  # where the respondent first appears
 
 
-def read_forms(source: str | Path, bank: BankDocument) -> list[Pattern]:
+def read_forms(
+    source: str | Path,
+    bank: BankDocument,
+    *,
+    items: Collection[str] | None = None,
+    scope: str | None = None,
+) -> list[Pattern]:
     """Read a long or wide response file and score each answer with ``bank``'s keys.
 
     Parameters
@@ -70,6 +76,11 @@ def read_forms(source: str | Path, bank: BankDocument) -> list[Pattern]:
         The CSV file.
     bank : BankDocument
         Item ids must be in it; options and categories are checked against it.
+    items : collection of str, optional
+        The items the test takes (its areas, or a fixed form's items); others
+        are refused as unknown. Default: every item of ``bank``.
+    scope : str, optional
+        How messages name the test (``test NAME (bank V)``); default ``bank V``.
 
     Returns
     -------
@@ -110,12 +121,16 @@ def read_forms(source: str | Path, bank: BankDocument) -> list[Pattern]:
                 "respondent_id,item_id,response (or option), or respondent_id and one column per item"
             ]
         )
+    allowed = frozenset(items) if items is not None else frozenset(r.id for r in bank.items)
+    where = scope or f"bank {bank.version}"
     if "item_id" in header:
-        return _read_long(rows, header, bank)
-    return _read_wide(rows, header, bank)
+        return _read_long(rows, header, bank, allowed, where)
+    return _read_wide(rows, header, bank, allowed, where)
 
 
-def _read_long(rows, header: list[str], bank: BankDocument) -> list[Pattern]:
+def _read_long(
+    rows, header: list[str], bank: BankDocument, allowed: frozenset[str], where: str
+) -> list[Pattern]:
     if "response" in header:
         value_column, as_option = "response", False
     elif "option" in header:
@@ -125,7 +140,7 @@ def _read_long(rows, header: list[str], bank: BankDocument) -> list[Pattern]:
             ["line 1: a long file needs a response column (scored category) or an option column"]
         )
     who, what, value = (header.index(c) for c in (ID_COLUMN, "item_id", value_column))
-    collector = _Collector(bank)
+    collector = _Collector(bank, allowed, where)
     for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue  # a blank line
@@ -143,21 +158,20 @@ def _read_long(rows, header: list[str], bank: BankDocument) -> list[Pattern]:
     return collector.patterns()
 
 
-def _read_wide(rows, header: list[str], bank: BankDocument) -> list[Pattern]:
+def _read_wide(
+    rows, header: list[str], bank: BankDocument, allowed: frozenset[str], where: str
+) -> list[Pattern]:
     who = header.index(ID_COLUMN)
     items = [(k, name) for k, name in enumerate(header) if k != who]
-    unknown = [f"{name or '(empty)'} (column {k + 1})" for k, name in items if name not in bank]
+    unknown = [f"{name or '(empty)'} (column {k + 1})" for k, name in items if name not in allowed]
     if unknown:
         raise FormError(
-            [
-                f"line 1: column(s) that are not item ids of bank {bank.version}: "
-                + ", ".join(unknown[:MAX_LISTED])
-            ]
+            [f"line 1: column(s) that are not items of {where}: " + ", ".join(unknown[:MAX_LISTED])]
         )
     repeated = sorted({name for _, name in items if sum(n == name for _, n in items) > 1})
     if repeated:
         raise FormError([f"line 1: item column(s) given twice: {', '.join(repeated)}"])
-    collector = _Collector(bank)
+    collector = _Collector(bank, allowed, where)
     for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -195,8 +209,10 @@ def _letter(cell: str) -> int | None:
 class _Collector:
     """Answers by respondent, and every problem found on the way."""
 
-    def __init__(self, bank: BankDocument) -> None:
+    def __init__(self, bank: BankDocument, allowed: frozenset[str], where: str) -> None:
         self.bank = bank
+        self.allowed = allowed
+        self.where = where
         self.problems: list[tuple[int, str]] = []
         self.first_line: dict[str, int] = {}
         self.answers: dict[str, dict[str, tuple[int, int]]] = {}
@@ -214,8 +230,8 @@ class _Collector:
         if not item_id:
             self.problem(line, "empty item_id")
             return False
-        if item_id not in self.bank:
-            self.problem(line, f"item {item_id!r} is not in bank {self.bank.version}")
+        if item_id not in self.allowed:
+            self.problem(line, f"item {item_id!r} is not an item of {self.where}")
             return False
         return True
 

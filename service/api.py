@@ -349,7 +349,14 @@ class ScoreController(Controller):
     )
     async def score(self, db: DB, data: JSONBody[ScoreIn]) -> ScoreOut:
         pairs = [(answer.item, answer.response) for answer in data.responses]
-        out = await db.run(patterns.score_pattern, pairs, bank=data.bank, language=data.language)
+        out = await db.run(
+            patterns.score_pattern,
+            pairs,
+            test=data.test,
+            test_version=data.test_version,
+            bank=data.bank,
+            language=data.language,
+        )
         return msgspec.convert(out, ScoreOut)
 
 
@@ -755,9 +762,11 @@ class AdminTestController(Controller):
             "changes). Activate it with POST /admin/tests/{name}/{version}/activate."
         ),
         responses=errors(400, 401, 403, 409, 413, 415, 422, 503),
+        response_headers=location("The stored version: /api/v1/admin/tests/{name}/{version}"),
     )
-    def add(self, db: DB, data: JSONBody[dict[str, Any]]) -> TestDefinitionOut:
-        return TestDefinitionOut(**test_definitions.store_definition(db, data))
+    def add(self, db: DB, data: JSONBody[dict[str, Any]]) -> Response[TestDefinitionOut]:
+        stored = TestDefinitionOut(**test_definitions.store_definition(db, data))
+        return created(stored, f"/admin/tests/{stored.name}/{stored.version}")
 
     @get(
         "/tests",

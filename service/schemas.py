@@ -315,7 +315,12 @@ class PatternAnswer(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ScoreIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A complete or partial response pattern to score (nothing of it is stored)."""
+    """A complete or partial response pattern to score (nothing of it is stored).
+
+    ``test`` names the test whose rules score it (the city's default test
+    without it); ``test_version`` a version of it that has been live (its
+    active one without it).
+    """
 
     responses: Annotated[
         list[PatternAnswer],
@@ -324,12 +329,14 @@ class ScoreIn(msgspec.Struct, forbid_unknown_fields=True):
             description="Each item at most once, in any order; items not given count as not asked",
         ),
     ]
+    test: TestName | None = None
+    test_version: TestVersion | None = None
     bank: (
         Annotated[
             str,
             msgspec.Meta(
                 pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$",
-                description="A live bank version (active or retired); the active one by default",
+                description="A live bank version (active or retired); the test's bank by default",
             ),
         ]
         | None
@@ -341,7 +348,7 @@ class ScoreOut(msgspec.Struct):
     """A scored pattern: the same result as a finished session's, without a session."""
 
     bank_version: str
-    test: Annotated[str, msgspec.Meta(description="The test whose rules scored the pattern")]
+    test: Annotated[TestRef, msgspec.Meta(description="The test whose rules scored the pattern")]
     overall: OverallOut
     areas: list[AreaOut]
     answered: int

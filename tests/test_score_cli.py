@@ -134,7 +134,7 @@ def test_bad_rows_are_each_named_and_nothing_is_written(tmp_path: Path) -> None:
     done = _run(str(_write(tmp_path / "bad.csv", text)), "--out", str(out))
     assert done.exit_code == 1
     said = done.stderr
-    assert "line 3: item '9.9.99' is not in bank" in said
+    assert "line 3: item '9.9.99' is not an item of bank" in said
     assert "line 4: empty respondent_id" in said
     assert "line 5: response: 'x' is not a whole number" in said
     assert f"line 6: item {second}: response 7 is out of range (expected 0..1)" in said
@@ -149,7 +149,7 @@ def test_bad_wide_files_are_named_by_line_and_column(tmp_path: Path) -> None:
     ids = [r.id for r in ITEMS[:3]]
     unknown = _write(tmp_path / "unknown.csv", f"respondent_id,{ids[0]},X.9\nan,A,B\n")
     done = _run(str(unknown))
-    assert done.exit_code == 1 and "column(s) that are not item ids" in done.stderr
+    assert done.exit_code == 1 and "column(s) that are not items of bank" in done.stderr
     assert "X.9 (column 3)" in done.stderr
     text = "\n".join(
         [
@@ -212,7 +212,9 @@ def test_a_bank_file_is_used_for_its_items(tmp_path: Path) -> None:
     assert row["bank_version"] == version and row["answered"] == "2"
     # The shipped bank has no such items: each is named.
     shipped = _run(str(source), "--bank", str(DEFAULT_BANK_PATH))
-    assert shipped.exit_code == 1 and "line 2: item '1.t00' is not in bank" in shipped.stderr
+    assert (
+        shipped.exit_code == 1 and "line 2: item '1.t00' is not an item of bank" in shipped.stderr
+    )
 
 
 def test_cells_that_look_like_formulas_are_escaped(tmp_path: Path) -> None:
@@ -223,3 +225,66 @@ def test_cells_that_look_like_formulas_are_escaped(tmp_path: Path) -> None:
     done = _run(str(source))
     assert done.exit_code == 0, done.output
     assert _rows(done.stdout)[0]["respondent_id"] == "'=HYPERLINK(1)"
+
+
+def test_a_shipped_one_area_test_scores_its_area_and_refuses_others(tmp_path: Path) -> None:
+    area_4 = [r.id for r in SHIPPED.items if r.area == "4"][:3]
+    area_1 = ITEMS[0].id
+    source = _write(
+        tmp_path / "safety.csv",
+        "respondent_id,item_id,option\n" + "".join(f"an,{i},0\n" for i in area_4),
+    )
+    done = _run(str(source), "--test", "an-toan-so")
+    assert done.exit_code == 0, done.output
+    (row,) = _rows(done.stdout)
+    assert row["test"] == "an-toan-so@1"
+    assert [c for c in row if c.endswith("_score")] == ["overall_score", "area_4_score"]
+    # The same answers, scored as the engine scores that test's area.
+    from nangluc.items.definitions import shipped_definitions
+
+    definition = shipped_definitions()["an-toan-so@1"]
+    bank, config = definition.build(
+        SHIPPED.item_bank, overrides={"exposure": "none"}, check_bank=False
+    )
+    scored = {i: SHIPPED.item(i).score_option(0) for i in area_4}
+    result = score_responses(bank, scored, config=config)
+    assert float(row["overall_score"]) == pytest.approx(result.overall.score, abs=1e-4)
+    outside = _write(tmp_path / "outside.csv", f"respondent_id,item_id,option\nan,{area_1},0\n")
+    refused = _run(str(outside), "--test", "an-toan-so")
+    assert refused.exit_code == 1
+    assert f"line 2: item '{area_1}' is not an item of test an-toan-so@1" in refused.stderr
+
+
+def test_a_fixed_form_from_a_file_takes_its_own_items_only(tmp_path: Path) -> None:
+    form = [r.id for r in SHIPPED.items if r.area in ("4", "5")][:4]
+    definition = tmp_path / "phieu.toml"
+    definition.write_text(
+        'name = "phieu-nha"\nversion = "3"\nlanguages = ["vi"]\nareas = ["4", "5"]\n'
+        '[title]\nvi = "Phiếu hỏi tại nhà"\n[intended_use]\nvi = "Tổ công nghệ số hỏi tại nhà."\n'
+        f"[form]\nitems = {form!r}\n".replace("'", '"'),
+        encoding="utf-8",
+    )
+    wide = _write(
+        tmp_path / "wide.csv",
+        "respondent_id," + ",".join(form) + "\nan,A,B,,D\nbinh,D,,C,A\n",
+    )
+    done = _run(str(wide), "--test", str(definition))
+    assert done.exit_code == 0, done.output
+    rows = _rows(done.stdout)
+    assert [r["answered"] for r in rows] == ["3", "3"]
+    assert {r["test"] for r in rows} == {"phieu-nha@3"}
+    off_form = next(r.id for r in SHIPPED.items if r.area == "4" and r.id not in form)
+    bad = _write(tmp_path / "bad.csv", f"respondent_id,{form[0]},{off_form}\nan,A,B\n")
+    refused = _run(str(bad), "--test", str(definition))
+    assert refused.exit_code == 1
+    assert f"{off_form} (column 3)" in refused.stderr
+
+
+def test_a_bad_definition_file_exits_2_naming_the_field(tmp_path: Path) -> None:
+    definition = _write(
+        tmp_path / "bad.toml", 'name = "x"\nversion = "1"\n[rules]\nmax_items = "ten"\n'
+    )
+    source = str(_write(tmp_path / "long.csv", _long("option")))
+    done = _run(source, "--test", str(definition))
+    assert done.exit_code == 2
+    assert "max_items" in done.stderr and "Traceback" not in done.output

@@ -99,7 +99,10 @@ def test_a_full_pattern_scores_as_the_adaptive_engine_to_1e_9(client: Any, seed:
     got = reply.json()
     assert _stored(client) == before  # nothing stored
     assert got["answered"] == 173 and got["stop_reason"] == "scored"
-    assert got["bank_version"] == SHIPPED.version and got["test"] == CITIZEN_TEST.name
+    assert got["bank_version"] == SHIPPED.version and got["test"] == {
+        "name": "citizen",
+        "version": "2",
+    }
 
     def same(api: dict[str, Any], part) -> None:
         assert api["score"] == pytest.approx(part.score, abs=1e-9)
@@ -299,3 +302,113 @@ def test_the_export_scored_by_the_command_gives_each_session_its_result(
     assert int(row["overall_level"]) == result["overall"]["level"]
     for area in result["areas"]:
         assert float(row[f"area_{area['area']}_score"]) == pytest.approx(area["score"], abs=1e-4)
+
+
+# ------------------------------------------------------------- named tests --
+
+SAFETY = {
+    "name": "an-toan",
+    "version": "1",
+    "title": {"vi": "Kiểm tra nhanh: an toàn trên mạng"},
+    "intended_use": {"vi": "Cho chiến dịch an toàn trên mạng."},
+    "languages": ["vi"],
+    "areas": ["4"],
+    "rules": {"max_items": 5, "min_items": 2, "exposure": "randomesque:2"},
+}
+FORM_ITEMS = ["4.t00", "5.t01", "4.t02", "5.t03", "4.t03", "5.t00"]
+FORM = {
+    "name": "phieu",
+    "version": "1",
+    "title": {"vi": "Phiếu trước và sau lớp học"},
+    "intended_use": {"vi": "Cho lớp tập huấn."},
+    "languages": ["vi"],
+    "areas": ["4", "5"],
+    "form": {"items": FORM_ITEMS},
+}
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def tests_client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The small service bank with a one-area test and a fixed form, both live."""
+    directory = tmp_path_factory.mktemp("score-tests")
+    headers = {"X-API-Key": ADMIN_KEY}
+    with (
+        fresh_database(request.param, directory) as url,
+        app_client(url, directory, gate_simulees=300) as c,
+    ):
+        for document in (SAFETY, FORM):
+            assert (
+                c.post("/api/v1/admin/test-definitions", json=document, headers=headers).status_code
+                == 201
+            )
+            name, version = document["name"], document["version"]
+            activated = c.post(f"/api/v1/admin/tests/{name}/{version}/activate", headers=headers)
+            assert activated.status_code == 200, activated.text
+        draft = {**SAFETY, "version": "2"}
+        assert (
+            c.post("/api/v1/admin/test-definitions", json=draft, headers=headers).status_code == 201
+        )
+        yield c
+
+
+def test_a_one_area_test_scores_its_area_only(tests_client: Any) -> None:
+    reply = _score(tests_client, {"4.t00": 1, "4.t01": 0}, test="an-toan")
+    assert reply.status_code == 200, reply.text
+    got = reply.json()
+    assert got["test"] == {"name": "an-toan", "version": "1"}
+    assert [a["area"] for a in got["areas"]] == ["4"]
+    outside = _score(tests_client, {"4.t00": 1, "5.t01": 0}, test="an-toan")
+    assert outside.status_code == 422
+    assert outside.json()["detail"] == (
+        "responses[1].item: '5.t01' is not an item of test an-toan (bank svc-test-1)"
+    )
+
+
+def test_a_fixed_form_scores_as_its_session_does(tests_client: Any) -> None:
+    start = tests_client.post("/api/v1/sessions", json={"test": "phieu"}).json()
+    session_id, item = start["session_id"], start["item"]
+    options: dict[str, int] = {}
+    while item is not None:
+        options[item["id"]] = len(options) % len(item["options"])
+        item = tests_client.post(
+            f"/api/v1/sessions/{session_id}/answers",
+            json={"item_id": item["id"], "response": options[item["id"]]},
+        ).json()["item"]
+    assert list(options) == FORM_ITEMS
+    result = tests_client.get(f"/api/v1/sessions/{session_id}/result").json()
+    scored = _score(tests_client, options, test="phieu").json()
+    assert scored["test"] == result["test"] == {"name": "phieu", "version": "1"}
+    for key in ("overall", "areas"):
+        assert _close(scored[key], result[key]), (scored[key], result[key])
+    assert scored["advice"] == result["advice"]
+    # Part of the form is scored too; an item off the form is named.
+    part = _score(tests_client, dict(list(options.items())[:2]), test="phieu")
+    assert part.status_code == 200 and part.json()["answered"] == 2
+    off = _score(tests_client, {"4.t00": 0, "4.t05": 1}, test="phieu")
+    assert off.status_code == 422
+    assert off.json()["detail"].startswith(
+        "responses[1].item: '4.t05' is not an item of test phieu"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "detail"),
+    [
+        ({"test": "nope"}, "test: there is no test named 'nope'"),
+        ({"test": "an-toan", "test_version": "2"}, "test_version: test 'an-toan' has no live"),
+        ({"test": "an-toan", "test_version": "9"}, "test_version: test 'an-toan' has no live"),
+        ({"test": "an-toan", "bank": "nope"}, "bank: there is no live bank version 'nope'"),
+    ],
+)
+def test_unknown_or_unpublished_tests_are_404(tests_client: Any, extra: dict, detail: str) -> None:
+    reply = _score(tests_client, {"4.t00": 1}, **extra)
+    assert reply.status_code == 404, reply.text
+    assert reply.json()["detail"].startswith(detail)
+
+
+def test_a_version_needs_its_test(tests_client: Any) -> None:
+    reply = _score(tests_client, {"4.t00": 1}, test_version="1")
+    assert reply.status_code == 422
+    assert reply.json()["detail"].startswith("test_version:")
