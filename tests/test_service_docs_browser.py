@@ -53,13 +53,16 @@ def test_swagger_ui_renders_from_local_assets_with_no_outside_request(tmp_path: 
                 "console",
                 lambda m: problems.append(m.text) if m.type in ("error", "warning") else None,
             )
-            reply = page.goto(server.base + "/schema/swagger")
-            assert reply is not None and reply.status == 200
-            assert "script-src 'self'" in reply.headers["content-security-policy"]
-            expect(page.locator(".swagger-ui .info .title")).to_contain_text("nangluc")
-            expect(page.locator(".opblock-summary-path").first).to_be_visible()
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            assert any("/api/v1/sessions" in path for path in paths), paths
+            # /schema (what the README and the issue name) and /schema/swagger.
+            for path in ("/schema", "/schema/swagger"):
+                reply = page.goto(server.base + path)
+                assert reply is not None and reply.status == 200, path
+                assert "script-src 'self'" in reply.headers["content-security-policy"]
+                expect(page.locator(".swagger-ui .info .title")).to_contain_text("nangluc")
+                expect(page.locator(".opblock-summary-path").first).to_be_visible()
+                paths = page.locator(".opblock-summary-path").all_inner_texts()
+                assert any("/api/v1/sessions" in p for p in paths), (path, paths)
+                assert any("/api/v1/score" in p for p in paths), (path, paths)
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "docs-swagger.png"))
             assert outside == [], outside
