@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nangluc.engine import CITIZEN_TEST, LEVELS
+from nangluc.engine import CITIZEN_TEST
 from nangluc.engine.bank import ItemBank
-from nangluc.engine.scoring import area_scores, level_index
+from nangluc.engine.scoring import area_scores
 from nangluc.items import load_bank
 from nangluc.service import privacy, statistics
 from nangluc.simulations import draw_population, run
@@ -104,9 +104,11 @@ def study(
     measures = ("overall", *model.areas)
     area_index = [bank.area_codes.index(code) for code in model.areas]
     table = privacy.table_noise("ward", epsilon, len(model.areas))
-    n_levels = len(LEVELS)
-    lowers = [lv.lower for lv in LEVELS]
-    uppers = [lv.upper if i < n_levels - 1 else np.inf for i, lv in enumerate(LEVELS)]
+    levels = bank.scale.levels
+    level_index = bank.scale.index
+    n_levels = len(levels)
+    lowers = [lv.lower for lv in levels]
+    uppers = [lv.upper if i < n_levels - 1 else np.inf for i, lv in enumerate(levels)]
     size = np.exp(rng.uniform(np.log(sizes[0]), np.log(sizes[1]), wards)).astype(int)
     truth = np.zeros((wards, len(measures), n_levels))
     mean_truth = np.zeros((wards, len(measures)))
@@ -251,7 +253,8 @@ def main() -> None:
     print(
         "  mean signed error of counting, by level: "
         + ", ".join(
-            f"{lv.name_vi} {100 * b:+.2f}" for lv, b in zip(LEVELS, bias_naive, strict=True)
+            f"{lv.name_vi} {100 * b:+.2f}"
+            for lv, b in zip(bank.scale.levels, bias_naive, strict=True)
         )
     )
     print(

@@ -465,6 +465,12 @@ def import_csv(
     if mode not in ("text", "full"):
         raise ValueError(f"mode must be 'text' or 'full' (got {mode!r})")
     header, rows = read_rows(text)
+    # The provisional rule places items by the base framework's own levels.
+    level_codes = (
+        [band.code for band in base.framework.levels]
+        if base.framework is not None and base.framework.levels
+        else None
+    )
     required = ("id",) if mode == "text" else ("id", "area")
     problems = _header_problems(header, required)
     if problems:
@@ -539,7 +545,7 @@ def import_csv(
             rows_by_id.setdefault(item_id, []).append(number)
             if not any(cells.get(c, "") for c in ("model", "a", "b", "c", "thresholds")):
                 try:
-                    item.update(provisional_parameters(item))
+                    item.update(provisional_parameters(item, levels=level_codes))
                     provisional_count += 1
                 except ValueError as exc:
                     errors.append(
@@ -565,7 +571,7 @@ def import_csv(
     }
     status = None
     if provisional_count:
-        metadata["parameter_source"] = parameter_source()
+        metadata["parameter_source"] = parameter_source(levels=level_codes)
         status = "provisional"
     try:
         doc = new_version(base, version=version, items=new_items, status=status, metadata=metadata)

@@ -24,9 +24,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Bạn có thể nhờ Tổ công nghệ số cộng đồng ở phường, xã hoặc con cháu trong nhà hướng dẫn.",
         "en": "The community digital technology team in your ward or commune, or your family, can help you.",
     },
+    # {level}: the name of the framework's top level (Nâng cao / Advanced in the Đà Nẵng framework).
     "top": {
-        "vi": "Bạn đã ở mức Nâng cao, mức cao nhất của khung năng lực số.",
-        "en": "You are at the Advanced level, the highest level of the digital competence framework.",
+        "vi": "Bạn đã ở mức {level}, mức cao nhất của khung năng lực số.",
+        "en": "You are at the {level} level, the highest level of the digital competence framework.",
     },
     "top_steps": {
         "vi": "Nếu muốn giỏi hơn nữa, đây là vài việc bạn có thể tập thêm.",
@@ -102,7 +103,10 @@ def advice_payload(loaded: LoadedBank, advice: Advice) -> dict[str, Any]:
         )
     any_steps = any(a.steps for a in advice.areas)
     if advice.top_overall:
-        message = MESSAGES["top"]
+        top = loaded.bank.scale.top
+        message = {
+            lang: MESSAGES["top"][lang].format(level=top.name(lang)) for lang in ("vi", "en")
+        }
         more = MESSAGES["top_steps"] if any_steps else None
         help_text = MESSAGES["top_help"]
     else:

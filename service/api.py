@@ -33,7 +33,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
-from nangluc.engine import LEVELS
 from nangluc.service import cohorts, patterns, reports, research, sessions
 from nangluc.service import releases as releases_module
 from nangluc.service import tests as test_definitions
@@ -189,49 +188,56 @@ class FrameworkController(Controller):
     @get(
         "/",
         sync_to_thread=True,
-        summary="Areas, competences and levels (vi/en) of the active bank",
+        summary="Areas, competences, levels (vi/en, cut scores) and overall rule of the active bank",
         responses=errors(503),
     )
     def framework(self, db: DB) -> FrameworkOut:
         with db.engine.connect() as conn:
             loaded = db.banks.get(db.banks.active_version(conn), conn)
         framework = loaded.document.framework
-        if framework is None:  # a bare bank: area codes only, the engine's levels
+        scale = loaded.bank.scale
+        # Levels come from the bank's scale (the framework's own, or the Đà Nẵng
+        # default for a framework or bare bank without levels); descriptions
+        # from the framework file when it has them.
+        described = (
+            {int(band.code): band.description for band in framework.levels}
+            if (framework is not None)
+            else {}
+        )
+        levels = [
+            {
+                "level": lv.code,
+                "name": {"vi": lv.name_vi, "en": lv.name_en},
+                "lower": lv.lower,
+                "upper": lv.upper,
+                "description": _text(described[lv.code]) if described.get(lv.code) else None,
+            }
+            for lv in scale.levels
+        ]
+        if framework is None:  # a bare bank: area codes only
             areas = [
                 {"code": code, "name": {"vi": code, "en": code}} for code in loaded.bank.area_codes
             ]
             competences: list[dict[str, Any]] = []
-            levels = [
-                {
-                    "level": lv.code,
-                    "name": {"vi": lv.name_vi, "en": lv.name_en},
-                    "lower": lv.lower,
-                    "upper": lv.upper,
-                }
-                for lv in LEVELS
-            ]
         else:
             areas = [{"code": a.code, "name": _text(a.name)} for a in framework.areas]
             competences = [
                 {"code": c.code, "area": c.area, "name": _text(c.name)}
                 for c in framework.competences
             ]
-            levels = [
-                {
-                    "level": int(band.code),
-                    "name": _text(band.name),
-                    "lower": band.lower,
-                    "upper": band.upper,
-                    "description": _text(band.description) if band.description else None,
-                }
-                for band in framework.levels
-            ]
+        overall = scale.describe()["overall"]
         return FrameworkOut(
             bank_version=loaded.version,
             areas=areas,  # type: ignore[arg-type]
             competences=competences,  # type: ignore[arg-type]
             levels=levels,  # type: ignore[arg-type]
             age_groups=list(AGE_GROUPS),
+            overall=overall,  # type: ignore[arg-type]
+            name=_text(framework.name) if framework is not None and framework.name else None,
+            basic_skills=[  # type: ignore[arg-type]
+                {"code": b.code, "name": _text(b.name)}
+                for b in (framework.basic_skills if framework is not None else ())
+            ],
         )
 
 
@@ -377,7 +383,8 @@ MeasureQuery = Annotated[
 AtLeastQuery = Annotated[
     int | None,
     QueryParameter(
-        description="a level code 1..5: also give each group's share at or above it", ge=1, le=5
+        description="a level code of the active bank's framework (GET /api/v1/framework; "
+        "Đà Nẵng: 1..5): also give each group's share at or above it"
     ),
 ]
 FromQuery = Annotated[
@@ -431,7 +438,10 @@ class ReportController(Controller):
             "Estimated share of each group's people at each level of the chosen measure (the "
             "overall score, an area or a competence), the share at or above a level, and the "
             "mean score, each with a 95% interval for sampling, measurement error and privacy "
-            "noise. Computed only from releases: the noisy histograms of each ended period "
+            "noise. The report covers the active bank's framework: its levels, and only tests "
+            "taken on banks of that framework (same areas, levels and overall rule); tests of "
+            "another framework are never mixed in. "
+            "Computed only from releases: the noisy histograms of each ended period "
             "(quarter by default) and of each closed cohort, drawn once with OpenDP at the "
             "budget ε per test; asking again gives the same figures. A planner key "
             f"({API_KEY_HEADER}) is required."

@@ -17,8 +17,8 @@ life of the service, however many periods and reports follow.
 
 Within its release a regular test is counted in four tables — the whole
 city, by ward, by age group, by ward × age group — and in each table in one
-cell, in six
-histograms of 10 bins: its estimated overall score and its five area scores.
+cell, in 1 + A histograms of 10 bins (A areas; six for the Đà Nẵng
+framework): its estimated overall score and its area scores.
 One count per histogram: each histogram has L1 sensitivity 1. The budget is
 split (sequential composition, ε adds up):
 

@@ -13,6 +13,14 @@ or a competence code (``5.2``). A competence is not measured on its own by
 the test (it asks one to three of its criteria at most): its level is read
 from the area's ability through the competence's criteria, so its figures are
 a projection that holds as far as the area is one ability. The reports say so.
+
+A report covers one framework: the active bank's. Its levels are that
+framework's, and it counts only the tests of model blocks whose bank has the
+same framework (:func:`framework_key`: the same area codes, levels with their
+cut scores, and overall rule). Tests taken on a bank of another framework
+(another city's, or a worked example) are in the releases but never mixed
+into this framework's distributions; activating that framework's bank makes
+the reports cover it instead.
 """
 
 from __future__ import annotations
@@ -25,9 +33,9 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from nangluc.engine import LEVELS
+from nangluc.engine import Scale
 from nangluc.service import releases, statistics
-from nangluc.service.banks import NotFoundError, _text
+from nangluc.service.banks import LoadedBank, NotFoundError, _text
 from nangluc.service.db import RELEASE
 from nangluc.service.releases import VIETNAM, ModelBlock
 from nangluc.service.store import Database
@@ -52,14 +60,32 @@ class Measure:
     code: str | None
     area: str | None  # the area whose estimates it reads
     name: dict[str, str]
-    cuts: tuple[float, ...]  # lower bounds of levels 2..5 on the read scale
+    cuts: tuple[float, ...]  # lower bounds of the framework's levels 2..L on the read scale
 
     def to_json(self, language: str) -> dict[str, Any]:
         return {"kind": self.kind, "code": self.code, "name": self.name[language]}
 
 
-def parse_measure(db: Database, measure: str | None) -> Measure:
-    """``overall``, an area code or a competence code of the active bank.
+def framework_key(loaded: LoadedBank) -> tuple:
+    """What makes two banks' tests one population for a report: areas, levels, overall rule.
+
+    Two bank versions of one framework (a recalibration, a new wording) have
+    the same key; banks of different frameworks never do.
+    """
+    framework = loaded.document.framework
+    areas = (
+        tuple(a.code for a in framework.areas) if framework is not None else loaded.bank.area_codes
+    )
+    return (areas, loaded.bank.scale)
+
+
+def _active(db: Database) -> LoadedBank:
+    with db.engine.connect() as conn:
+        return db.banks.get(db.banks.active_version(conn), conn)
+
+
+def parse_measure(db: Database, measure: str | None, loaded: LoadedBank | None = None) -> Measure:
+    """``overall``, an area code or a competence code of the active bank (``loaded``).
 
     Raises
     ------
@@ -67,11 +93,10 @@ def parse_measure(db: Database, measure: str | None) -> Measure:
         The code names no area or competence of the active bank (404).
     """
     measure = (measure or "overall").strip()
-    standard = tuple(level.lower for level in LEVELS[1:])
+    loaded = loaded if loaded is not None else _active(db)
+    standard = tuple(float(cut) for cut in loaded.bank.scale.cuts)
     if measure == "overall":
         return Measure("overall", None, None, {"vi": "Điểm chung", "en": "Overall score"}, standard)
-    with db.engine.connect() as conn:
-        loaded = db.banks.get(db.banks.active_version(conn), conn)
     bank = loaded.bank
     if measure in bank.area_codes:
         name = {lang: loaded.area_name(measure, lang) for lang in ("vi", "en")}
@@ -170,16 +195,29 @@ class _Fitted:
 
 
 def _fit(
-    db: Database, sums: _Sums, measure: Measure, at_least: int | None, min_group: int
+    db: Database,
+    sums: _Sums,
+    measure: Measure,
+    at_least: int | None,
+    min_group: int,
+    scale: Scale,
+    covered: set[str],
 ) -> _Fitted:
-    """Fit every group of ``sums`` for ``measure`` (overall first, for the areas' levels)."""
+    """Fit every group of ``sums`` for ``measure`` (overall first, for the areas' levels).
+
+    Only the model blocks of the bank versions in ``covered`` (the report's
+    framework) are read; ``scale`` is that framework's.
+    """
     n = len(sums.groups)
+    n_levels = scale.n_levels
     read = "overall" if measure.kind == "overall" else str(measure.area)
     blocks: list[str] = []
     overall_kernels: list[statistics.Kernel] = []
     read_kernels: list[statistics.Kernel] = []
     for key in sorted(sums.counts):
         block = ModelBlock.parse(key)
+        if block.bank_version not in covered:
+            continue  # another framework's tests: never in this framework's distributions
         if read not in sums.counts[key] or "overall" not in sums.counts[key]:
             continue
         # Blocks whose rules had finished tests get a measurement model when
@@ -203,7 +241,7 @@ def _fit(
     if not blocks:
         empty = statistics.Estimate(*(np.zeros(n),) * 4)
         return _Fitted(
-            tests, tests_se, np.zeros(n, bool), ["no_tests"] * n, [empty] * len(LEVELS), None, None
+            tests, tests_se, np.zeros(n, bool), ["no_tests"] * n, [empty] * n_levels, None, None
         )
     overall_counts = stacked("overall", sums.counts)
     overall_noise = stacked("overall", sums.variance)
@@ -220,7 +258,7 @@ def _fit(
     rows = np.flatnonzero(shown)
     if rows.size == 0:
         nothing = statistics.Estimate(*(np.full(n, np.nan),) * 4)
-        return _Fitted(tests, tests_se, shown, reason, [nothing] * len(LEVELS), None, None)
+        return _Fitted(tests, tests_se, shown, reason, [nothing] * n_levels, None, None)
     fit = statistics.fit_matched(overall_counts[rows], overall_kernels, overall_noise[rows])
     if read != "overall":
         anchors = statistics.mean_score(fit).value
@@ -230,9 +268,9 @@ def _fit(
     bounds = (0.0, *measure.cuts, np.inf)
     levels = [
         _spread(statistics.share_between(fit, bounds[k], bounds[k + 1]), rows, n)
-        for k in range(len(LEVELS))
+        for k in range(n_levels)
     ]
-    cut = None if at_least is None else bounds[[lv.code for lv in LEVELS].index(at_least)]
+    cut = None if at_least is None else bounds[scale.position(at_least)]
     at_least_estimate = (
         None if cut is None else _spread(statistics.share_at_least(fit, cut), rows, n)
     )
@@ -250,7 +288,9 @@ def _spread(e: statistics.Estimate, rows: np.ndarray, n: int) -> statistics.Esti
     return statistics.Estimate(*out)
 
 
-def _group_json(fitted: _Fitted, i: int, language: str, at_least: int | None) -> dict[str, Any]:
+def _group_json(
+    fitted: _Fitted, i: int, language: str, at_least: int | None, scale: Scale
+) -> dict[str, Any]:
     shown = bool(fitted.shown[i])
     out: dict[str, Any] = {
         "tests": {
@@ -268,7 +308,7 @@ def _group_json(fitted: _Fitted, i: int, language: str, at_least: int | None) ->
         return out
     out["levels"] = [
         {"level": level.code, "name": level.name(language), **_estimate_json(fitted.levels[k], i)}
-        for k, level in enumerate(LEVELS)
+        for k, level in enumerate(scale.levels)
     ]
     if fitted.at_least is not None and at_least is not None:
         out["at_least"] = {"level": at_least, **_estimate_json(fitted.at_least, i)}
@@ -277,7 +317,9 @@ def _group_json(fitted: _Fitted, i: int, language: str, at_least: int | None) ->
     return out
 
 
-def _difference(after: _Fitted, before: _Fitted, i: int, j: int, at_least: int | None) -> dict:
+def _difference(
+    after: _Fitted, before: _Fitted, i: int, j: int, at_least: int | None, scale: Scale
+) -> dict:
     def one(a: statistics.Estimate, b: statistics.Estimate, bound: float, digits: int) -> dict:
         d = statistics.difference(_pick(a, i), _pick(b, j), bound=bound)
         return _estimate_json(d, 0, digits)
@@ -288,7 +330,7 @@ def _difference(after: _Fitted, before: _Fitted, i: int, j: int, at_least: int |
         "shown": True,
         "levels": [
             {"level": level.code, **one(after.levels[k], before.levels[k], 1.0, 4)}
-            for k, level in enumerate(LEVELS)
+            for k, level in enumerate(scale.levels)
         ],
         "at_least": (
             {"level": at_least, **one(after.at_least, before.at_least, 1.0, 4)}
@@ -330,7 +372,8 @@ def level_report(
     measure : str
         ``overall``, an area code or a competence code.
     at_least : int, optional
-        A level code (1..5): each group's share at or above it is added.
+        A level code of the active bank's framework: each group's share at or
+        above it is added.
     start, end : date, optional
         The window (Vietnam's dates, both included); only whole periods
         inside it are used, and the report says which.
@@ -350,17 +393,23 @@ def level_report(
     """
     if group_by not in GROUPINGS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}, got {group_by!r}")
-    if at_least is not None and at_least not in [lv.code for lv in LEVELS]:
-        raise ValueError(f"at_least must be a level code 1..{len(LEVELS)}, got {at_least!r}")
     if language not in ("vi", "en"):
         raise ValueError(f"language must be vi or en, got {language!r}")
-    chosen = parse_measure(db, measure)
+    loaded = _active(db)
+    scale = loaded.bank.scale
+    if at_least is not None and at_least not in scale.codes:
+        raise ValueError(
+            f"at_least must be a level code of the framework ({', '.join(map(str, scale.codes))}), "
+            f"got {at_least!r}"
+        )
+    chosen = parse_measure(db, measure, loaded)
     low, high = _window(start, end)
     releases.ensure_releases(db, now)
     wards = load_wards(db.settings.wards_path)
     min_group = db.settings.report_min_group
     kind = "cohort" if group_by == "cohort" else "period"
     documents = _releases(db, kind, low, high)
+    covered = _same_framework(db, loaded, documents)
     table = _TABLE[group_by]
     out_groups: list[dict[str, Any]] = []
     if group_by == "cohort":
@@ -369,7 +418,7 @@ def level_report(
         for d in documents:
             part = _sum_tables([d], table, list(releases.COHORT_PHASES))
             _merge(sums, part, [f"{d['cohort']['code']}|{p}" for p in releases.COHORT_PHASES])
-        fitted = _fit(db, sums, chosen, at_least, min_group)
+        fitted = _fit(db, sums, chosen, at_least, min_group, scale, covered)
         for c, d in enumerate(documents):
             i, j = 2 * c + 1, 2 * c  # after, before
             out_groups.append(
@@ -377,21 +426,21 @@ def level_report(
                     "key": d["cohort"]["code"],
                     "cohort": d["cohort"]["code"],
                     "label": d["cohort"]["name"],
-                    "before": _group_json(fitted, j, language, at_least),
-                    "after": _group_json(fitted, i, language, at_least),
-                    "change": _difference(fitted, fitted, i, j, at_least),
+                    "before": _group_json(fitted, j, language, at_least, scale),
+                    "after": _group_json(fitted, i, language, at_least, scale),
+                    "change": _difference(fitted, fitted, i, j, at_least, scale),
                 }
             )
     else:
         groups = releases.table_groups(table, wards)
         sums = _sum_tables(documents, table, groups)
-        fitted = _fit(db, sums, chosen, at_least, min_group)
+        fitted = _fit(db, sums, chosen, at_least, min_group, scale, covered)
         for i, key in enumerate(sums.groups):
             out_groups.append(
                 {
                     "key": key,
                     **_group_fields(group_by, key, wards, language),
-                    **_group_json(fitted, i, language, at_least),
+                    **_group_json(fitted, i, language, at_least, scale),
                 }
             )
     epsilon = max((d["epsilon"] for d in documents), default=db.settings.report_epsilon)
@@ -414,14 +463,37 @@ def level_report(
             "unit": "one finished test" if language == "en" else "một bài làm đã hoàn thành",
             "protects": releases.PROTECTS[language].format(epsilon=epsilon),
         },
+        "framework": {
+            "bank_version": loaded.version,
+            "name": _text(loaded.document.framework.name, language)
+            if loaded.document.framework is not None and loaded.document.framework.name
+            else None,
+            "bank_versions": sorted(covered),
+        },
         "levels": [
             {"level": lv.code, "name": lv.name(language), "lower": lv.lower, "upper": lv.upper}
-            for lv in LEVELS
+            for lv in scale.levels
         ],
         "min_group": min_group,
         "notes": _notes(chosen, group_by, language, bool(documents)),
         "groups": out_groups,
     }
+
+
+def _same_framework(db: Database, active: LoadedBank, documents: list[dict]) -> set[str]:
+    """The bank versions of the releases' model blocks that share the active bank's framework."""
+    key = framework_key(active)
+    versions = {ModelBlock.parse(b).bank_version for d in documents for b in d.get("blocks", ())}
+    versions.add(active.version)
+    covered = set()
+    with db.engine.connect() as conn:
+        for version in versions:
+            try:
+                if framework_key(db.banks.get(version, conn)) == key:
+                    covered.add(version)
+            except NotFoundError:  # a block of a version this database does not hold
+                continue
+    return covered
 
 
 def _merge(total: _Sums, part: _Sums, keys: list[str]) -> None:

@@ -167,10 +167,9 @@ class AnswerOut(msgspec.Struct):
 LevelCode = Annotated[
     int,
     msgspec.Meta(
-        ge=1,
-        le=5,
-        description="The framework's level code: 1 Bắt đầu (Beginning), 2 Cơ bản (Basic), "
-        "3 Khá (Intermediate), 4 Cao (High), 5 Nâng cao (Advanced)",
+        description="The level's code in the bank's framework (its levels, names and cut scores "
+        "are in GET /api/v1/framework). The shipped Đà Nẵng framework: 1 Bắt đầu (Beginning), "
+        "2 Cơ bản (Basic), 3 Khá (Intermediate), 4 Cao (High), 5 Nâng cao (Advanced)",
     ),
 ]
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -183,7 +182,8 @@ class LevelProbabilityOut(msgspec.Struct):
 
 
 class OverallOut(msgspec.Struct):
-    """The overall score (mean of the area scores) and what it says about the level."""
+    """The overall score (the framework's overall rule: the mean of the area scores, or their
+    weighted mean) and what it says about the level."""
 
     score: Annotated[Score, msgspec.Meta(description="Point estimate on the 0–100 scale")]
     se: Annotated[
@@ -200,7 +200,10 @@ class OverallOut(msgspec.Struct):
     ]
     level_probabilities: Annotated[
         list[LevelProbabilityOut],
-        msgspec.Meta(description="Posterior probability of each level (codes 1–5); sums to 1"),
+        msgspec.Meta(
+            description="Posterior probability of each level of the framework, in its order; "
+            "sums to 1"
+        ),
     ]
     settled: Annotated[
         bool,
@@ -270,7 +273,10 @@ class AdviceOut(msgspec.Struct):
     """What to learn next, from where learning helps most (areas in that order)."""
 
     top_overall: Annotated[
-        bool, msgspec.Meta(description="The overall level is the top level (5, Nâng cao)")
+        bool,
+        msgspec.Meta(
+            description="The overall level is the framework's top level (Đà Nẵng: 5, Nâng cao)"
+        ),
     ]
     message: Text
     more: Text | None
@@ -376,12 +382,34 @@ class FrameworkLevel(msgspec.Struct):
     description: Text | None = None
 
 
+class FrameworkOverall(msgspec.Struct):
+    """How the area scores make the overall score."""
+
+    rule: Annotated[
+        Literal["mean", "weighted"],
+        msgspec.Meta(description="mean: the plain mean of the areas; weighted: a weighted mean"),
+    ]
+    weights: Annotated[
+        dict[str, float] | None,
+        msgspec.Meta(description="Each area's weight (rule weighted), by area code"),
+    ] = None
+
+
 class FrameworkOut(msgspec.Struct):
+    """The active bank's framework: its areas, competences, levels (in increasing order, with
+    their cut scores on the 0–100 scale) and overall rule."""
+
     bank_version: str
     areas: list[FrameworkArea]
     competences: list[FrameworkCompetence]
     levels: list[FrameworkLevel]
     age_groups: list[str]
+    overall: FrameworkOverall | None = None
+    name: Text | None = None
+    basic_skills: Annotated[
+        list[FrameworkArea],
+        msgspec.Meta(description="The basic skills a city teaches (code and name), if any"),
+    ] = []
 
 
 class Interval(msgspec.Struct):
@@ -393,8 +421,8 @@ class Interval(msgspec.Struct):
 
 
 class LevelShare(msgspec.Struct):
-    """The estimated share of a group whose true score is at one level (its code 1..5),
-    with its 95% interval."""
+    """The estimated share of a group whose true score is at one level (its code in the
+    active bank's framework), with its 95% interval."""
 
     level: int
     name: str
@@ -404,7 +432,7 @@ class LevelShare(msgspec.Struct):
 
 
 class AtLeast(msgspec.Struct):
-    """The share at or above ``level`` (a code 1..5)."""
+    """The share at or above ``level`` (a level code of the active bank's framework)."""
 
     level: int
     value: float
@@ -466,6 +494,19 @@ class LevelBand(msgspec.Struct):
     upper: float
 
 
+class ReportFramework(msgspec.Struct):
+    """The framework a report covers: the active bank's. Only tests taken on banks of this
+    framework (same areas, levels and overall rule) are counted; tests of other frameworks
+    are never mixed into its distributions."""
+
+    bank_version: Annotated[str, msgspec.Meta(description="The active bank version")]
+    name: str | None
+    bank_versions: Annotated[
+        list[str],
+        msgspec.Meta(description="Bank versions of this framework whose tests may be counted"),
+    ]
+
+
 class ReportMeasure(msgspec.Struct):
     kind: Literal["overall", "area", "competence"]
     code: str | None
@@ -493,7 +534,10 @@ class LevelReport(msgspec.Struct):
     at_least: int | None
     window: ReportWindow
     privacy: ReportPrivacy
-    levels: list[LevelBand]
+    framework: ReportFramework
+    levels: Annotated[
+        list[LevelBand], msgspec.Meta(description="The levels of the report's framework")
+    ]
     min_group: int
     notes: list[str]
     groups: list[ReportGroup]

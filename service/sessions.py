@@ -32,13 +32,12 @@ import numpy as np
 import sqlalchemy as sa
 
 from nangluc.engine import (
-    LEVELS,
     FixedForm,
+    Scale,
     TestConfig,
     TestState,
     advise,
     answer_item,
-    level_by_code,
     score_test,
     start_test,
 )
@@ -470,7 +469,7 @@ def _record(
 def _result_columns(loaded: LoadedBank, state: TestState, config: TestConfig) -> dict[str, Any]:
     """The result columns stored when a test finishes (planner reports read them).
 
-    Levels are stored as the framework's codes (1..5); ``overall_decided``
+    Levels are stored as the bank framework's codes; ``overall_decided``
     holds whether the overall level is settled. The API's result is computed
     from the stored state by the same function, so the two always agree.
     """
@@ -516,9 +515,9 @@ class ResultView:
     test: dict[str, str] | None = None
 
 
-def level_name(code: int, language: str) -> str:
-    """The name of the level with framework code ``code`` (1..5) in ``language``."""
-    return level_by_code(code).name(language)
+def level_name(scale: Scale, code: int, language: str) -> str:
+    """The name in ``language`` of the level with code ``code`` of a bank's framework (``scale``)."""
+    return scale.by_code(code).name(language)
 
 
 _SELECT_RESULT = sa.select(
@@ -589,11 +588,11 @@ def result_payload(
             "se": part.se,
             "interval": list(part.interval),
             "level": part.level,
-            "level_name": level_name(part.level, language),
+            "level_name": level_name(part.scale, part.level, language),
             "probability": part.probability,
             "level_probabilities": [
                 {"level": level.code, "probability": p}
-                for level, p in zip(LEVELS, part.level_probabilities, strict=True)
+                for level, p in zip(part.scale.levels, part.level_probabilities, strict=True)
             ],
             "settled": part.settled,
         }

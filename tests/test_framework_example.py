@@ -5,6 +5,8 @@ The service, page and reports run it in ``test_framework_example_service.py``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import unicodedata
 
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 from nangluc import items
 from nangluc.engine import DEFAULT_SCALE
 from nangluc.items.provisional import provisional_parameters
+from nangluc.items.spreadsheet import bank_to_csv, import_csv
 from nangluc.simulations.cli import simulate
 
 PATH = items.HOUSEHOLD_SAFETY_BANK_PATH
@@ -113,3 +116,23 @@ def test_simulate_reports_the_examples_own_levels(simulated):
     # A short adaptive test places most simulees in their true level (4 bands).
     assert 0.6 < simulated["level_accuracy"] <= 1.0
     assert len(simulated["true_level_shares"]) == 4
+
+
+def test_a_full_sheet_import_gives_provisional_parameters_by_the_examples_levels(doc):
+    rows = list(csv.DictReader(io.StringIO(bank_to_csv(doc).lstrip("\ufeff"))))
+    for row in rows:  # no parameters: the provisional rule gives them
+        for column in ("model", "a", "b", "c", "thresholds"):
+            row[column] = ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    new, _ = import_csv(out.getvalue(), doc, version="household-2026.12-p2", mode="full")
+    assert new.metadata["parameter_source"]["location_by_level"] == {
+        "1": -1.5,
+        "2": -0.5,
+        "3": 0.5,
+        "4": 1.5,
+    }
+    level_one = next(i for i in new.items if i.level == 1 and i.model == "3pl")
+    assert -2.0 <= level_one.b <= -1.0  # around -1.5, within the rule's jitter

@@ -110,9 +110,14 @@ def test_level_numbering_is_the_same_in_every_endpoint(shipped):
 def test_openapi_describes_levels_by_their_codes(shipped):
     schema = shipped.get("/schema/openapi.json").json()["components"]["schemas"]
     level = schema["OverallOut"]["properties"]["level"]
-    assert level["minimum"] == 1 and level["maximum"] == 5
+    # A level is a code of the bank's framework: no fixed range (issue #14); the
+    # description names where the levels are and the shipped framework's codes.
+    assert "minimum" not in level and "maximum" not in level
+    assert "GET /api/v1/framework" in level["description"]
     assert "1 Bắt đầu" in level["description"] and "5 Nâng cao" in level["description"]
-    assert schema["FrameworkLevel"]["properties"]["level"]["maximum"] == 5
+    assert "maximum" not in schema["FrameworkLevel"]["properties"]["level"]
+    overall = schema["FrameworkOut"]["properties"]["overall"]
+    assert overall  # the overall rule is part of the framework's description
 
 
 def test_result_of_an_unknown_or_unfinished_session(shipped):

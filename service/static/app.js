@@ -192,20 +192,54 @@ function areaName(code, fromResult) {
   return localName(area && area.name, localName(fromResult, msg("areaFallback", { code })));
 }
 
-/** The framework's level code (1..5) of a level given by the API, or null. */
+/** The framework's level code of a level given by the API (any integer), or null. */
 function levelCode(level) {
   const code = Number(level);
-  return Number.isInteger(code) && code >= 1 && code <= 5 ? code : null;
+  return Number.isInteger(code) ? code : null;
 }
 
-function levelName(level) {
+/** The bank's levels as the API gives them (GET /framework), lowest first. */
+function frameworkLevels() {
+  return (state.framework && Array.isArray(state.framework.levels) && state.framework.levels) || [];
+}
+
+function levelBand(level) {
   const code = levelCode(level);
-  const levels = (state.framework && state.framework.levels) || [];
-  const band = levels.find((lv) => Number(lv.level) === code);
-  if (band) {
-    return localName(band.name, MESSAGES[state.lang].levels[code - 1]);
+  return frameworkLevels().find((lv) => Number(lv.level) === code) || null;
+}
+
+/** A level's name: the framework's (from the API), else "Level n". */
+function levelName(level) {
+  const band = levelBand(level);
+  const fallback = msg("levelFallback", { code: String(level) });
+  return band ? localName(band.name, fallback) : fallback;
+}
+
+/**
+ * A colour step 1..5 for a level: its position among the framework's levels
+ * spread over the five colours, so the lowest level is always the first colour
+ * and the top level the last, however many levels the framework has.
+ */
+function levelShade(level) {
+  const levels = frameworkLevels();
+  const position = levels.findIndex((lv) => Number(lv.level) === levelCode(level));
+  if (position < 0 || levels.length < 2) {
+    return 1;
   }
-  return code !== null ? MESSAGES[state.lang].levels[code - 1] : String(level);
+  return 1 + Math.round((4 * position) / (levels.length - 1));
+}
+
+/** The scores where levels begin (above the lowest), for the bars' tick marks. */
+function levelCuts() {
+  return frameworkLevels()
+    .slice(1)
+    .map((lv) => Number(lv.lower))
+    .filter((at) => Number.isFinite(at) && at > 0 && at < 100);
+}
+
+function basicSkillCount() {
+  const skills = state.framework && state.framework.basic_skills;
+  return Array.isArray(skills) ? skills.length : 0;
 }
 
 /** "about 7 in 10": how sure a level is, in tenths a citizen can picture. */
@@ -220,7 +254,7 @@ async function loadFramework() {
       state.framework = data;
     }
   } catch {
-    // Built-in level names and "Area n" labels are used instead.
+    // The result's own level names and "Area n" labels are used instead.
   }
 }
 
@@ -656,7 +690,10 @@ function applyLanguage() {
   langSwitch.textContent = msg("switchTo");
   langSwitch.setAttribute("lang", other);
   langSwitch.setAttribute("aria-label", msg("switchToLabel"));
-  document.getElementById("footer-text").textContent = msg("footer");
+  const framework = state.framework && state.framework.name ? localName(state.framework.name, "") : "";
+  document.getElementById("footer-text").textContent = framework
+    ? msg("footerFramework", { framework })
+    : msg("footer");
 }
 
 // --------------------------------------------------------------- screens --
@@ -1029,9 +1066,9 @@ function questionView() {
 
 function barView(area) {
   const score = Math.max(0, Math.min(100, Number(area.score)));
-  const fill = h("div", { class: `bar-fill level-${levelCode(area.level) ?? 1}` });
+  const fill = h("div", { class: `bar-fill level-${levelShade(area.level)}` });
   fill.style.width = `${score}%`;
-  const ticks = [20, 40, 60, 80].map((at) => {
+  const ticks = levelCuts().map((at) => {
     const tick = h("span", { class: "bar-tick" });
     tick.style.left = `${at}%`;
     return tick;
@@ -1055,7 +1092,9 @@ function resultView() {
   const overall = result.overall || {};
   const areas = Array.isArray(result.areas) ? result.areas : [];
   const code = levelCode(overall.level);
-  const meaning = code !== null ? MESSAGES[state.lang].levelMeaning[code - 1] : null;
+  // What the level means, in the framework's own words (its level descriptions).
+  const band = levelBand(overall.level);
+  const meaning = band && band.description ? localName(band.description, null) : null;
   // The 95% interval of the true score, as the API states it.
   const interval = Array.isArray(overall.interval) ? overall.interval.map(Number) : [];
   const low = Math.round(interval[0]);
@@ -1097,7 +1136,7 @@ function resultView() {
         : null,
       result.answered ? h("p", { class: "help" }, msg("answeredCount", { n: result.answered })) : null,
     ),
-    h("h2", {}, areas.length === 5 ? msg("areasHeading") : msg("areasHeadingAny")),
+    h("h2", {}, areas.length > 1 ? msg("areasHeading", { n: areas.length }) : msg("areasHeadingAny")),
     h("ul", { class: "chart" }, areas.map(barView)),
     h("p", { class: "help" }, msg("chartCaption")),
     areas.some((area) => area.settled === false) ? h("p", { class: "help" }, msg("areasLessSure")) : null,
@@ -1170,7 +1209,11 @@ function adviceView(advice) {
     h("p", { class: "advice-message" }, said(advice.message)),
     advice.top_overall ? h("p", { class: "advice-help" }, said(advice.help)) : null,
     advice.more ? h("p", {}, said(advice.more)) : null,
-    withSteps.length && !advice.top_overall ? h("p", { class: "help" }, msg("basicSkillNote")) : null,
+    // The star note only when a shown step belongs to a basic skill of the framework.
+    withSteps.some((area) => area.steps.some((step) => step.basic_skills && step.basic_skills.length)) &&
+    !advice.top_overall
+      ? h("p", { class: "help" }, msg("basicSkillNote", { n: basicSkillCount() }))
+      : null,
     shown.map(areaStepsView),
     more.length
       ? h(
@@ -1240,4 +1283,5 @@ if (speech() && typeof speech().addEventListener === "function") {
 applyLanguage();
 render();
 await Promise.all([loadFramework(), loadWards(), loadLengths(), loadTest()]);
+applyLanguage(); // the footer names the framework the API serves
 await resume({ greet: true });

@@ -70,6 +70,8 @@ const TEXT = {
     closes: "Đóng lúc",
     statuses: { open: "Đang mở", closed: "Đã đóng", released: "Đã có số liệu" },
     levelShort: "Mức {code}",
+    frameworkLine:
+      "Khung năng lực: {name} ({count} mức). Chỉ tính bài làm trên ngân hàng câu hỏi của khung này: {versions}.",
   },
   en: {
     title: "Digital competence reports for planners",
@@ -133,6 +135,8 @@ const TEXT = {
     closes: "Closes",
     statuses: { open: "Open", closed: "Closed", released: "Figures released" },
     levelShort: "Level {code}",
+    frameworkLine:
+      "Framework: {name} ({count} levels). Only tests taken on this framework's item banks are counted: {versions}.",
   },
 };
 
@@ -413,7 +417,15 @@ function controlsView() {
   );
 }
 
-/** Five bars (one per level) with their 95% intervals, as an SVG drawing. */
+/**
+ * A colour class l1..l5 for the k-th of n levels: positions spread over the five
+ * colours, so the lowest level is always the first colour and the top the last.
+ */
+function shade(k, n) {
+  return `l${n < 2 ? 1 : 1 + Math.round((4 * k) / (n - 1))}`;
+}
+
+/** One bar per level of the report's framework, with 95% intervals, as an SVG drawing. */
 function levelChart(label, levels, series) {
   // Drawn at the width it is shown at, so its text stays readable on a phone.
   const width = Math.max(300, Math.min(640, root.clientWidth - 8));
@@ -434,7 +446,7 @@ function levelChart(label, levels, series) {
       const x = labelWidth;
       const text = series.length > 1 ? `${level.level} · ${name}` : `${level.level} · ${level.name}`;
       chart.append(svg("text", { x: 0, y: y + 16 }, text));
-      chart.append(svg("rect", { x, y: y + 4, width: Math.max(share.value * plot, 0.5), height: rowHeight - 10, class: cls || `l${level.level}` }));
+      chart.append(svg("rect", { x, y: y + 4, width: Math.max(share.value * plot, 0.5), height: rowHeight - 10, class: cls || shade(k, levels.length) }));
       const low = x + share.low * plot;
       const high = x + share.high * plot;
       const mid = y + rowHeight / 2 - 1;
@@ -520,6 +532,17 @@ function reportView() {
     "section",
     { id: "results", tabindex: "-1", "aria-labelledby": "results-heading" },
     h("h2", { id: "results-heading" }, `${report.measure.name} · ${TEXT[state.lang].groups[report.group_by]}`),
+    report.framework
+      ? h(
+          "p",
+          { class: "meta framework" },
+          t("frameworkLine", {
+            name: report.framework.name || report.framework.bank_version,
+            count: levels.length,
+            versions: report.framework.bank_versions.join(", "),
+          }),
+        )
+      : null,
     h(
       "div",
       { class: "notice privacy" },
@@ -528,7 +551,7 @@ function reportView() {
       " ",
       report.window.releases.length ? t("covers", { releases: report.window.releases.map(releaseName).join(", ") }) : t("noRelease"),
     ),
-    h("ul", { class: "legend" }, levels.map((lv) => h("li", {}, h("span", { class: `swatch l${lv.level}`, "aria-hidden": "true" }), `${lv.level} · ${lv.name} (${lv.lower}–${lv.upper})`))),
+    h("ul", { class: "legend" }, levels.map((lv, k) => h("li", {}, h("span", { class: `swatch ${shade(k, levels.length)}`, "aria-hidden": "true" }), `${lv.level} · ${lv.name} (${lv.lower}–${lv.upper})`))),
     shown.length ? shown.map((g) => (cohorts ? cohortView(g, levels) : groupView(g, levels))) : h("p", {}, t("noGroups")),
     hidden ? h("p", { class: "meta" }, t("withheld", { n: hidden })) : null,
     h("ul", { class: "notes" }, report.notes.map((note) => h("li", {}, note))),

@@ -1,0 +1,163 @@
+"""The citizen page on the second framework, in headless Chromium (issue #14, §1).
+
+A city sets the example up as documented in ``items/data/examples/README.md``:
+``nangluc bank add`` and ``nangluc bank activate`` on a fresh database, then
+the service serves it. The page shows the example's own level names, its three
+areas and its cut scores, all read from the API.
+
+Skipped when ``/usr/bin/chromium`` is missing, unless ``NANGLUC_REQUIRE_BROWSER=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() and os.environ.get("NANGLUC_REQUIRE_BROWSER") != "1":
+    pytest.skip(
+        "/usr/bin/chromium is missing (set NANGLUC_REQUIRE_BROWSER=1 to fail instead)",
+        allow_module_level=True,
+    )
+
+import uvicorn  # noqa: E402
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+from nangluc import items  # noqa: E402
+from nangluc.cli import main as nangluc  # noqa: E402
+from nangluc.service.app import create_app  # noqa: E402
+from nangluc.service.settings import Settings  # noqa: E402
+from service_fixtures import CHROMIUM_ARGS  # noqa: E402
+
+LEVELS_VI = ("Cần hỗ trợ", "Nắm cơ bản", "Vững vàng", "Làm chủ")
+AREAS_VI = {
+    "1": "Tài khoản và mật khẩu",
+    "2": "Phòng tránh lừa đảo trực tuyến",
+    "3": "Trẻ em và quyền riêng tư gia đình",
+}
+VERSION = items.load_bank(items.HOUSEHOLD_SAFETY_BANK_PATH).version
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory) -> Iterator[str]:
+    """The example bank added and activated by the CLI on a fresh database, then served."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('household-page') / 'nangluc.db'}"
+    runner = CliRunner()
+    added = runner.invoke(
+        nangluc, ["bank", "add", str(items.HOUSEHOLD_SAFETY_BANK_PATH), "--database-url", url]
+    )
+    assert added.exit_code == 0, added.output
+    activated = runner.invoke(nangluc, ["bank", "activate", VERSION, "--database-url", url])
+    assert activated.exit_code == 0, activated.output
+    assert f"bank {VERSION} is active" in activated.output
+    app = create_app(Settings(database_url=url))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+    app.state.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def page(base_url: str) -> Iterator[Page]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(
+            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="vi-VN"
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "response",
+            lambda r: errors.append(f"{r.status} from {r.url}") if r.status >= 500 else None,
+        )
+        yield page
+        context.close()
+        browser.close()
+        assert not errors, errors
+
+
+def test_the_page_shows_the_examples_levels_and_three_areas(page: Page, base_url: str):
+    with httpx.Client(base_url=base_url + "/api/v1", timeout=10) as api:
+        assert api.get("/framework").json()["bank_version"] == VERSION
+        page.goto(base_url + "/")
+        page.wait_for_selector("#app[data-screen=welcome]")
+        expect(page.locator("#footer-text")).to_contain_text("Khung an toàn số cho gia đình")
+        page.locator("form.start-form button[type=submit]").click()
+        page.wait_for_selector("#app[data-screen=question][data-busy=false]")
+        rng = random.Random(7)
+        for _ in range(60):
+            if page.locator("#app").get_attribute("data-screen") != "question":
+                break
+            answered = int(page.locator("#app").get_attribute("data-answered"))
+            page.locator(".option").nth(rng.randrange(page.locator(".option").count())).click()
+            page.locator("button.continue").click()
+            page.wait_for_selector(
+                "#app[data-screen=result], "
+                f"#app[data-screen=question][data-answered='{answered + 1}'][data-busy=false]"
+            )
+        page.wait_for_selector("#app[data-screen=result]")
+        session_id = page.evaluate("() => localStorage.getItem('nangluc.session')")
+        result = api.get(f"/sessions/{session_id}/result").json()
+        framework = api.get("/framework").json()
+
+    overall = result["overall"]
+    expect(page.locator(".overall-level")).to_have_text(LEVELS_VI[overall["level"] - 1])
+    # What the level means is the framework's own description of it.
+    description = framework["levels"][overall["level"] - 1]["description"]["vi"]
+    expect(page.locator(".overall-meaning")).to_have_text(description)
+    expect(page.locator(".result h2").first).to_have_text("Điểm theo 3 lĩnh vực")
+    bars = page.locator(".chart .bar-row")
+    expect(bars).to_have_count(3)
+    for area in result["areas"]:
+        row = page.locator(f".bar-row[data-area='{area['area']}']")
+        expect(row.locator(".bar-name")).to_have_text(AREAS_VI[area["area"]])
+        expect(row.locator(".bar-value")).to_have_text(
+            f"{LEVELS_VI[area['level'] - 1]} · {round(area['score'])} điểm"
+        )
+        # Tick marks at the example's cut scores (30, 55, 80), not at 20-point bands.
+        ticks = row.locator(".bar-tick")
+        expect(ticks).to_have_count(3)
+        lefts = [ticks.nth(i).evaluate("e => e.style.left") for i in range(3)]
+        assert lefts == ["30%", "55%", "80%"]
+    # The top level's bar gets the last colour, the lowest level's the first.
+    shade = page.locator(".bar-row .bar-fill").first.get_attribute("class")
+    level = result["areas"][0]["level"]
+    assert f"level-{[1, 2, 4, 5][level - 1]}" in shade
+    # In English: the framework's English level names, from the API.
+    page.locator("#lang-switch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    names_en = ("Needs support", "Aware", "Confident", "Leading")
+    expect(page.locator(".overall-level")).to_have_text(names_en[overall["level"] - 1])
+    expect(page.locator(".result h2").first).to_have_text("Scores in the 3 areas")
