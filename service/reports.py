@@ -387,9 +387,9 @@ def level_report(
     Raises
     ------
     ValueError
-        An unknown grouping or level code.
+        An unknown grouping.
     NotFoundError
-        An unknown measure.
+        An unknown measure, or a level code the active framework does not have.
     """
     if group_by not in GROUPINGS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}, got {group_by!r}")
@@ -398,7 +398,8 @@ def level_report(
     loaded = _active(db)
     scale = loaded.bank.scale
     if at_least is not None and at_least not in scale.codes:
-        raise ValueError(
+        # Like an unknown measure: the active framework has no such level (404).
+        raise NotFoundError(
             f"at_least must be a level code of the framework ({', '.join(map(str, scale.codes))}), "
             f"got {at_least!r}"
         )

@@ -224,7 +224,7 @@ def test_reports_cover_the_active_framework_only(two_frameworks):
     assert len(area["groups"][0]["levels"]) == 4
     # A level code of another framework is refused, naming the field and the codes.
     reply = client.get(f"{API}/reports/levels", params={"at_least": 5}, headers=PLANNER)
-    assert reply.status_code == 400
+    assert reply.status_code == 404
     assert "at_least must be a level code of the framework (1, 2, 3, 4)" in reply.text
     # The CSV export carries the example's level names.
     csv_reply = client.get(f"{API}/reports/levels.csv", headers=PLANNER)
