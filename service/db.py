@@ -109,9 +109,9 @@ class TestSession(SQLModel, table=True):
     updated: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     finished: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True), index=True)
     # The result when the test finished (engine.score_test), for planner reports:
-    # levels are the framework's codes 1..5 (rows finished before that change hold
-    # 0..4; reports derive the level from the score), and overall_decided is
-    # whether the overall level is settled.
+    # levels are the codes of the bank's framework (Đà Nẵng: 1..5; rows finished
+    # before that change hold 0..4; reports derive the level from the score),
+    # and overall_decided is whether the overall level is settled.
     overall_score: float | None = None
     overall_se: float | None = None
     overall_level: int | None = None

@@ -161,3 +161,90 @@ def test_the_page_shows_the_examples_levels_and_three_areas(page: Page, base_url
     names_en = ("Needs support", "Aware", "Confident", "Leading")
     expect(page.locator(".overall-level")).to_have_text(names_en[overall["level"] - 1])
     expect(page.locator(".result h2").first).to_have_text("Scores in the 3 areas")
+
+
+# ------------------------------------------------------------ planner page
+PLANNER_KEY = "household-planner-key-3d7"
+
+
+@pytest.fixture(scope="module")
+def planner_url(tmp_path_factory) -> Iterator[str]:
+    """The example bank served with simulated finished tests of a past quarter."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from nangluc.engine import CITIZEN_TEST
+    from nangluc.service import synthetic
+    from nangluc.service.db import BANK
+    from nangluc.simulations import draw_population
+
+    directory = tmp_path_factory.mktemp("household-planner")
+    settings = Settings(
+        database_url=f"sqlite:///{directory / 'planner.db'}",
+        bank_path=str(items.HOUSEHOLD_SAFETY_BANK_PATH),
+        report_simulees=1500,
+    ).with_planner_keys(PLANNER_KEY)
+    app = create_app(settings)
+    db = app.state.db
+    with db.engine.begin() as conn:
+        conn.execute(BANK.update().values(created=datetime(2026, 4, 2, tzinfo=UTC)))
+    bank = db.banks.get(VERSION).bank
+    rng = np.random.default_rng(8)
+    rows, _ = synthetic.simulated_rows(
+        bank,
+        CITIZEN_TEST,
+        draw_population(400, bank.n_areas, 0.7, rng),
+        rng,
+        finished=datetime(2026, 5, 12, 3, 0, tzinfo=UTC),
+        ward="Phường Hải Châu",
+    )
+    synthetic.insert_rows(db.engine, rows)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+    db.dispose()
+
+
+def test_the_planner_page_shows_the_examples_levels(page: Page, planner_url: str):
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.goto(planner_url + "/planner")
+    page.get_by_label("Khóa báo cáo", exact=True).fill(PLANNER_KEY)
+    page.get_by_role("button", name="Mở báo cáo").click()
+    results = page.locator("#results")
+    expect(results.get_by_role("heading", name="Phường Hải Châu", exact=True)).to_be_visible(
+        timeout=60_000
+    )
+    # The report's framework and its four levels with their cut scores.
+    expect(results.locator("p.framework")).to_contain_text(
+        "Khung năng lực: Khung an toàn số cho gia đình (ví dụ) (4 mức)"
+    )
+    legend = results.locator("ul.legend li")
+    expect(legend).to_have_count(4)
+    bands = ("0–30", "30–55", "55–80", "80–100")
+    for k, (name, band) in enumerate(zip(LEVELS_VI, bands, strict=True)):
+        expect(legend.nth(k)).to_have_text(f"{k + 1} · {name} ({band})")
+    chart = results.locator("svg.chart").first
+    assert chart.locator("rect").count() == 4 and chart.locator("line.interval").count() == 12
+    # The top level gets the last colour.
+    assert "l5" in chart.locator("rect").nth(3).get_attribute("class")
+    # "At or above" offers the example's levels, by name.
+    options = page.get_by_label("Tỷ lệ đạt từ mức", exact=True).locator("option")
+    expect(options).to_have_count(5)  # "none" and the four levels
+    expect(options.nth(4)).to_have_text("4 · Làm chủ")
+    page.get_by_label("Chia theo", exact=True).select_option("all")
+    page.get_by_label("Tỷ lệ đạt từ mức", exact=True).select_option("3")
+    page.get_by_role("button", name="Xem báo cáo").click()
+    expect(results).to_contain_text("Đạt từ mức 3 trở lên")
