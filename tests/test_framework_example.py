@@ -83,15 +83,19 @@ def test_example_parameters_follow_the_documented_seeded_rule(doc):
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    out = tmp_path_factory.mktemp("household") / "sim.json"
+    directory = tmp_path_factory.mktemp("household")
+    out = directory / "sim.json"
     result = CliRunner().invoke(
         simulate,
         ["--bank", str(PATH), "--examinees", "300", "--seed", "5", "--workers", "1",
-         "--no-progress", "--reference-examinees", "100", "--json", str(out)],
+         "--no-progress", "--reference-examinees", "100", "--json", str(out),
+         "--report", str(directory / "report")],
         catch_exceptions=False,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    return json.loads(out.read_text(encoding="utf-8"))
+    summary = json.loads(out.read_text(encoding="utf-8"))
+    summary["report.md"] = (directory / "report" / "report.md").read_text(encoding="utf-8")
+    return summary
 
 
 def test_simulate_reports_the_examples_own_levels(simulated):
@@ -136,3 +140,15 @@ def test_a_full_sheet_import_gives_provisional_parameters_by_the_examples_levels
     }
     level_one = next(i for i in new.items if i.level == 1 and i.model == "3pl")
     assert -2.0 <= level_one.b <= -1.0  # around -1.5, within the rule's jitter
+
+
+def test_the_simulation_report_names_the_examples_levels_and_rule(simulated):
+    report = simulated["report.md"]
+    assert (
+        "levels 1 Cần hỗ trợ (Needs support) < 30, 2 Nắm cơ bản (Aware) 30–55, "
+        "3 Vững vàng (Confident) 55–80, 4 Làm chủ (Leading) ≥ 80" in report
+    )
+    assert "weighted mean of the area domain scores: area 1 × 1, area 2 × 2, area 3 × 1" in report
+    assert "(Cần hỗ trợ, Nắm cơ bản, Vững vàng hay Làm chủ)" in report
+    assert "(Needs support, Aware, Confident or Leading)" in report
+    assert "Nâng cao" not in report and "Bắt đầu" not in report

@@ -122,6 +122,31 @@ def test_top_level_advice_names_the_examples_top_level(served):
     assert "Leading" in result["advice"]["message"]["en"]
 
 
+def test_scoring_a_full_pattern_gives_the_examples_levels_as_the_engine(served):
+    from nangluc.engine import score_responses
+
+    rng = np.random.default_rng(9)
+    doc = items.load_bank(items.HOUSEHOLD_SAFETY_BANK_PATH)
+    answers = {item.id: int(rng.integers(len(item.options))) for item in doc.items}
+    reply = served.post(
+        f"{API}/score",
+        json={"responses": [{"item": i, "response": r} for i, r in answers.items()]},
+    )
+    assert reply.status_code == 200, reply.text
+    scored = reply.json()
+    engine = score_responses(
+        doc.item_bank,
+        {i: doc.item(i).score_option(r) for i, r in answers.items()},
+        config=CITIZEN_TEST,
+    )
+    assert abs(scored["overall"]["score"] - engine.overall.score) < 1e-9
+    assert scored["overall"]["level"] == engine.overall.level
+    assert scored["overall"]["level_name"] == LEVELS_VI[engine.overall.level - 1]
+    assert [p["level"] for p in scored["overall"]["level_probabilities"]] == [1, 2, 3, 4]
+    for got, want in zip(scored["areas"], engine.areas, strict=True):
+        assert got["area"] == want.area and abs(got["score"] - want.score) < 1e-9
+
+
 # ------------------------------------------------------------------ reports
 @pytest.fixture(scope="module", params=DATABASES)
 def two_frameworks(request, tmp_path_factory):
