@@ -136,6 +136,22 @@ def test_replies_name_the_allowed_origin_and_expose_location(embed_client: Any) 
     assert "access-control-allow-origin" not in stranger.headers
 
 
+def test_error_replies_are_readable_by_the_allowed_origin(embed_client: Any) -> None:
+    """A portal's code can read why a call failed (422 naming the field, 404, 413)."""
+    origin = {"Origin": PORTAL}
+    bad = embed_client.post("/api/v1/score", json={"responses": []}, headers=origin)
+    missing = embed_client.get(
+        "/api/v1/sessions/00000000-0000-4000-8000-000000000001", headers=origin
+    )
+    large = embed_client.post(
+        "/api/v1/score", json={"responses": [{"item": "x" * 70_000, "response": 0}]}, headers=origin
+    )
+    for reply, status in ((bad, 422), (missing, 404), (large, 413)):
+        assert reply.status_code == status
+        assert reply.headers["access-control-allow-origin"] == PORTAL
+        assert reply.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("path", "key"),
     [("/api/v1/admin/banks", ADMIN_KEY), ("/api/v1/reports/releases", PLANNER_KEY)],
