@@ -8,7 +8,10 @@ when
    ``draft`` and ``metadata.calibration.diagnostics`` lists no error), and
 2. a simulation of the test on the candidate keeps the overall level
    accuracy within :attr:`GatePolicy.tolerance` of the same simulation on the
-   current deployment.
+   current deployment, and
+3. both banks have the same framework levels and overall rule
+   (:attr:`ItemBank.scale`): accuracies over other levels are not comparable,
+   so a change of framework passes only when forced, with a reason.
 
 The simulation: ``simulees`` true abilities drawn once (equicorrelated normal,
 mean 0, SD 1, inter-area correlation ``correlation``), the same for both
@@ -244,6 +247,16 @@ def go_live_gate(
     current_figures = None
     difference = difference_se = None
     if current is not None:
+        if current.item_bank.scale != candidate.item_bank.scale:
+            # A level accuracy is the share told their right level: with other
+            # levels (or another overall rule) it measures something else.
+            reasons.append(
+                "the candidate's framework has other levels or another overall rule "
+                f"({_scale_text(current.item_bank.scale)} -> "
+                f"{_scale_text(candidate.item_bank.scale)}): the simulated level accuracies "
+                "are not comparable, and citizens would be told levels of another framework; "
+                "a framework change needs force and a reason"
+            )
         if current.item_bank.area_codes != candidate.item_bank.area_codes:
             notes.append(
                 "the two banks have different areas "
@@ -280,6 +293,11 @@ def go_live_gate(
         seconds=time.perf_counter() - started,
         notes=tuple(notes),
     )
+
+
+def _scale_text(scale) -> str:
+    cuts = "/".join(f"{level.lower:g}" for level in scale.levels)
+    return f"{scale.n_levels} levels from {cuts}, overall {scale.rule}"
 
 
 __all__ = ["Deployment", "GatePolicy", "GateResult", "error_diagnostics", "go_live_gate"]

@@ -268,3 +268,18 @@ def test_reports_cover_the_active_framework_only(two_frameworks):
         assert [lv["level"] for lv in city["levels"]] == [1, 2, 3, 4, 5]
     finally:
         _activate(client, EXAMPLE_VERSION)
+
+
+def test_changing_framework_passes_the_go_live_gate_only_when_forced(two_frameworks):
+    client, _, _ = two_frameworks
+    _activate(client, EXAMPLE_VERSION)
+    reply = client.post(f"{API}/admin/banks/{DEFAULT_VERSION}/activate", headers=ADMIN)
+    assert reply.status_code == 409, reply.text
+    body = reply.json()
+    assert "other levels or another overall rule" in body["detail"]
+    assert (
+        "4 levels from 0/30/55/80, overall weighted -> 5 levels from 0/20/40/60/80"
+        in (body["detail"])
+    )
+    framework = client.get(f"{API}/framework").json()
+    assert framework["bank_version"] == EXAMPLE_VERSION  # nothing changed
