@@ -416,3 +416,21 @@ def test_valid_documents_pass_both(validator, max_items, selector, estimator, ex
     }
     assert validate_definition(document) == []
     assert list(validator.iter_errors(document)) == []
+
+
+FORM_FIELDS = ("form.items", "form.estimator", "form.max_items", "form")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(field=st.sampled_from(FORM_FIELDS), value=BAD_VALUES)
+def test_engine_and_schema_agree_on_forms(validator, field, value):
+    document = _set(FORM, field, value)
+    problems = validate_definition(document)
+    schema_ok = not list(validator.iter_errors(document))
+    # The relation the schema cannot express: form.max_items <= the number of items.
+    if len(problems) == 1 and "the form has" in problems[0]:
+        assert schema_ok
+        return
+    assert (not problems) == schema_ok, (field, value, problems)
+    if problems:
+        assert any(p.startswith(field) for p in problems), (field, problems)

@@ -828,7 +828,9 @@ function lengthPoints() {
 function progressView() {
   const number = state.answered + 1;
   // The server's estimate of the share done; without one, a slow, honest crawl.
-  const estimate = Number.isFinite(state.progress) ? state.progress : state.answered / FALLBACK_LENGTH;
+  const estimate = Number.isFinite(state.progress)
+    ? state.progress
+    : state.answered / (state.maxItems || FALLBACK_LENGTH);
   const fraction = Math.max(0, Math.min(estimate, 0.95));
   const percent = Math.round(fraction * 100);
   const named = state.testInfo && !state.testInfo.default ? state.testInfo : null;
