@@ -25,7 +25,8 @@ from nangluc.service.store import Database
 from nangluc.text import csv_writer
 
 #: Columns of ``responses.csv``: the calibration input (DESIGN §3) plus the
-#: attributes a planner groups by and where each answer came from.
+#: attributes a planner groups by and where each answer came from (the bank
+#: version, the position in the test, and the test's name and version).
 CSV_COLUMNS = (
     "respondent_id",
     "item_id",
@@ -35,6 +36,8 @@ CSV_COLUMNS = (
     "age_group",
     "bank_version",
     "seq",
+    "test",
+    "test_version",
 )
 
 
@@ -237,6 +240,8 @@ def _response_query() -> sa.Select:
             SESSION.c.age_group,
             SESSION.c.bank_version,
             RESPONSE.c.seq,
+            SESSION.c.test_name,
+            SESSION.c.test_version,
         )
         .join(SESSION, SESSION.c.id == RESPONSE.c.session_id)
         .order_by(SESSION.c.created, RESPONSE.c.session_id, RESPONSE.c.seq)
@@ -296,6 +301,8 @@ def response_rows(db: Database, *, batch_size: int = 5000) -> Iterator[tuple]:
                 row.age_group or "",
                 row.bank_version,
                 row.seq,
+                row.test_name or "",
+                row.test_version or "",
             )
 
 

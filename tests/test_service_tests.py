@@ -169,6 +169,10 @@ def test_store_activate_and_take_a_one_area_test(client) -> None:
             },
         ).one()
     assert (row.test_name, row.test_version, row.config) == ("an-toan", "1", "an-toan@1")
+    # Researchers' export says which test each answer came from.
+    export = client.get(f"{API}/admin/responses.csv", headers=HEADERS).text.splitlines()
+    assert export[0].endswith(",seq,test,test_version")
+    assert sum(line.endswith(",an-toan,1") for line in export) == len(seen)
 
 
 def test_unknown_test_is_404_naming_it(client) -> None:
