@@ -118,7 +118,7 @@ def _validate_csv(file: str, base_file: str | None) -> None:
 @bank.command("info")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 def info_command(file: str) -> None:
-    """Version, status and item counts by area, kind (ksa), model and status."""
+    """Version, status, levels, overall rule and item counts by area, kind, model and status."""
     doc = _load(file)
     click.echo(f"version:  {doc.version}")
     click.echo(f"parent:   {doc.parent or '-'}")
@@ -139,6 +139,16 @@ def info_command(file: str) -> None:
             f"{k} {kinds[k]}" for k in ("knowledge", "skill", "attitude") if kinds[k]
         )
         click.echo(f"  area {code}{name}: {by_area[code]} ({detail})")
+    scale = doc.item_bank.scale
+    click.echo(
+        "levels:   "
+        + ", ".join(
+            f"{lv.code} {lv.name_vi} [{lv.lower:g}, {lv.upper:g}{']' if lv is scale.top else ')'}"
+            for lv in scale.levels
+        )
+    )
+    weights = ", ".join(f"area {code} x {w:g}" for code, w in scale.weights or ())
+    click.echo(f"overall:  {scale.rule}" + (f" ({weights})" if weights else " of the areas"))
     for label, counter in (
         ("ksa", Counter(i.kind for i in doc.items)),
         ("model", Counter(i.model for i in doc.items)),

@@ -152,3 +152,18 @@ def test_the_simulation_report_names_the_examples_levels_and_rule(simulated):
     assert "(Cần hỗ trợ, Nắm cơ bản, Vững vàng hay Làm chủ)" in report
     assert "(Needs support, Aware, Confident or Leading)" in report
     assert "Nâng cao" not in report and "Bắt đầu" not in report
+
+
+def test_bank_info_shows_the_examples_levels_and_overall_rule():
+    from nangluc.items.cli import bank
+
+    result = CliRunner().invoke(bank, ["info", str(PATH)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "levels:   1 Cần hỗ trợ [0, 30), 2 Nắm cơ bản [30, 55), 3 Vững vàng [55, 80), "
+        "4 Làm chủ [80, 100]" in result.output
+    )
+    assert "overall:  weighted (area 1 x 1, area 2 x 2, area 3 x 1)" in result.output
+    shipped = CliRunner().invoke(bank, ["info", str(items.DEFAULT_BANK_PATH)])
+    assert "5 Nâng cao [80, 100]" in shipped.output
+    assert "overall:  mean of the areas" in shipped.output
