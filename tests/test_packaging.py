@@ -9,6 +9,7 @@ extras, and a command whose extra is missing says which one.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -248,6 +249,30 @@ def test_core_install_scores_paper_forms(core_env):
     lines = (core_env["cwd"] / "scores.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("respondent_id,bank_version,test,answered,overall_score")
     assert [line.split(",")[0] for line in lines[1:]] == ["an", "binh"]
+
+
+@pytest.mark.slow
+def test_core_install_validates_and_simulates_test_definitions(core_env):
+    """``nangluc test validate`` and ``simulate --test`` need no extra; the database commands do."""
+    out = _run(
+        core_env,
+        core_env["python"],
+        "-c",
+        "import nangluc.items.definitions as d; print(d.SHIPPED_DIR / 'an-toan-so.toml')",
+    )
+    definition = out.stdout.strip()
+    validate = _run(core_env, core_env["nangluc"], "test", "validate", definition)
+    assert validate.returncode == 0, validate.stderr
+    assert "valid — adaptive test an-toan-so version 1: areas 4" in validate.stdout
+    simulate = _run(
+        core_env, core_env["nangluc"], "simulate", "--test", definition,
+        "--examinees", "40", "--no-references",
+    )  # fmt: skip
+    assert simulate.returncode == 0, simulate.stderr
+    summary = json.loads(simulate.stdout)
+    assert summary["test"]["name"] == "an-toan-so" and summary["bank"]["areas"] == ["4"]
+    listed = _run(core_env, core_env["nangluc"], "test", "list")
+    assert listed.returncode == 2 and "pip install 'nangluc[service]'" in listed.stderr
 
 
 def _shipped_bank(env) -> str:
