@@ -20,7 +20,15 @@ from nangluc.service.banks import (
     NotFoundError,
     UnprocessableError,
 )
-from nangluc.service.db import ACTIVATION, BANK, RESPONSE, SERVICE_KEY, SESSION, utcnow
+from nangluc.service.db import (
+    ACTIVATION,
+    BANK,
+    RESPONSE,
+    SERVICE_KEY,
+    SESSION,
+    TEST_DEFINITION,
+    utcnow,
+)
 from nangluc.service.store import Database
 from nangluc.text import csv_writer
 
@@ -128,6 +136,14 @@ def activate_bank(
             sa.select(BANK.c.version).where(BANK.c.status == "active").limit(1)
         ).scalar_one_or_none()
         current = db.banks.get(previous, conn) if previous is not None else None
+        broken, to_derive = tests_broken_by(conn, candidate)
+    if broken and not force:
+        raise ConflictError(
+            f"bank version {version!r} would stop active tests that follow the active bank: "
+            + "; ".join(broken)
+            + ". Give those tests a version for this bank first, or override with force and a "
+            "reason (their sessions would then be refused)."
+        )
     policy = GatePolicy(simulees=db.settings.gate_simulees, tolerance=db.settings.gate_tolerance)
     # The simulation takes a second or two: outside any transaction.
     result = go_live_gate(
@@ -150,6 +166,12 @@ def activate_bank(
             + ". Resolve the problems, or override with force and a reason.",
             gate,
         )
+    # Active tests with Sympson-Hetter rules that follow the active bank get their
+    # control parameters on the new version (a simulation each), as activation would.
+    derived_tests = [
+        (name, test_version, derive_exposure_for(db, name, test_version, candidate))
+        for name, test_version in to_derive
+    ]
     with db.transaction() as conn:
         active_now = conn.execute(
             sa.select(BANK.c.version).where(BANK.c.status == "active").limit(1)
@@ -160,6 +182,12 @@ def activate_bank(
                 "activate again"
             )
         now = utcnow()
+        for name, test_version, derived in derived_tests:
+            conn.execute(
+                TEST_DEFINITION.update()
+                .where(TEST_DEFINITION.c.name == name, TEST_DEFINITION.c.version == test_version)
+                .values(derived=derived)
+            )
         conn.execute(BANK.update().where(BANK.c.status == "active").values(status="retired"))
         conn.execute(
             BANK.update().where(BANK.c.version == version).values(status="active", activated=now)
@@ -181,6 +209,56 @@ def activate_bank(
         "forced": bool(force and not result.passed),
         "reason": reason,
     }
+
+
+def tests_broken_by(conn: sa.Connection, candidate: Any) -> tuple[list[str], list[tuple[str, str]]]:
+    """Active test definitions that follow the active bank, checked against bank ``candidate``.
+
+    Returns what could not run on it (a fixed form whose items the new
+    version lacks, areas it does not have), each as ``test NAME@VERSION:
+    problem``, and the (name, version) of tests whose Sympson–Hetter control
+    parameters must be derived on it.
+    """
+    from nangluc.engine.definition import ACTIVE_BANK, DefinitionError, TestDefinition
+
+    rows = conn.execute(
+        sa.select(
+            TEST_DEFINITION.c.name,
+            TEST_DEFINITION.c.version,
+            TEST_DEFINITION.c.document,
+            TEST_DEFINITION.c.derived,
+        ).where(TEST_DEFINITION.c.status == "active")
+    ).all()
+    broken: list[str] = []
+    to_derive: list[tuple[str, str]] = []
+    for row in rows:
+        definition = TestDefinition.from_dict(row.document)
+        if definition.bank != ACTIVE_BANK:
+            continue  # pinned to its own bank version: unaffected
+        try:
+            view = definition.view(candidate.bank)
+            if definition.rules_config().sympson_hetter_rate is not None:
+                control = ((row.derived or {}).get("exposure") or {}).get(candidate.version)
+                if not control:
+                    to_derive.append((row.name, row.version))
+                    control = [(i, 1.0) for i in view.item_ids]  # checked with neutral ones
+            else:
+                control = None
+            definition.build(candidate.bank, exposure_control=control)
+        except DefinitionError as error:
+            broken.append(f"test {definition.key}: " + "; ".join(error.problems))
+    return broken, to_derive
+
+
+def derive_exposure_for(db: Database, name: str, version: str, loaded: Any) -> dict[str, Any]:
+    """The test's ``derived`` with Sympson–Hetter control parameters added for bank ``loaded``."""
+    from nangluc.service.tests import _derive_exposure
+
+    definition = db.tests.definition(name, version)
+    derived = db.tests.derived(name, version)
+    exposure = dict(derived.get("exposure") or {})
+    exposure[loaded.version] = _derive_exposure(definition, loaded, db.settings.gate_simulees)
+    return _plain({**derived, "exposure": exposure})
 
 
 def activation_log(db: Database, *, limit: int = 200) -> list[dict[str, Any]]:

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from service_fixtures import (
+from service_fixtures import (  # noqa: F401 - database_url is a fixture
     ADMIN_KEY,
     DATABASES,
     app_client,
+    bank_dict,
+    database_url,
     fresh_database,
     run_to_end,
 )
@@ -294,3 +296,50 @@ def test_sympson_hetter_rules_get_their_parameters_at_activation(client) -> None
     assert all(0 <= k <= 1 for _, k in control) and min(k for _, k in control) < 1
     started = client.post(f"{API}/sessions", json={"test": "sh"})
     assert started.status_code == 201 and started.json()["item"]["area"] == "4"
+
+
+def test_a_bank_that_would_stop_an_active_test_is_refused(client) -> None:
+    # A form that follows the active bank, and a new bank version without one of its items.
+    document = _named(FORM, "theo-ngan-hang", form={"items": ["4.t00", "4.t07"]})
+    assert _add(client, document).status_code == 201
+    assert _activate(client, "theo-ngan-hang", "1").status_code == 200
+    smaller = bank_dict("svc-test-small", per_area=4)
+    assert client.post(f"{API}/admin/bank-files", json=smaller, headers=HEADERS).status_code == 201
+    refused = client.post(f"{API}/admin/banks/svc-test-small/activate", headers=HEADERS)
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert "would stop active tests" in detail
+    assert (
+        'test theo-ngan-hang@1: form.items[1]: item "4.t07" is not in bank svc-test-small' in detail
+    )
+    banks = {
+        b["version"]: b["status"] for b in client.get(f"{API}/admin/banks", headers=HEADERS).json()
+    }
+    assert banks["svc-test-small"] == "draft"
+    # The test still runs on the active bank.
+    assert client.post(f"{API}/sessions", json={"test": "theo-ngan-hang"}).status_code == 201
+
+
+def test_a_new_bank_derives_the_exposure_control_of_active_tests(database_url, tmp_path) -> None:
+    # A Sympson-Hetter test that follows the active bank goes on running on a new version.
+    with app_client(database_url, tmp_path, gate_simulees=400) as client:
+        rules = {"max_items": 3, "min_items": 3, "exposure": "sympson-hetter:0.6"}
+        assert _add(client, _named(SAFETY, "sh-theo", rules=rules)).status_code == 201
+        assert _activate(client, "sh-theo", "1").status_code == 200
+        new = bank_dict("svc-test-2", seed=3)
+        assert client.post(f"{API}/admin/bank-files", json=new, headers=HEADERS).status_code == 201
+        done = client.post(f"{API}/admin/banks/svc-test-2/activate", headers=HEADERS)
+        assert done.status_code == 200, done.text
+        with sa.create_engine(database_url).connect() as conn:
+            derived = conn.execute(
+                sa.text("SELECT derived FROM test_definition WHERE name = 'sh-theo'")
+            ).scalar_one()
+        derived = derived if isinstance(derived, dict) else json.loads(derived)
+        assert set(derived["exposure"]) == {"svc-test-1", "svc-test-2"}
+        started = client.post(f"{API}/sessions", json={"test": "sh-theo"}).json()
+        assert started["item"]["area"] == "4"
+        with sa.create_engine(database_url).connect() as conn:
+            bank = conn.execute(
+                sa.text("SELECT bank_version FROM test_session WHERE test_name = 'sh-theo'")
+            ).scalar_one()
+        assert bank == "svc-test-2"
