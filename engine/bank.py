@@ -16,7 +16,6 @@ information broadcast over (thetas x items x categories):
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -304,23 +303,7 @@ class ItemBank:
         keep = np.flatnonzero(mask)
         if keep.size == 0:
             raise ValueError("subset would leave no items")
-        width = int(self.n_categories[keep].max()) - 1
-        return ItemBank(
-            version=version or self.version,
-            item_ids=tuple(self.item_ids[i] for i in keep),
-            area_codes=self.area_codes,
-            area=self.area[keep],
-            competence=tuple(self.competence[i] for i in keep),
-            basic_skills=tuple(self.basic_skills[i] for i in keep),
-            kind=self.kind[keep],
-            model=self.model[keep],
-            discrimination=self.discrimination[keep],
-            thresholds=self.thresholds[keep, :width],
-            guessing=self.guessing[keep],
-            n_categories=self.n_categories[keep],
-            operational=self.operational[keep],
-            scale=self.scale,
-        )
+        return self._take(keep, version=version or self.version)
 
     def restrict_areas(self, codes: Sequence[str]) -> ItemBank:
         """The bank of the areas ``codes`` only (a test of some areas scores those areas only).
@@ -345,12 +328,23 @@ class ItemBank:
         keep = np.flatnonzero(np.isin(self.area, old))
         remap = np.full(self.n_areas, -1, dtype=np.int16)
         remap[old] = np.arange(old.size, dtype=np.int16)
+        return self._take(keep, area_codes=kept, area=remap[self.area[keep]])
+
+    def _take(
+        self,
+        keep: np.ndarray,
+        *,
+        version: str | None = None,
+        area_codes: tuple[str, ...] | None = None,
+        area: np.ndarray | None = None,
+    ) -> ItemBank:
+        """A bank of the items at positions ``keep`` (same scale; areas as given or the bank's)."""
         width = int(self.n_categories[keep].max()) - 1
-        return dataclasses.replace(
-            self,
+        return ItemBank(
+            version=self.version if version is None else version,
             item_ids=tuple(self.item_ids[i] for i in keep),
-            area_codes=kept,
-            area=remap[self.area[keep]],
+            area_codes=self.area_codes if area_codes is None else area_codes,
+            area=self.area[keep] if area is None else area,
             competence=tuple(self.competence[i] for i in keep),
             basic_skills=tuple(self.basic_skills[i] for i in keep),
             kind=self.kind[keep],
@@ -360,6 +354,7 @@ class ItemBank:
             guessing=self.guessing[keep],
             n_categories=self.n_categories[keep],
             operational=self.operational[keep],
+            scale=self.scale,
         )
 
 

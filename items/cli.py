@@ -11,7 +11,6 @@ import io
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
@@ -27,14 +26,10 @@ from nangluc.items.bank import (
     read_json,
     write_bank,
 )
+from nangluc.items.cli_support import DATABASE_OPTION, fail, service_admin
 from nangluc.items.schema import validate_document
 from nangluc.items.spreadsheet import bank_to_csv, decode_csv, import_csv, items_from_csv
 from nangluc.text import csv_writer
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
 
 
 def _load(path: str) -> BankDocument:
@@ -42,9 +37,9 @@ def _load(path: str) -> BankDocument:
     try:
         return load_bank(path)
     except BankFileError as exc:
-        _fail(f"error: {exc.problems[0]}", 2)
+        fail(f"error: {exc.problems[0]}", 2)
     except BankError as exc:
-        _fail(f"error: {exc}", 1)
+        fail(f"error: {exc}", 1)
 
 
 @click.group("bank")
@@ -69,18 +64,18 @@ def validate_command(file: str, base_file: str | None) -> None:
     try:
         data = read_json(file)
     except BankFileError as exc:
-        _fail(f"error: {exc.problems[0]}", 2)
+        fail(f"error: {exc.problems[0]}", 2)
     problems = validate_document(data)
     if problems:
         for problem in problems:
             click.echo(str(problem))
         n = len(problems)
-        _fail(f"{file}: invalid, {n} problem{'s' if n != 1 else ''}", 1)
+        fail(f"{file}: invalid, {n} problem{'s' if n != 1 else ''}", 1)
     try:
         doc = bank_from_dict(data)
         _ = doc.item_bank  # the engine's own checks: "valid" means the engine accepts it
     except ValueError as exc:
-        _fail(f"{file}: invalid: {exc}", 1)
+        fail(f"{file}: invalid: {exc}", 1)
     if not doc.hash_matches:
         click.echo(
             f"warning: metadata.content_hash ({doc.declared_hash[:12]}) does not match the content "
@@ -102,16 +97,16 @@ def _validate_csv(file: str, base_file: str | None) -> None:
     try:
         data = Path(file).read_bytes()
     except FileNotFoundError:
-        _fail(f"error: CSV file not found: {file}", 2)
+        fail(f"error: CSV file not found: {file}", 2)
     except OSError as exc:
-        _fail(f"error: cannot read {file}: {exc.strerror or exc}", 2)
+        fail(f"error: cannot read {file}: {exc.strerror or exc}", 2)
     try:
         found = items_from_csv(decode_csv(data, name=file), framework=framework)
     except BankError as exc:
         for problem in exc.problems:
             click.echo(str(problem))
         n = len(exc.problems)
-        _fail(f"{file}: invalid, {n} problem{'s' if n != 1 else ''}", 1)
+        fail(f"{file}: invalid, {n} problem{'s' if n != 1 else ''}", 1)
     click.echo(f"{file}: valid — {len(found)} items")
 
 
@@ -183,7 +178,7 @@ def export_command(file: str, fmt: str, out: Path | None) -> None:
         try:
             atomic_write(out, data)
         except OSError as exc:
-            _fail(f"error: cannot write {out}: {exc.strerror or exc}", 2)
+            fail(f"error: cannot write {out}: {exc.strerror or exc}", 2)
         click.echo(f"wrote {out} ({len(doc)} items)", err=True)
         return
     if out is None:
@@ -192,9 +187,9 @@ def export_command(file: str, fmt: str, out: Path | None) -> None:
     try:
         write_bank(doc, out)
     except BankError as exc:
-        _fail(f"error: {exc}", 1)
+        fail(f"error: {exc}", 1)
     except OSError as exc:
-        _fail(f"error: cannot write {out}: {exc.strerror or exc}", 2)
+        fail(f"error: cannot write {out}: {exc.strerror or exc}", 2)
     click.echo(f"wrote {out} ({len(doc)} items)", err=True)
 
 
@@ -235,9 +230,9 @@ def import_command(csv_file: Path, base_file: str, out: Path, version: str, mode
     try:
         data = csv_file.read_bytes()
     except FileNotFoundError:
-        _fail(f"error: CSV file not found: {csv_file}", 2)
+        fail(f"error: CSV file not found: {csv_file}", 2)
     except OSError as exc:
-        _fail(f"error: cannot read {csv_file}: {exc.strerror or exc}", 2)
+        fail(f"error: cannot read {csv_file}: {exc.strerror or exc}", 2)
     try:
         text = decode_csv(data, name=str(csv_file))
         doc, notes = import_csv(text, base, version=version, mode=mode, source_name=csv_file.name)
@@ -245,47 +240,27 @@ def import_command(csv_file: Path, base_file: str, out: Path, version: str, mode
         for problem in exc.problems:
             click.echo(str(problem))
         n = len(exc.problems)
-        _fail(f"{csv_file}: not imported, {n} problem{'s' if n != 1 else ''}", 1)
+        fail(f"{csv_file}: not imported, {n} problem{'s' if n != 1 else ''}", 1)
     try:
         write_bank(doc, out)
     except BankError as exc:
-        _fail(f"error: {exc}", 1)
+        fail(f"error: {exc}", 1)
     except OSError as exc:
-        _fail(f"error: cannot write {out}: {exc.strerror or exc}", 2)
+        fail(f"error: cannot write {out}: {exc.strerror or exc}", 2)
     for note in notes:
         click.echo(note)
     click.echo(f"wrote {out}: version {doc.version} (parent {doc.parent}), {len(doc)} items")
 
 
 # ------------------------------------------------------------ a service database
-_DATABASE = click.option(
-    "--database-url",
-    envvar="DATABASE_URL",
-    default="sqlite:///nangluc.db",
-    show_default=True,
-    help="The service's database: sqlite:///FILE.db or postgresql://user@host/db (also DATABASE_URL).",
-)
-
-
-def _admin():
-    """The database-side commands need the service extra (exit 2 names it)."""
-    from nangluc.extras import require
-
-    require(
-        "service",
-        purpose="this command works on the service's database and needs the 'service' extra",
-    )
-    from nangluc.service import admin
-
-    return admin
 
 
 @bank.command("add")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@_DATABASE
+@DATABASE_OPTION
 def add_command(file: Path, database_url: str) -> None:
     """Store a bank file (e.g. a calibrated one) in the service's database as a draft version."""
-    info = _admin().add(database_url, file)
+    info = service_admin().add(database_url, file)
     click.echo(
         f"stored bank {info['version']} as a draft ({info['items']} items); "
         f"put it live with: nangluc bank activate {info['version']}"
@@ -293,10 +268,10 @@ def add_command(file: Path, database_url: str) -> None:
 
 
 @bank.command("versions")
-@_DATABASE
+@DATABASE_OPTION
 def versions_command(database_url: str) -> None:
     """List the bank versions stored in the service's database, newest first."""
-    for info in _admin().versions(database_url):
+    for info in service_admin().versions(database_url):
         click.echo(
             f"{info['version']}\t{info['status']}\t{info['document_status'] or ''}\t"
             f"{info['items']} items\tcreated {info['created']:%Y-%m-%d %H:%M}"
@@ -305,7 +280,7 @@ def versions_command(database_url: str) -> None:
 
 @bank.command("activate")
 @click.argument("version")
-@_DATABASE
+@DATABASE_OPTION
 @click.option(
     "--force", is_flag=True, help="Override a refusal of the go-live gate (needs --reason)."
 )
@@ -321,21 +296,21 @@ def activate_command(version: str, database_url: str, force: bool, reason: str |
     2 bad input. Every attempt is written to the audit log.
     """
     if force and not (reason or "").strip():
-        _fail("error: --force needs --reason (it is written to the audit log)", 2)
-    code, text = _admin().activate(database_url, version, force=force, reason=reason)
+        fail("error: --force needs --reason (it is written to the audit log)", 2)
+    code, text = service_admin().activate(database_url, version, force=force, reason=reason)
     click.echo(text, err=code != 0)
     sys.exit(code)
 
 
 @bank.command("activations")
-@_DATABASE
+@DATABASE_OPTION
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the entries as JSON (with the gate's results)."
 )
 def activations_command(database_url: str, limit: int, as_json: bool) -> None:
     """The audit log of bank activations, newest first: when, who, which, outcome, why."""
-    admin = _admin()
+    admin = service_admin()
     entries = admin.activations(database_url, limit)
     if as_json:
         click.echo(admin.dumps(entries))
@@ -399,7 +374,7 @@ def score(
     if doc is None:
         doc = _load_default()
         if definition is not None and definition.bank not in ("active", doc.version):
-            _fail(
+            fail(
                 f"error: --test: {definition.key} is defined on bank {definition.bank}, not the "
                 f"shipped {doc.version}: give that bank file with --bank",
                 2,
@@ -410,12 +385,12 @@ def score(
     try:
         patterns = read_forms(responses, doc, items=allowed, scope=scope)
     except FormFileError as exc:
-        _fail(f"error: {exc.problems[0]}", 2)
+        fail(f"error: {exc.problems[0]}", 2)
     except FormError as exc:
         for problem in exc.problems:
             click.echo(f"{responses}: {problem}", err=True)
         n = len(exc.problems)
-        _fail(f"{responses}: nothing scored, {n} problem{'s' if n != 1 else ''} to fix", 1)
+        fail(f"{responses}: nothing scored, {n} problem{'s' if n != 1 else ''} to fix", 1)
     buffer = io.StringIO()
     writer = csv_writer(buffer, lineterminator="\n")
     writer.writerow(_score_columns(bank.area_codes))
@@ -429,7 +404,7 @@ def score(
     try:
         atomic_write(out, data)
     except OSError as exc:
-        _fail(f"error: cannot write {out}: {exc.strerror or exc}", 2)
+        fail(f"error: cannot write {out}: {exc.strerror or exc}", 2)
     click.echo(f"wrote {out} ({len(patterns)} respondents)", err=True)
 
 
@@ -445,11 +420,11 @@ def _definition(value: str | None):
         try:
             return read_definition(path)
         except DefinitionError as exc:
-            _fail(f"error: --test: {exc}", 2)
+            fail(f"error: --test: {exc}", 2)
     shipped = [d for d in shipped_definitions().values() if d.name == value]
     if not shipped:
         names = sorted({d.name for d in shipped_definitions().values()} | set(CONFIGS))
-        _fail(
+        fail(
             f"error: --test: no test named {value!r} (known: {', '.join(names)}), and no such file",
             2,
         )
@@ -468,7 +443,7 @@ def _test_on(definition, value: str | None, doc: BankDocument):
     try:
         bank, config = definition.build(doc.item_bank, overrides=overrides, check_bank=False)
     except DefinitionError as exc:
-        _fail(f"error: --test: {exc}", 2)
+        fail(f"error: --test: {exc}", 2)
     return bank, config, definition.key
 
 

@@ -14,24 +14,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from nangluc.engine.definition import ACTIVE_BANK, DefinitionError, TestDefinition
-
-_DATABASE = click.option(
-    "--database-url",
-    envvar="DATABASE_URL",
-    default="sqlite:///nangluc.db",
-    show_default=True,
-    help="The service's database: sqlite:///FILE.db or postgresql://user@host/db (also DATABASE_URL).",
-)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
+from nangluc.items.cli_support import DATABASE_OPTION, fail, service_admin
 
 
 def _read(file: str) -> TestDefinition:
@@ -41,14 +29,14 @@ def _read(file: str) -> TestDefinition:
     try:
         document = read_document(file)
     except DefinitionError as error:
-        _fail(f"error: {error}", 2)
+        fail(f"error: {error}", 2)
     try:
         return TestDefinition.from_dict(document)
     except DefinitionError as error:
         for problem in error.problems:
             click.echo(problem)
         n = len(error.problems)
-        _fail(f"{file}: invalid, {n} problem{'s' if n != 1 else ''}", 1)
+        fail(f"{file}: invalid, {n} problem{'s' if n != 1 else ''}", 1)
 
 
 def describe(definition: TestDefinition, view: Any | None = None) -> str:
@@ -98,7 +86,7 @@ def validate_command(file: str, bank_file: str | None) -> None:
         elif definition.bank == ACTIVE_BANK or definition.bank == items.load_bank().version:
             document = items.load_bank()
     except items.BankError as error:
-        _fail(f"error: {error}", 2)
+        fail(f"error: {error}", 2)
     if document is None:
         click.echo(
             f"note: bank {definition.bank} was not given (--bank FILE): its areas and items "
@@ -112,32 +100,19 @@ def validate_command(file: str, bank_file: str | None) -> None:
         for problem in error.problems:
             click.echo(problem)
         n = len(error.problems)
-        _fail(f"{file}: invalid on bank {document.version}, {n} problem{'s' if n != 1 else ''}", 1)
+        fail(f"{file}: invalid on bank {document.version}, {n} problem{'s' if n != 1 else ''}", 1)
     if definition.bank not in (ACTIVE_BANK, document.version):
         click.echo(f"note: checked on bank {document.version}, not {definition.bank}")
     click.echo(f"{file}: valid — {describe(definition, view)} (checked on {document.version})")
 
 
-def _admin():
-    """The database-side commands need the service extra (exit 2 names it)."""
-    from nangluc.extras import require
-
-    require(
-        "service",
-        purpose="this command works on the service's database and needs the 'service' extra",
-    )
-    from nangluc.service import admin
-
-    return admin
-
-
 @test.command("add")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-@_DATABASE
+@DATABASE_OPTION
 def add_command(file: str, database_url: str) -> None:
     """Store a definition file in the service's database as a draft version."""
     definition = _read(file)
-    info = _admin().add_test(database_url, definition.to_dict())
+    info = service_admin().add_test(database_url, definition.to_dict())
     click.echo(
         f"stored test {info['name']} version {info['version']} as a draft; put it live with: "
         f"nangluc test activate {info['name']} --version {info['version']}"
@@ -145,10 +120,10 @@ def add_command(file: str, database_url: str) -> None:
 
 
 @test.command("list")
-@_DATABASE
+@DATABASE_OPTION
 def list_command(database_url: str) -> None:
     """The stored definitions: name, version, status, kind, length, title (the default marked)."""
-    for info in _admin().list_tests(database_url):
+    for info in service_admin().list_tests(database_url):
         marks = " (default)" if info["default"] else ""
         simulated = info["simulated"] or {}
         accuracy = (
@@ -165,11 +140,11 @@ def list_command(database_url: str) -> None:
 @test.command("show")
 @click.argument("name")
 @click.option("--version", "version", default=None, help="Which version (default: the active one).")
-@_DATABASE
+@DATABASE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print only the definition document (JSON).")
 def show_command(name: str, version: str | None, database_url: str, as_json: bool) -> None:
     """A stored definition: its status and the document (JSON)."""
-    info = _admin().show_test(database_url, name, version)
+    info = service_admin().show_test(database_url, name, version)
     document = json.dumps(info["document"], ensure_ascii=False, indent=2)
     if as_json:
         click.echo(document)
@@ -195,7 +170,7 @@ def show_command(name: str, version: str | None, database_url: str, as_json: boo
 @click.option(
     "--default", "make_default", is_flag=True, help="Also make it the city's default test."
 )
-@_DATABASE
+@DATABASE_OPTION
 @click.option(
     "--force", is_flag=True, help="Override a refusal of the go-live gate (needs --reason)."
 )
@@ -219,8 +194,8 @@ def activate_command(
     1 refused by the gate, 2 bad input.
     """
     if force and not (reason or "").strip():
-        _fail("error: --force needs --reason (it is written to the audit log)", 2)
-    code, text = _admin().activate_test(
+        fail("error: --force needs --reason (it is written to the audit log)", 2)
+    code, text = service_admin().activate_test(
         database_url, name, version, default=make_default, force=force, reason=reason
     )
     click.echo(text, err=code != 0)
