@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
-from litestar.datastructures import ResponseHeader
+from litestar.datastructures import ResponseHeader, State
 from litestar.di import NamedDependency
 from litestar.exceptions import (
     NotAuthorizedException,
@@ -110,7 +110,6 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
 
 
 DB = NamedDependency[Database]
-MetricsDependency = NamedDependency[Metrics]
 SessionId = Annotated[uuid.UUID, PathParameter(description="The session's id (a UUID)")]
 # The pattern of bank version ids (items.schema); it also keeps characters
 # PostgreSQL refuses (NUL) out of queries.
@@ -259,9 +258,10 @@ class SessionController(Controller):
         response_headers=location("The new session: /api/v1/sessions/{session_id}"),
     )
     async def start(
-        self, db: DB, metrics: MetricsDependency, data: JSONBody[StartSession | None] = None
+        self, db: DB, state: State, data: JSONBody[StartSession | None] = None
     ) -> Response[SessionOut]:
         data = data or StartSession()
+        metrics: Metrics = state.metrics
         view = await db.run(
             sessions.start_session,
             language=data.language,
@@ -295,11 +295,12 @@ class SessionController(Controller):
     async def answer(
         self,
         db: DB,
-        metrics: MetricsDependency,
+        state: State,
         session_id: SessionId,
         data: JSONBody[AnswerIn],
         language: LanguageQuery = None,
     ) -> AnswerOut:
+        metrics: Metrics = state.metrics
         view = await db.run(
             sessions.answer, session_id, data.item_id, data.response, language=language
         )

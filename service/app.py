@@ -217,9 +217,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     def provide_db() -> Database:
         return db
 
-    def provide_metrics() -> Metrics:
-        return metrics
-
     def dispose() -> None:
         if database is None:
             db.dispose()
@@ -228,7 +225,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         route_handlers=[api, *_page_handlers(), *_metrics_handlers(metrics)],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
-            "metrics": Provide(provide_metrics, sync_to_thread=False),
         },
         state=State({"settings": settings, "db": db, "metrics": metrics}),
         exception_handlers={
