@@ -31,14 +31,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("NANGLUC_REQUIRE_BROWSER") != "1":
     pytest.skip("/usr/bin/chromium is missing", allow_module_level=True)
 
-import uvicorn  # noqa: E402
 from playwright.sync_api import Browser, Frame, Page, sync_playwright  # noqa: E402
 from test_readme_embed import code_blocks  # noqa: E402
 
 from nangluc.service.app import create_app  # noqa: E402
 from nangluc.service.db import SESSION  # noqa: E402
 from nangluc.service.settings import Settings  # noqa: E402
-from service_fixtures import CHROMIUM_ARGS, bank_dict, write_bank  # noqa: E402
+from service_fixtures import CHROMIUM_ARGS, bank_dict, served_in_thread, write_bank  # noqa: E402
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 MAX_ANSWERS = 60
@@ -52,11 +51,6 @@ def _listening_socket() -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
-
-
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        pass
 
 
 def _portal_page(app: str, parent: str, *, embed: bool = True) -> str:
@@ -145,22 +139,10 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, _Port
             embed_origins=(portals.allowed,),
         )
     )
-    sock = _listening_socket()
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    portals.start(base)
-    yield base, portals, app.state.db
-    portals.stop()
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served_in_thread(app) as base:
+        portals.start(base)
+        yield base, portals, app.state.db
+        portals.stop()
 
 
 @pytest.fixture(scope="module")

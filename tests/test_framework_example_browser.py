@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,14 +28,13 @@ if not CHROMIUM.exists() and os.environ.get("NANGLUC_REQUIRE_BROWSER") != "1":
         allow_module_level=True,
     )
 
-import uvicorn  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from nangluc import items  # noqa: E402
 from nangluc.cli import main as nangluc  # noqa: E402
 from nangluc.service.app import create_app  # noqa: E402
 from nangluc.service.settings import Settings  # noqa: E402
-from service_fixtures import CHROMIUM_ARGS  # noqa: E402
+from service_fixtures import CHROMIUM_ARGS, served_in_thread  # noqa: E402
 
 LEVELS_VI = ("Cần hỗ trợ", "Nắm cơ bản", "Vững vàng", "Làm chủ")
 AREAS_VI = {
@@ -47,11 +43,6 @@ AREAS_VI = {
     "3": "Trẻ em và quyền riêng tư gia đình",
 }
 VERSION = items.load_bank(items.HOUSEHOLD_SAFETY_BANK_PATH).version
-
-
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -67,22 +58,8 @@ def base_url(tmp_path_factory) -> Iterator[str]:
     assert activated.exit_code == 0, activated.output
     assert f"bank {VERSION} is active" in activated.output
     app = create_app(Settings(database_url=url))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served_in_thread(app) as base:
+        yield base
     app.state.db.dispose()
 
 
@@ -200,21 +177,8 @@ def planner_url(tmp_path_factory) -> Iterator[str]:
         ward="Phường Hải Châu",
     )
     synthetic.insert_rows(db.engine, rows)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served_in_thread(app) as base:
+        yield base
     db.dispose()
 
 

@@ -10,9 +10,6 @@ phone-sized screen; the result is area 4's alone. Skipped without
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,21 +23,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("NANGLUC_REQUIRE_BROWSER") != "1":
     pytest.skip("/usr/bin/chromium is missing", allow_module_level=True)
 
-import uvicorn  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from nangluc.items.definitions import SHIPPED_DIR, read_document  # noqa: E402
 from nangluc.service.app import create_app  # noqa: E402
 from nangluc.service.settings import Settings  # noqa: E402
-from service_fixtures import ADMIN_KEY, CHROMIUM_ARGS  # noqa: E402
+from service_fixtures import ADMIN_KEY, CHROMIUM_ARGS, served_in_thread  # noqa: E402
 
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-
-
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the test process keeps its own
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -50,32 +41,17 @@ def served(tmp_path_factory) -> Iterator[tuple[str, object]]:
     app = create_app(
         Settings(database_url=f"sqlite:///{database}", gate_simulees=600).with_admin_keys(ADMIN_KEY)
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base + "/api/v1", timeout=60) as api:
-        for name in ("an-toan-so", "phieu-truoc-sau"):
-            document = read_document(SHIPPED_DIR / f"{name}.toml")
-            stored = api.post(
-                "/admin/test-definitions", json=document, headers={"X-API-Key": ADMIN_KEY}
-            )
-            assert stored.status_code == 201, stored.text
-            live = api.post(f"/admin/tests/{name}/1/activate", headers={"X-API-Key": ADMIN_KEY})
-            assert live.status_code == 200, live.text
-    yield base, app.state.db
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served_in_thread(app) as base:
+        with httpx.Client(base_url=base + "/api/v1", timeout=60) as api:
+            for name in ("an-toan-so", "phieu-truoc-sau"):
+                document = read_document(SHIPPED_DIR / f"{name}.toml")
+                stored = api.post(
+                    "/admin/test-definitions", json=document, headers={"X-API-Key": ADMIN_KEY}
+                )
+                assert stored.status_code == 201, stored.text
+                live = api.post(f"/admin/tests/{name}/1/activate", headers={"X-API-Key": ADMIN_KEY})
+                assert live.status_code == 200, live.text
+        yield base, app.state.db
 
 
 @pytest.fixture(scope="module")

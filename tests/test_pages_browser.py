@@ -13,9 +13,6 @@ import json
 import os
 import random
 import re
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +32,6 @@ if not CHROMIUM.exists() and not REQUIRE_BROWSER:
         allow_module_level=True,
     )
 
-import uvicorn  # noqa: E402
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright  # noqa: E402
 
 from nangluc import items  # noqa: E402
@@ -44,7 +40,7 @@ from nangluc.engine.scoring import area_scores  # noqa: E402
 from nangluc.service.app import create_app  # noqa: E402
 from nangluc.service.db import SESSION  # noqa: E402
 from nangluc.service.settings import Settings  # noqa: E402
-from service_fixtures import CHROMIUM_ARGS  # noqa: E402
+from service_fixtures import CHROMIUM_ARGS, served_in_thread  # noqa: E402
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
@@ -58,11 +54,6 @@ MAX_ANSWERS = 60
 # ---------------------------------------------------------------- fixtures --
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the test process keeps its own
-        pass
-
-
 #: The served app's database handle (tests look at what the page stored).
 SERVED: dict = {}
 
@@ -73,22 +64,8 @@ def base_url(tmp_path_factory) -> Iterator[str]:
     database = tmp_path_factory.mktemp("pages") / "nangluc.db"
     app = create_app(Settings(database_url=f"sqlite:///{database}"))
     SERVED["db"] = app.state.db
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served_in_thread(app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

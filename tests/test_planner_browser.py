@@ -10,9 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +24,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("NANGLUC_REQUIRE_BROWSER") != "1":
     pytest.skip("/usr/bin/chromium is missing", allow_module_level=True)
 
-import uvicorn  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from nangluc.engine import CITIZEN_TEST  # noqa: E402
@@ -36,17 +32,12 @@ from nangluc.service.app import create_app  # noqa: E402
 from nangluc.service.db import BANK, COHORT  # noqa: E402
 from nangluc.service.settings import Settings  # noqa: E402
 from nangluc.simulations import draw_population  # noqa: E402
-from service_fixtures import CHROMIUM_ARGS, bank_dict, write_bank  # noqa: E402
+from service_fixtures import CHROMIUM_ARGS, bank_dict, served_in_thread, write_bank  # noqa: E402
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 KEY = "planner-browser-key-5e1"
 IN_Q2 = datetime(2026, 5, 12, 3, 0, tzinfo=UTC)
 _SERVED: dict = {}
-
-
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        pass
 
 
 def _fill(db) -> str:
@@ -107,21 +98,8 @@ def served(tmp_path_factory) -> Iterator[tuple[str, str]]:
     app = create_app(settings)
     _SERVED["db"] = app.state.db
     code = _fill(app.state.db)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", code
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served_in_thread(app) as base:
+        yield base, code
 
 
 @pytest.fixture(scope="module")
