@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from nangluc import items as item_bank
 from nangluc.engine.bank import ItemBank
-from nangluc.service.db import BANK
+from nangluc.service.db import ACTIVATION, BANK, utcnow
 
 LANGUAGES = ("vi", "en")
 
@@ -37,6 +37,30 @@ class GateRefusedError(ConflictError):
     def __init__(self, message: str, gate: dict[str, Any]) -> None:
         super().__init__(message)
         self.gate = gate
+
+
+def refuse_activation(
+    db: Any,
+    log: dict[str, Any],
+    *,
+    reason: str | None,
+    gate: dict[str, Any],
+    reasons: Any,
+    subject: str,
+) -> NoReturn:
+    """Record a refused activation of ``subject`` in the audit log; raise :class:`GateRefusedError`."""
+    with db.transaction() as conn:
+        conn.execute(
+            ACTIVATION.insert().values(
+                **log, at=utcnow(), outcome="refused", forced=False, reason=reason, gate=gate
+            )
+        )
+    raise GateRefusedError(
+        f"{subject} did not pass the go-live gate: "
+        + "; ".join(reasons)
+        + ". Resolve the problems, or override with force and a reason.",
+        gate,
+    )
 
 
 class UnprocessableError(ValueError):

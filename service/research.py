@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from nangluc import items as item_bank
 from nangluc.service.banks import (
     ConflictError,
-    GateRefusedError,
     NotFoundError,
     UnprocessableError,
+    refuse_activation,
 )
 from nangluc.service.db import (
     ACTIVATION,
@@ -154,17 +154,13 @@ def activate_bank(
     gate = _plain(result.to_dict())
     log = {"actor": actor, "kind": "bank", "version": version, "previous": previous}
     if not result.passed and not force:
-        with db.transaction() as conn:
-            conn.execute(
-                ACTIVATION.insert().values(
-                    **log, at=utcnow(), outcome="refused", forced=False, reason=reason, gate=gate
-                )
-            )
-        raise GateRefusedError(
-            f"bank version {version!r} did not pass the go-live gate: "
-            + "; ".join(result.reasons)
-            + ". Resolve the problems, or override with force and a reason.",
-            gate,
+        refuse_activation(
+            db,
+            log,
+            reason=reason,
+            gate=gate,
+            reasons=result.reasons,
+            subject=f"bank version {version!r}",
         )
     # Active tests with Sympson-Hetter rules that follow the active bank get their
     # control parameters on the new version (a simulation each), as activation would.

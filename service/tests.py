@@ -34,10 +34,10 @@ from nangluc.engine import CONFIGS, TestConfig
 from nangluc.engine.definition import ACTIVE_BANK, DefinitionError, TestDefinition
 from nangluc.service.banks import (
     ConflictError,
-    GateRefusedError,
     LoadedBank,
     NotFoundError,
     UnprocessableError,
+    refuse_activation,
 )
 from nangluc.service.db import ACTIVATION, SERVICE_SETTING, TEST_DEFINITION, utcnow
 
@@ -584,17 +584,13 @@ def activate_test(
         "previous": f"{name}@{previous}" if previous is not None else None,
     }
     if not result.passed and not force:
-        with db.transaction() as conn:
-            conn.execute(
-                ACTIVATION.insert().values(
-                    **log, at=utcnow(), outcome="refused", forced=False, reason=reason, gate=gate
-                )
-            )
-        raise GateRefusedError(
-            f"test {definition.key} did not pass the go-live gate: "
-            + "; ".join(result.reasons)
-            + ". Resolve the problems, or override with force and a reason.",
-            gate,
+        refuse_activation(
+            db,
+            log,
+            reason=reason,
+            gate=gate,
+            reasons=result.reasons,
+            subject=f"test {definition.key}",
         )
     simulated = {
         "bank": bank_version,
