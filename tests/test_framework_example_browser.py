@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 pytestmark = pytest.mark.browser
 
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("NANGLUC_REQUIRE_BROWSER") != "1":
     pytest.skip(
@@ -115,6 +116,8 @@ def test_the_page_shows_the_examples_levels_and_three_areas(page: Page, base_url
     description = framework["levels"][overall["level"] - 1]["description"]["vi"]
     expect(page.locator(".overall-meaning")).to_have_text(description)
     expect(page.locator(".result h2").first).to_have_text("Điểm theo 3 lĩnh vực")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "household-result-vi.png"), full_page=True)
     bars = page.locator(".chart .bar-row")
     expect(bars).to_have_count(3)
     for area in result["areas"]:
@@ -208,6 +211,7 @@ def test_the_planner_page_shows_the_examples_levels(page: Page, planner_url: str
     options = page.get_by_label("Tỷ lệ đạt từ mức", exact=True).locator("option")
     expect(options).to_have_count(5)  # "none" and the four levels
     expect(options.nth(4)).to_have_text("4 · Làm chủ")
+    page.screenshot(path=str(SCREENSHOTS / "household-planner-vi.png"), full_page=True)
     page.get_by_label("Chia theo", exact=True).select_option("all")
     page.get_by_label("Tỷ lệ đạt từ mức", exact=True).select_option("3")
     page.get_by_role("button", name="Xem báo cáo").click()
