@@ -386,9 +386,7 @@ def _stop_rules(
     at_max = (scored_length >= config.max_items) & ~stop
     reason[at_max] = "max_items"
     if "levels" in context.__dict__ and context.scores is not None:  # computed by a level rule
-        stated = bank.scale.probability_of_level(
-            context.levels.overall_probabilities, context.scores.overall_score
-        )
+        stated = context.overall_level_probability
     else:
         stated = np.full(rows.size, np.nan)
     return stop | at_max, reason, stated

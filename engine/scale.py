@@ -51,6 +51,22 @@ class Level:
         return self.name_en if language == "en" else self.name_vi
 
 
+def band_widths(below: np.ndarray) -> np.ndarray:
+    """Probability of each band, (..., L), from ``below`` (..., L - 1): P(score < cut k).
+
+    The differences of ``0, below..., 1`` (the same numbers as ``np.diff`` of
+    the padded array, without building it).
+    """
+    out = np.empty(below.shape[:-1] + (below.shape[-1] + 1,))
+    if below.shape[-1] == 0:
+        out[...] = 1.0
+        return out
+    out[..., 0] = below[..., 0]
+    np.subtract(below[..., 1:], below[..., :-1], out=out[..., 1:-1])
+    np.subtract(1.0, below[..., -1], out=out[..., -1])
+    return out
+
+
 @dataclass(frozen=True)
 class Scale:
     """A framework's levels (cut scores of the 0–100 scale) and its overall rule.
@@ -138,14 +154,16 @@ class Scale:
         """Probability of each level under ``N(mean, sd^2)``, shape (..., L); rows sum to 1."""
         mean = np.asarray(mean, dtype=float)[..., None]
         sd = np.maximum(np.asarray(sd, dtype=float), 1e-9)[..., None]
-        cdf = ndtr((self.cuts - mean) / sd)
-        shape = cdf.shape[:-1] + (1,)
-        return np.diff(np.concatenate([np.zeros(shape), cdf, np.ones(shape)], axis=-1), axis=-1)
+        return band_widths(ndtr((self.cuts - mean) / sd))
 
     def probability_of_level(self, probabilities: np.ndarray, score: np.ndarray) -> np.ndarray:
         """The probability (from rows of level ``probabilities``) of the level of each ``score``."""
         index = self.index(score)
-        return np.take_along_axis(np.asarray(probabilities), index[..., None], axis=-1)[..., 0]
+        probabilities = np.asarray(probabilities)
+        if index.shape != probabilities.shape[:-1]:  # broadcast: the general route
+            return np.take_along_axis(probabilities, index[..., None], axis=-1)[..., 0]
+        rows = probabilities.reshape(-1, probabilities.shape[-1])
+        return rows[np.arange(rows.shape[0]), index.ravel()].reshape(index.shape)
 
     # ----------------------------------------------------------- overall rule
     def weight_of(self, area_code: str) -> float:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nangluc.engine.bank import ItemBank
-from nangluc.engine.scale import DEFAULT_LEVELS, DEFAULT_SCALE, Level, Scale
+from nangluc.engine.scale import DEFAULT_LEVELS, DEFAULT_SCALE, Level, Scale, band_widths
 from nangluc.engine.special import ndtri
 from nangluc.engine.tables import bank_tables, curve_crossing
 
@@ -270,10 +270,9 @@ def level_posterior(bank: ItemBank, weights: np.ndarray, correlation: np.ndarray
     out = np.matmul(weights.transpose(1, 0, 2), level_tables.columns).transpose(1, 0, 2)
     area_mean = out[..., 0]
     area_sd = np.sqrt(np.maximum(out[..., 1] - area_mean**2, 0.0))
-    below = np.clip(out[..., 2:], 0.0, 1.0)  # P(score < cut_k), (N, A, L - 1)
+    below = np.minimum(np.maximum(out[..., 2:], 0.0), 1.0)  # P(score < cut_k), (N, A, L - 1)
     below = np.maximum.accumulate(below, axis=-1)  # guard against rounding
-    edges = np.concatenate([np.zeros((n, n_areas, 1)), below, np.ones((n, n_areas, 1))], axis=-1)
-    area_probabilities = np.diff(edges, axis=-1)
+    area_probabilities = band_widths(below)
     area_mean = np.where(tables.scored_areas, area_mean, 0.0)
     single = level_tables.single_area
     area_weights = tables.scored_area_weights

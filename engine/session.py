@@ -8,6 +8,7 @@ is how a stored state is advanced: the service keeps only this JSON.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -144,6 +145,38 @@ def _rng(seed: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, step])
 
 
+class _StepRandomness:
+    """The generator of step ``step`` (``default_rng([seed, step])``), made on first use.
+
+    Most steps draw nothing (no randomesque choice, no pretest position), and
+    seeding a generator costs more than a whole selection; the draws are the
+    same as with the generator made up front.
+    """
+
+    __slots__ = ("_seed", "_step", "_generator")
+
+    def __init__(self, seed: int, step: int) -> None:
+        self._seed, self._step, self._generator = seed, step, None
+
+    def __getattr__(self, name: str):
+        if self._generator is None:
+            self._generator = _rng(self._seed, self._step)
+        return getattr(self._generator, name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _lottery(seed: int, n_items: int) -> np.ndarray:
+    """A test's Sympson–Hetter lottery (the first draws of step 0's generator), read-only.
+
+    Every step of a session reads the same draws; cached, so that a step
+    does not seed a generator for them (sessions in progress at once, per
+    process, are far fewer than the cache holds).
+    """
+    lottery = _rng(seed, 0).random((1, n_items))
+    lottery.setflags(write=False)
+    return lottery
+
+
 def _check_bank(bank: ItemBank, state: TestState, config: TestConfig) -> None:
     if state.bank_version != bank.version:
         raise ValueError(f"this test runs on bank {state.bank_version}, not {bank.version}")
@@ -174,9 +207,10 @@ def _state_from_batch(
 
 
 def _probability_or_none(values: np.ndarray | None) -> float | None:
-    if values is None or not np.isfinite(values[0]):
+    if values is None:
         return None
-    return round(float(values[0]), 6)
+    value = float(values[0])
+    return round(value, 6) if math.isfinite(value) else None
 
 
 def replay(bank: ItemBank, config: TestConfig, state: TestState) -> cat.CatBatch:
@@ -268,7 +302,7 @@ def answer_item(
         batch,
         _ONE_ROW,
         np.array([answered_area]),
-        _rng(state.seed, state.answered + 1),
+        _StepRandomness(state.seed, state.answered + 1),
     )
     return _state_from_batch(bank, config, state.seed, batch)
 
@@ -333,7 +367,7 @@ def _batch_of(
         stop_reason=np.array([""], dtype=object),
         # Only Sympson–Hetter rules read the lottery; skip the draw otherwise.
         lottery=(
-            _rng(state.seed, 0).random((1, bank.n_items))
+            _lottery(state.seed, bank.n_items)
             if getattr(config.exposure, "uses_lottery", False)
             else np.ones((1, bank.n_items))
         ),

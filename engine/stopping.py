@@ -64,6 +64,13 @@ class StopContext:
             posterior = self.posterior_model.posterior(self.bank, self.loglik)
         return level_posterior(self.bank, posterior.weights, posterior.correlation)
 
+    @functools.cached_property
+    def overall_level_probability(self) -> np.ndarray:
+        """(R,) posterior probability of the level of each row's overall score."""
+        return self.bank.scale.probability_of_level(
+            self.levels.overall_probabilities, self.scores.overall_score
+        )
+
 
 class StopRule(Protocol):
     """Returns True for the rows whose target is met."""
@@ -202,10 +209,7 @@ class LevelProbability:
             raise ValueError(f"threshold must lie in (0.5, 1), got {self.threshold}")
 
     def met(self, context):
-        levels = context.levels
-        return self.settles(
-            context.bank, levels, context.scores.overall_score, levels.overall_probabilities
-        )
+        return context.overall_level_probability >= self.threshold
 
     def settles(self, bank, posterior, score, probabilities, area=None):
         return bank.scale.probability_of_level(probabilities, score) >= self.threshold

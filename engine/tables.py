@@ -60,11 +60,13 @@ class BankTables:
         """Per-area tables (G, A) at per-area thetas (N, A): column a at theta[:, a]."""
         lower, weight = self.locate(theta)
         n_areas = tables[0].shape[1]
-        index = lower * n_areas + np.arange(n_areas)
+        index = lower * n_areas + _arange(n_areas)
+        upper = index + n_areas
+        below = 1.0 - weight
         out = []
         for table in tables:
-            flat = table.ravel()
-            out.append((1.0 - weight) * flat[index] + weight * flat[index + n_areas])
+            flat = table.reshape(-1)
+            out.append(below * flat[index] + weight * flat[upper])
         return tuple(out)
 
     def cached(self, key: tuple, build):
@@ -122,13 +124,26 @@ class BankTables:
 
     @property
     def fine_step(self) -> float:
+        return self._fine_step
+
+    @functools.cached_property
+    def _fine_step(self) -> float:
         return float(self.fine[1] - self.fine[0])
 
     def locate(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower fine-grid index and interpolation weight for each theta."""
-        position = (np.clip(theta, THETA_MIN, THETA_MAX) - THETA_MIN) / self.fine_step
+        theta = np.minimum(np.maximum(theta, THETA_MIN), THETA_MAX)
+        position = (theta - THETA_MIN) / self._fine_step
         lower = np.minimum(position.astype(np.intp), self.fine.size - 2)
         return lower, position - lower
+
+
+@functools.lru_cache(maxsize=16)
+def _arange(n: int) -> np.ndarray:
+    """``np.arange(n)``, read-only and cached (a step asks for the same few)."""
+    out = np.arange(n)
+    out.setflags(write=False)
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -157,12 +172,21 @@ def curve_crossing(theta: np.ndarray, curves: np.ndarray, level: float) -> np.nd
 _CACHE: weakref.WeakKeyDictionary[ItemBank, BankTables] = weakref.WeakKeyDictionary()
 
 
+#: The bank asked for last and its tables: a step asks a dozen times for the same bank.
+_LAST: tuple[ItemBank | None, BankTables | None] = (None, None)
+
+
 def bank_tables(bank: ItemBank) -> BankTables:
     """The lookup tables of ``bank``, computed on first use and cached."""
+    global _LAST
+    last_bank, last_tables = _LAST
+    if bank is last_bank:
+        return last_tables
     tables = _CACHE.get(bank)
     if tables is None:
         tables = _build(bank)
         _CACHE[bank] = tables
+    _LAST = (bank, tables)
     return tables
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -141,11 +142,17 @@ def serve(
     }
     try:
         if workers == 1:
-            from nangluc.service.app import create_app
+            from nangluc.service.app import serve_app
 
-            uvicorn.run(create_app(settings), **options)
+            uvicorn.run(serve_app(settings), **options)
         else:
-            uvicorn.run("nangluc.service.app:create_app", factory=True, workers=workers, **options)
+            from nangluc.service.workers import run_workers
+
+            config = uvicorn.Config(
+                "nangluc.service.app:serve_app", factory=True, workers=workers, **options
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                run_workers(config, host, port)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

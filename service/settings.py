@@ -140,10 +140,16 @@ class Settings:
     max_body_size : int
         Largest accepted request body in bytes; larger bodies get 413.
     pool_size : int
-        Database connections kept open per worker process; as many threads
-        run the test-session units of work (start, read, answer, result), so
-        that a request waiting on the database never holds up the event loop
-        (``/health`` and other sessions are answered meanwhile).
+        Database connections kept open per worker process.
+    session_threads : int
+        Threads per worker process that run the test-session units of work
+        (start, read, answer, result), so that a request waiting on the
+        database never holds up the event loop (``/health`` and other
+        sessions are answered meanwhile). An answer is mostly Python work
+        under the interpreter lock, so a few threads answer as fast as many;
+        more threads only contend for the lock (measured with
+        ``python -m benchmarks.service_load``: CHANGELOG). At most
+        ``2 * pool_size`` are used (the pool opens no more connections).
     planner_key_hashes : tuple of str
         SHA-256 hex digests of the planners' API keys (reports, cohorts);
         a separate role from the administrators'. Plain keys are hashed at
@@ -207,6 +213,7 @@ class Settings:
     bank_path: str | None = None
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     pool_size: int = 16
+    session_threads: int = 4
     planner_key_hashes: tuple[str, ...] = field(default=(), repr=False)
     report_min_group: int = DEFAULT_REPORT_MIN_GROUP
     report_epsilon: float = DEFAULT_REPORT_EPSILON
@@ -251,6 +258,8 @@ class Settings:
             raise ValueError(f"max_body_size must be at least 1024 bytes, got {self.max_body_size}")
         if self.pool_size < 1:
             raise ValueError(f"pool_size must be >= 1, got {self.pool_size}")
+        if self.session_threads < 1:
+            raise ValueError(f"session_threads must be >= 1, got {self.session_threads}")
         if self.report_min_group < 1:
             raise ValueError(f"report_min_group must be >= 1, got {self.report_min_group}")
         if self.max_header_size < 1024:
@@ -379,6 +388,7 @@ ENVIRONMENT: dict[str, EnvironmentVariable] = {
     ),
     "max_body_size": _integer("NANGLUC_MAX_BODY_SIZE"),
     "pool_size": _integer("NANGLUC_DB_POOL_SIZE"),
+    "session_threads": _integer("NANGLUC_SESSION_THREADS"),
     "planner_key_hashes": EnvironmentVariable(
         "NANGLUC_PLANNER_KEYS",
         lambda raw: tuple(raw.split(",")),

@@ -97,14 +97,15 @@ class Database:
         self._executor_lock = threading.Lock()
 
     def _threads(self) -> ThreadPoolExecutor:
-        # As many threads as pooled connections: more would queue on the pool,
-        # fewer would leave commits unbatched (PostgreSQL group-commits the
-        # transactions that are in flight together). Made on first use, so an
-        # app can go through several start/stop cycles (test clients do).
+        # A few threads: an answer is mostly Python under the interpreter lock,
+        # and more threads than that only hand the lock to each other (each
+        # hand-off a wake-up); made on first use, so an app can go through
+        # several start/stop cycles (test clients do).
         with self._executor_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
-                    max_workers=self.settings.pool_size, thread_name_prefix="nangluc-db"
+                    max_workers=min(self.settings.session_threads, 2 * self.settings.pool_size),
+                    thread_name_prefix="nangluc-db",
                 )
             return self._executor
 

@@ -110,6 +110,7 @@ def test_every_field_has_an_environment_variable_and_round_trips() -> None:
         bank_path="/tmp/bank.json",
         max_body_size=2048,
         pool_size=3,
+        session_threads=2,
         planner_key_hashes=(hash_key("p"),),
         report_min_group=50,
         report_epsilon=2.0,
