@@ -97,10 +97,10 @@ class Database:
         self._executor_lock = threading.Lock()
 
     def _threads(self) -> ThreadPoolExecutor:
-        # A few threads: an answer is mostly Python under the interpreter lock,
-        # and more threads than that only hand the lock to each other (each
-        # hand-off a wake-up); made on first use, so an app can go through
-        # several start/stop cycles (test clients do).
+        # Enough threads that requests waiting on a held lock (each keeps its
+        # thread until the lock timeout) leave others for the other sessions;
+        # made on first use, so an app can go through several start/stop
+        # cycles (test clients do).
         with self._executor_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(

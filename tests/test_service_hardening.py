@@ -92,6 +92,53 @@ def _timed(call) -> tuple[float, httpx.Response]:
 
 
 @pytest.mark.slow
+def test_requests_piling_on_a_locked_session_leave_threads_for_the_others(tmp_path: Path) -> None:
+    """Four session threads were tried: 8 answers waiting on one locked session took
+    them all, and another session's answer waited 2 s (``benchmarks.service_stall``)."""
+    with (
+        fresh_database("postgresql", tmp_path) as url,
+        ServerProcess(url, _bank(tmp_path), env={"NANGLUC_DB_LOCK_TIMEOUT": "3"}) as server,
+        httpx.Client(base_url=server.base + API, timeout=30) as http,
+    ):
+        locked = http.post("/sessions", json={}).json()
+        other = http.post("/sessions", json={}).json()
+        holder = _LockHolder(url, 5.0, locked["session_id"])
+        holder.start()
+        assert holder.held.wait(10) and holder.error is None, holder.error
+        statuses: list[int] = []
+
+        def answer_locked() -> None:
+            with httpx.Client(base_url=server.base + API, timeout=30) as own:
+                reply = own.post(
+                    f"/sessions/{locked['session_id']}/answers",
+                    json={"item_id": locked["item"]["id"], "response": 0},
+                )
+                statuses.append(reply.status_code)
+
+        waiters = [threading.Thread(target=answer_locked) for _ in range(8)]
+        for waiter in waiters:
+            waiter.start()
+        time.sleep(0.5)  # all eight are waiting on the lock
+        other_seconds, other_reply = _timed(
+            lambda: http.post(
+                f"/sessions/{other['session_id']}/answers",
+                json={"item_id": other["item"]["id"], "response": 0},
+            )
+        )
+        still_held = not holder.released.is_set()
+        for waiter in waiters:
+            waiter.join(20)
+        holder.join(20)
+
+    assert still_held, "the lock was released before the other session answered"
+    assert other_reply.status_code == 200 and other_seconds < 1.0, (other_seconds, other_reply)
+    # Each waited its lock timeout (503), unless it retried after the lock was
+    # gone: then one answer is stored and a later one is a conflict.
+    assert len(statuses) == 8 and set(statuses) <= {200, 409, 503}, statuses
+    assert statuses.count(200) <= 1 and statuses.count(503) >= 4, statuses
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", DATABASES)
 def test_a_held_lock_stalls_only_its_own_request_and_ends_in_503(kind: str, tmp_path: Path) -> None:
     """Finding 1: a lock held for 6 s froze /health for 5 s; the answer waited without bound."""
