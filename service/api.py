@@ -301,9 +301,10 @@ class SessionController(Controller):
         language: LanguageQuery = None,
     ) -> AnswerOut:
         metrics: Metrics = state.metrics
-        view = await db.run(
-            sessions.answer, session_id, data.item_id, data.response, language=language
-        )
+        async with db.one_at_a_time(session_id):
+            view = await db.run(
+                sessions.answer, session_id, data.item_id, data.response, language=language
+            )
         if view.recorded and view.status == sessions.FINISHED:
             metrics.finished()
         return AnswerOut(

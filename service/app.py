@@ -55,7 +55,7 @@ from nangluc.service.observability import (
     route_of,
 )
 from nangluc.service.settings import Settings
-from nangluc.service.store import Database
+from nangluc.service.store import Database, SessionBusyError
 from nangluc.text import LABEL_PATTERN
 
 logger = logging.getLogger("nangluc.service")
@@ -111,7 +111,7 @@ def database_error_reply(error: BaseException, lock_timeout: float) -> tuple[str
             30,
         )
     if (
-        isinstance(error, PoolTimeoutError)
+        isinstance(error, PoolTimeoutError | SessionBusyError)
         or sqlstate in ("55P03", "57014")  # lock_not_available, query_canceled (timeouts)
         or "database is locked" in text
         or "database is busy" in text
@@ -236,6 +236,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             UnprocessableError: _unprocessable,
             OperationalError: _database_unavailable,
             PoolTimeoutError: _database_unavailable,
+            SessionBusyError: _database_unavailable,
             SchemaError: _schema_not_ready,
             HTTPException: _http_error,
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,

@@ -145,11 +145,13 @@ class Settings:
         Threads per worker process that run the test-session units of work
         (start, read, answer, result), so that a request waiting on the
         database never holds up the event loop (``/health`` and other
-        sessions are answered meanwhile). A request waiting on a held lock
-        keeps its thread until the lock timeout, so fewer threads let fewer
-        such requests wait before other sessions queue behind them
-        (``python -m benchmarks.service_stall``). At most ``2 * pool_size``
-        are used (the pool opens no more connections).
+        sessions are answered meanwhile). An answer is mostly Python work
+        under the interpreter lock, so a few threads answer as fast as many
+        and more only hand that lock around (measured with
+        ``python -m benchmarks.service_load``: CHANGELOG); a session's answers
+        take one thread at a time, so a session waiting on a held lock
+        keeps at most one. At most ``2 * pool_size`` are used (the pool
+        opens no more connections).
     planner_key_hashes : tuple of str
         SHA-256 hex digests of the planners' API keys (reports, cohorts);
         a separate role from the administrators'. Plain keys are hashed at
@@ -213,7 +215,7 @@ class Settings:
     bank_path: str | None = None
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     pool_size: int = 16
-    session_threads: int = 16
+    session_threads: int = 4
     planner_key_hashes: tuple[str, ...] = field(default=(), repr=False)
     report_min_group: int = DEFAULT_REPORT_MIN_GROUP
     report_epsilon: float = DEFAULT_REPORT_EPSILON

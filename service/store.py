@@ -8,10 +8,10 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -78,6 +78,18 @@ class SessionCache:
             self._entries.pop(session_id, None)
 
 
+class SessionBusyError(RuntimeError):
+    """Another request for the same session did not finish within the lock timeout (503)."""
+
+
+@dataclass
+class _Gate:
+    """Requests for one session in this process: one runs, the others wait here."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class Database:
     """Engine and bank cache of one database, shared by a process's requests.
 
@@ -95,12 +107,14 @@ class Database:
         self.sessions = SessionCache()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        self._gates: dict[uuid.UUID, _Gate] = {}
 
     def _threads(self) -> ThreadPoolExecutor:
-        # Enough threads that requests waiting on a held lock (each keeps its
-        # thread until the lock timeout) leave others for the other sessions;
-        # made on first use, so an app can go through several start/stop
-        # cycles (test clients do).
+        # A few threads: an answer is mostly Python under the interpreter lock,
+        # and more threads only hand that lock to each other; a session's
+        # requests take one at a time (one_at_a_time), so one locked session
+        # leaves the others free. Made on first use, so an app can go through
+        # several start/stop cycles (test clients do).
         with self._executor_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
@@ -122,6 +136,40 @@ class Database:
         return await loop.run_in_executor(
             self._threads(), functools.partial(fn, self, *args, **kwargs)
         )
+
+    @asynccontextmanager
+    async def one_at_a_time(self, session_id: uuid.UUID) -> AsyncIterator[None]:
+        """Let requests for ``session_id`` into the session threads one after another.
+
+        Requests for the same session wait here, on the event loop, instead
+        of each taking a session thread to wait on the session's row: one
+        session's requests piling up behind a held lock (a retrying app,
+        double taps) then keep at most one thread, and the other sessions
+        the rest. A request waits at most ``settings.lock_timeout`` here
+        (then :class:`SessionBusyError`, a 503 like a lock timeout). Only
+        for use on the event loop; other processes are kept apart by the
+        database (the session's lock version).
+        """
+        gate = self._gates.get(session_id)
+        if gate is None:
+            gate = self._gates[session_id] = _Gate()
+        gate.users += 1
+        try:
+            try:
+                async with asyncio.timeout(self.settings.lock_timeout):
+                    await gate.lock.acquire()
+            except TimeoutError:
+                raise SessionBusyError(
+                    "database is busy: another request for this session is still running"
+                ) from None
+            try:
+                yield
+            finally:
+                gate.lock.release()
+        finally:
+            gate.users -= 1
+            if gate.users == 0:
+                del self._gates[session_id]
 
     @property
     def backend(self) -> str:

@@ -93,8 +93,9 @@ def _timed(call) -> tuple[float, httpx.Response]:
 
 @pytest.mark.slow
 def test_requests_piling_on_a_locked_session_leave_threads_for_the_others(tmp_path: Path) -> None:
-    """Four session threads were tried: 8 answers waiting on one locked session took
-    them all, and another session's answer waited 2 s (``benchmarks.service_stall``)."""
+    """With 4 session threads, 8 answers waiting on one locked session took them all,
+    and another session's answer waited 2 s (``benchmarks.service_stall``): a
+    session's answers now take one thread at a time."""
     with (
         fresh_database("postgresql", tmp_path) as url,
         ServerProcess(url, _bank(tmp_path), env={"NANGLUC_DB_LOCK_TIMEOUT": "3"}) as server,
