@@ -122,18 +122,14 @@ class BankTables:
             self._masks["category probabilities"] = cached
         return cached
 
-    @property
-    def fine_step(self) -> float:
-        return self._fine_step
-
     @functools.cached_property
-    def _fine_step(self) -> float:
+    def fine_step(self) -> float:
         return float(self.fine[1] - self.fine[0])
 
     def locate(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower fine-grid index and interpolation weight for each theta."""
         theta = np.minimum(np.maximum(theta, THETA_MIN), THETA_MAX)
-        position = (theta - THETA_MIN) / self._fine_step
+        position = (theta - THETA_MIN) / self.fine_step
         lower = np.minimum(position.astype(np.intp), self.fine.size - 2)
         return lower, position - lower
 

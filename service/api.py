@@ -36,6 +36,7 @@ from litestar.response import Stream
 from nangluc.service import cohorts, patterns, reports, research, sessions
 from nangluc.service import releases as releases_module
 from nangluc.service import tests as test_definitions
+from nangluc.service.edge import API_PREFIX
 from nangluc.service.observability import Metrics
 from nangluc.service.schemas import (
     AGE_GROUPS,
@@ -124,9 +125,6 @@ LanguageQuery = Annotated[
     Language | None,
     QueryParameter(description="vi or en (default: the language the session started with)"),
 ]
-
-
-API_PREFIX = "/api/v1"
 
 
 def location(description: str) -> list[ResponseHeader]:

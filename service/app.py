@@ -45,7 +45,7 @@ from nangluc.service.banks import (
 )
 from nangluc.service.db import is_read_only_error
 from nangluc.service.docs import OfflineSwaggerPlugin
-from nangluc.service.edge import StrictRequest, add_security_headers, public_cors
+from nangluc.service.edge import API_PREFIX, StrictRequest, add_security_headers, public_cors
 from nangluc.service.migrate import SchemaError
 from nangluc.service.observability import (
     Metrics,
@@ -59,8 +59,6 @@ from nangluc.service.store import Database, SessionBusyError
 from nangluc.text import LABEL_PATTERN
 
 logger = logging.getLogger("nangluc.service")
-
-API_PREFIX = "/api/v1"
 
 
 def _error(

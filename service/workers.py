@@ -27,12 +27,12 @@ import logging
 import socket
 import sys
 
+# uvicorn's exit code for a worker that cannot start: its supervisor then stops
+# instead of restarting the worker forever.
+from uvicorn.config import STARTUP_FAILURE
+
 # The parent's messages go where uvicorn's own supervisor messages go.
 logger = logging.getLogger("uvicorn.error")
-
-#: uvicorn's exit code for a worker that cannot start (its supervisor then stops
-#: instead of restarting it forever).
-STARTUP_FAILURE = 3
 
 
 def reuse_port_supported() -> bool:

@@ -16,7 +16,10 @@ import subprocess
 import threading
 import time
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -91,41 +94,66 @@ def _timed(call) -> tuple[float, httpx.Response]:
     return time.monotonic() - start, reply
 
 
+class _LockedScene(NamedTuple):
+    """A served app with two new sessions, the first one's lock held by another connection."""
+
+    server: ServerProcess
+    http: httpx.Client
+    locked: dict
+    other: dict
+    holder: _LockHolder
+
+
+@contextmanager
+def _one_session_locked(
+    kind: str, tmp_path: Path, *, lock_timeout: int, hold_seconds: float
+) -> Iterator[_LockedScene]:
+    with (
+        fresh_database(kind, tmp_path) as url,
+        ServerProcess(
+            url, _bank(tmp_path), env={"NANGLUC_DB_LOCK_TIMEOUT": str(lock_timeout)}
+        ) as server,
+        httpx.Client(base_url=server.base + API, timeout=30) as http,
+    ):
+        locked = http.post("/sessions", json={}).json()
+        other = http.post("/sessions", json={}).json()
+        holder = _LockHolder(url, hold_seconds, locked["session_id"])
+        holder.start()
+        assert holder.held.wait(10) and holder.error is None, holder.error
+        yield _LockedScene(server, http, locked, other, holder)
+
+
+def _answer_first_item(client: httpx.Client, session: dict) -> httpx.Response:
+    """Option 0 to the item a new session asked first."""
+    return client.post(
+        f"/sessions/{session['session_id']}/answers",
+        json={"item_id": session["item"]["id"], "response": 0},
+    )
+
+
 @pytest.mark.slow
 def test_requests_piling_on_a_locked_session_leave_threads_for_the_others(tmp_path: Path) -> None:
     """With 4 session threads, 8 answers waiting on one locked session took them all,
     and another session's answer waited 2 s (``benchmarks.service_stall``): a
     session's answers now take one thread at a time."""
-    with (
-        fresh_database("postgresql", tmp_path) as url,
-        ServerProcess(url, _bank(tmp_path), env={"NANGLUC_DB_LOCK_TIMEOUT": "3"}) as server,
-        httpx.Client(base_url=server.base + API, timeout=30) as http,
+    with _one_session_locked("postgresql", tmp_path, lock_timeout=3, hold_seconds=5.0) as (
+        server,
+        http,
+        locked,
+        other,
+        holder,
     ):
-        locked = http.post("/sessions", json={}).json()
-        other = http.post("/sessions", json={}).json()
-        holder = _LockHolder(url, 5.0, locked["session_id"])
-        holder.start()
-        assert holder.held.wait(10) and holder.error is None, holder.error
         statuses: list[int] = []
 
         def answer_locked() -> None:
             with httpx.Client(base_url=server.base + API, timeout=30) as own:
-                reply = own.post(
-                    f"/sessions/{locked['session_id']}/answers",
-                    json={"item_id": locked["item"]["id"], "response": 0},
-                )
-                statuses.append(reply.status_code)
+                statuses.append(_answer_first_item(own, locked).status_code)
 
         waiters = [threading.Thread(target=answer_locked) for _ in range(8)]
         for waiter in waiters:
             waiter.start()
         time.sleep(0.5)  # all eight are waiting on the lock
-        other_seconds, other_reply = _timed(
-            lambda: http.post(
-                f"/sessions/{other['session_id']}/answers",
-                json={"item_id": other["item"]["id"], "response": 0},
-            )
-        )
+        other_seconds, other_reply = _timed(lambda: _answer_first_item(http, other))
         still_held = not holder.released.is_set()
         for waiter in waiters:
             waiter.join(20)
@@ -143,26 +171,19 @@ def test_requests_piling_on_a_locked_session_leave_threads_for_the_others(tmp_pa
 @pytest.mark.parametrize("kind", DATABASES)
 def test_a_held_lock_stalls_only_its_own_request_and_ends_in_503(kind: str, tmp_path: Path) -> None:
     """Finding 1: a lock held for 6 s froze /health for 5 s; the answer waited without bound."""
-    with (
-        fresh_database(kind, tmp_path) as url,
-        ServerProcess(url, _bank(tmp_path), env={"NANGLUC_DB_LOCK_TIMEOUT": "2"}) as server,
-        httpx.Client(base_url=server.base + API, timeout=30) as http,
+    with _one_session_locked(kind, tmp_path, lock_timeout=2, hold_seconds=6.0) as (
+        server,
+        http,
+        locked,
+        other,
+        holder,
     ):
-        locked = http.post("/sessions", json={}).json()
-        other = http.post("/sessions", json={}).json()
-        holder = _LockHolder(url, 6.0, locked["session_id"])
-        holder.start()
-        assert holder.held.wait(10) and holder.error is None, holder.error
-
         outcome: dict[str, object] = {}
 
         def answer_locked() -> None:
             with httpx.Client(base_url=server.base + API, timeout=30) as own:
                 outcome["seconds"], outcome["reply"] = _timed(
-                    lambda: own.post(
-                        f"/sessions/{locked['session_id']}/answers",
-                        json={"item_id": locked["item"]["id"], "response": 0},
-                    )
+                    lambda: _answer_first_item(own, locked)
                 )
 
         waiter = threading.Thread(target=answer_locked)
@@ -174,12 +195,7 @@ def test_a_held_lock_stalls_only_its_own_request_and_ends_in_503(kind: str, tmp_
                 lambda: http.get(f"/sessions/{other['session_id']}")
             )
         else:  # one row lock: other sessions' answers go on
-            other_seconds, other_reply = _timed(
-                lambda: http.post(
-                    f"/sessions/{other['session_id']}/answers",
-                    json={"item_id": other["item"]["id"], "response": 0},
-                )
-            )
+            other_seconds, other_reply = _timed(lambda: _answer_first_item(http, other))
         still_held = not holder.released.is_set()
         waiter.join(20)
         holder.join(20)
@@ -193,10 +209,7 @@ def test_a_held_lock_stalls_only_its_own_request_and_ends_in_503(kind: str, tmp_
         assert "busy" in reply.json()["detail"] and reply.headers["retry-after"] == "2"
         assert 1.5 <= outcome["seconds"] < 5.5, outcome["seconds"]  # bounded by the lock timeout
         # Once the lock is gone the same answer goes through.
-        again = http.post(
-            f"/sessions/{locked['session_id']}/answers",
-            json={"item_id": locked["item"]["id"], "response": 0},
-        )
+        again = _answer_first_item(http, locked)
         assert again.status_code == 200, again.text
         assert "Traceback" not in server.output()
 
