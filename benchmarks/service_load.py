@@ -13,14 +13,22 @@ fresh PostgreSQL schema, then
 3. *paced*: the same clients, each pacing its requests so that together they
    offer ``--rate`` answers/s (people pause to read a question). Latency is
    counted from when a request was due, so falling behind is charged.
+   Clients arrive spread over one mean test duration at that pace (the
+   ramp, about 2 s at 500/s: 64 clients x 0.128 s x ~15 answers), as a
+   steady stream of citizens does, and ``--seconds`` of steady load are
+   counted after it. Arriving all within one pacing interval made 64 test
+   starts in 0.13 s, 14 times the steady start rate, and tests that then
+   ended and restarted in waves; that opening is reported on its own
+   (``opening_p99_ms``), with ``--ramp 0``.
 
 The load generator runs on the same machine as the server and the database.
 The figure is the last line printed, e.g.::
 
-    service answers 812/s p50 78 ms p99 120 ms; paced to 500/s: 500/s p50 9 ms p99 31 ms (health 8000/s, ratio 0.10)
+    service answers 812/s p50 78 ms p99 120 ms; paced to 500/s: 500/s p50 9 ms p99 31 ms, starts p99 40 ms (health 8000/s, ratio 0.10)
 
 Run: ``python -m benchmarks.service_load [--clients 64] [--seconds 20]
-[--rate 500] [--workers 2] [--database-url postgresql://postgres@127.0.0.1:5432/test]``.
+[--rate 500] [--ramp SECONDS] [--workers 2]
+[--database-url postgresql://postgres@127.0.0.1:5432/test]``.
 """
 
 from __future__ import annotations
@@ -60,19 +68,43 @@ class Phase:
     answers_per_second: float
     p50_ms: float
     p99_ms: float
+    #: Latency of starting a test (``POST /sessions``, sent at once, not paced).
+    start_p99_ms: float = float("nan")
+    #: Answers before the counted window (the arrival ramp), and their p99.
+    opening_answers: int = 0
+    opening_p99_ms: float = float("nan")
 
     @classmethod
-    def of(cls, latencies: list[float], finished: int, errors: int, elapsed: float) -> Phase:
-        lat = np.asarray(latencies) * 1000
+    def of(cls, load: Load) -> Phase:
+        lat = np.asarray(load.latencies) * 1000
         return cls(
             answers=int(lat.size),
-            tests_finished=finished,
-            errors=errors,
-            seconds=round(elapsed, 2),
-            answers_per_second=lat.size / elapsed,
-            p50_ms=float(np.percentile(lat, 50)) if lat.size else float("nan"),
-            p99_ms=float(np.percentile(lat, 99)) if lat.size else float("nan"),
+            tests_finished=load.finished,
+            errors=load.errors,
+            seconds=round(load.elapsed, 2),
+            answers_per_second=lat.size / load.elapsed,
+            p50_ms=_percentile(lat, 50),
+            p99_ms=_percentile(lat, 99),
+            start_p99_ms=_percentile(np.asarray(load.start_latencies) * 1000, 99),
+            opening_answers=len(load.opening),
+            opening_p99_ms=_percentile(np.asarray(load.opening) * 1000, 99),
         )
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else float("nan")
+
+
+@dataclass
+class Load:
+    """What one load phase saw: answer latencies in the counted window and around it."""
+
+    latencies: list[float]  # answers due in the counted window (seconds)
+    start_latencies: list[float]  # test starts sent in the counted window
+    opening: list[float]  # answers due during the arrival ramp (not in ``latencies``)
+    finished: int  # tests finished in the counted window
+    errors: int
+    elapsed: float  # seconds from the window's start until the last reply
 
 
 @dataclass(frozen=True)
@@ -82,6 +114,8 @@ class LoadResult:
     saturated: Phase  # every client sends as soon as it has a reply
     paced: Phase | None  # clients pace themselves to a target total rate
     target_rate: float | None
+    #: Seconds over which the paced clients arrived (not counted in ``paced``).
+    ramp_seconds: float | None
     health_per_second: float
     health_p99_ms: float
     #: CPU milliseconds per answer in the saturated phase (server processes,
@@ -104,7 +138,7 @@ class LoadResult:
             p = self.paced
             text += (
                 f"; paced to {self.target_rate:.0f}/s: {p.answers_per_second:.0f}/s "
-                f"p50 {p.p50_ms:.0f} ms p99 {p.p99_ms:.0f} ms"
+                f"p50 {p.p50_ms:.0f} ms p99 {p.p99_ms:.0f} ms, starts p99 {p.start_p99_ms:.0f} ms"
             )
         text += f" (health {self.health_per_second:.0f}/s, ratio {self.ratio:.2f})"
         if self.cpu_ms_per_answer:
@@ -251,9 +285,15 @@ async def _health_load(host: str, port: int, clients: int, seconds: float) -> tu
 
 
 async def _answer_load(
-    host: str, port: int, clients: int, seconds: float, seed: int, rate: float | None = None
-) -> tuple[list[float], int, int, float]:
-    """Clients running whole tests; returns answer latencies, tests finished, errors, elapsed.
+    host: str,
+    port: int,
+    clients: int,
+    seconds: float,
+    seed: int,
+    rate: float | None = None,
+    ramp: float = 0.0,
+) -> Load:
+    """Clients running whole tests for ``ramp`` + ``seconds``; counts the last ``seconds``.
 
     ``rate`` None: every client sends its next request as soon as it has the
     reply (saturation: the server's ceiling, latency = clients / throughput by
@@ -262,26 +302,35 @@ async def _answer_load(
     when an answer was due, so a server that falls behind is charged for it.
     Starting the next test is sent at once and takes no answer's slot, so the
     clients together offer R answers/s (plus the starts).
+
+    Clients arrive at uniform random moments of the first ``ramp`` seconds
+    (within the first pacing interval when ``ramp`` is 0); what is due before
+    the ramp ends is kept apart (:attr:`Load.opening`).
     """
     latencies: list[float] = []
+    start_latencies: list[float] = []
+    opening: list[float] = []
     finished = 0
     errors = 0
-    stop = time.perf_counter() + seconds
     interval = clients / rate if rate else 0.0
+    begin = time.perf_counter()
+    counted_from = begin + ramp
+    stop = counted_from + seconds
 
     async def worker(rng: np.random.Generator) -> None:
         nonlocal finished, errors
         http = await _Http(host, port).open()
-        due = time.perf_counter() + rng.uniform(0, interval)
+        due = begin + rng.uniform(0, ramp or interval)
 
         async def send(
             method: str, path: str, body: bytes, paced: bool = True
-        ) -> tuple[int, bytes, float]:
+        ) -> tuple[int, bytes, float, bool]:
+            """Status, body, latency, and whether the request falls in the counted window."""
             nonlocal due
             if not (paced and interval):
                 start = time.perf_counter()
                 status, raw = await http.request(method, path, body)
-                return status, raw, time.perf_counter() - start
+                return status, raw, time.perf_counter() - start, start >= counted_from
             now = time.perf_counter()
             if due > now:
                 await asyncio.sleep(due - now)
@@ -289,19 +338,22 @@ async def _answer_load(
             status, raw = await http.request(method, path, body)
             done = time.perf_counter()
             due = max(due + interval, done)
-            return status, raw, done - start
+            return status, raw, done - start, start >= counted_from
 
         try:
-            if interval:
-                # Arrive spread over one pacing interval, as people do (at once,
-                # the 64 first starts were a burst no paced load has).
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            # Arrive at a random moment, as people do (at once, the 64 first
+            # starts were a burst no steady load has).
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
             while time.perf_counter() < stop:
                 start_body = msgspec.json.encode({"ward": f"ward-{rng.integers(20)}"})
-                status, raw, _ = await send("POST", "/api/v1/sessions", start_body, paced=False)
+                status, raw, latency, counted = await send(
+                    "POST", "/api/v1/sessions", start_body, paced=False
+                )
                 if status != 201:
                     errors += 1
                     continue
+                if counted:
+                    start_latencies.append(latency)
                 body = msgspec.json.decode(raw)
                 path, item = f"/api/v1/sessions/{body['session_id']}/answers", body["item"]
                 while item is not None and time.perf_counter() < stop:
@@ -309,22 +361,33 @@ async def _answer_load(
                         "item_id": item["id"],
                         "response": int(rng.integers(len(item["options"]))),
                     }
-                    status, raw, latency = await send("POST", path, msgspec.json.encode(answer))
+                    status, raw, latency, counted = await send(
+                        "POST", path, msgspec.json.encode(answer)
+                    )
                     if status != 200:
                         errors += 1
                         break
-                    latencies.append(latency)
+                    (latencies if counted else opening).append(latency)
                     item = msgspec.json.decode(raw)["item"]
-                if item is None:
+                if item is None and time.perf_counter() >= counted_from:
                     finished += 1
         finally:
             http.close()
 
     rngs = [np.random.default_rng([seed, k]) for k in range(clients)]
-    start = time.perf_counter()
     await asyncio.gather(*(worker(rng) for rng in rngs))
-    elapsed = time.perf_counter() - start
-    return latencies, finished, errors, elapsed
+    elapsed = time.perf_counter() - counted_from
+    return Load(latencies, start_latencies, opening, finished, errors, elapsed)
+
+
+def ramp_for(rate: float, clients: int, answers_per_test: float) -> float:
+    """Seconds for ``clients`` to arrive spread like a steady stream: one mean test duration.
+
+    A client paced at ``rate / clients`` answers/s takes ``answers_per_test``
+    pacing intervals for a test; arrivals spread over that time start tests
+    at the steady rate from the first second.
+    """
+    return clients / rate * answers_per_test
 
 
 def _run(coroutine):
@@ -346,8 +409,13 @@ def run(
     bank: str | None = None,
     seed: int = 0,
     rate: float | None = 500.0,
+    ramp: float | None = None,
 ) -> LoadResult:
-    """Start a server on a fresh schema, measure, stop it and drop the schema."""
+    """Start a server on a fresh schema, measure, stop it and drop the schema.
+
+    ``ramp`` None: the paced clients arrive over one mean test duration at
+    the pace (:func:`ramp_for`, with the saturated phase's answers per test).
+    """
     schema = _Schema(database_url)
     host, port = "127.0.0.1", _free_port()
     try:
@@ -357,13 +425,16 @@ def run(
             _run(_answer_load(host, port, clients, 2.0, seed + 1))
             health, health_p99 = _run(_health_load(host, port, clients, health_seconds))
             before = _cpu_seconds(server.pid)
-            saturated = Phase.of(*_run(_answer_load(host, port, clients, seconds, seed)))
+            saturated = Phase.of(_run(_answer_load(host, port, clients, seconds, seed)))
             after = _cpu_seconds(server.pid)
-            paced = (
-                Phase.of(*_run(_answer_load(host, port, clients, seconds, seed + 2, rate)))
-                if rate
-                else None
-            )
+            paced = None
+            if rate:
+                if ramp is None:
+                    per_test = saturated.answers / max(saturated.tests_finished, 1)
+                    ramp = ramp_for(rate, clients, per_test)
+                paced = Phase.of(
+                    _run(_answer_load(host, port, clients, seconds, seed + 2, rate, ramp))
+                )
         finally:
             _stop_server(server)
     finally:
@@ -374,6 +445,7 @@ def run(
         saturated=saturated,
         paced=paced,
         target_rate=rate,
+        ramp_seconds=round(ramp, 2) if paced is not None else None,
         health_per_second=health,
         health_p99_ms=health_p99,
         cpu_ms_per_answer=_per_answer(before, after, saturated.answers),
@@ -442,11 +514,20 @@ def main(argv: list[str] | None = None) -> None:
         help="total answers/s of the paced phase (0: skip it)",
     )
     parser.add_argument(
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds over which the paced clients arrive, not counted "
+        "(default: one mean test duration at the pace; 0: within one pacing interval)",
+    )
+    parser.add_argument(
         "--json", dest="json_out", default=None, help="also write the figures to this JSON file"
     )
     args = parser.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0 or args.workers < 1:
         parser.error("--clients and --workers must be >= 1 and --seconds > 0")
+    if args.ramp is not None and args.ramp < 0:
+        parser.error("--ramp must be >= 0")
     result = run(
         database_url=args.database_url,
         clients=args.clients,
@@ -456,6 +537,7 @@ def main(argv: list[str] | None = None) -> None:
         bank=args.bank,
         seed=args.seed,
         rate=args.rate or None,
+        ramp=args.ramp,
     )
     summary = asdict(result) | {"ratio": result.ratio}
     print(json.dumps(summary, indent=2))

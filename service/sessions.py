@@ -22,6 +22,7 @@ autocommitted statement (one round trip, atomic, durable on return).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
 from dataclasses import dataclass, replace
@@ -173,25 +174,26 @@ def start_session(
             _result_columns(loaded, state, config) | {"finished": now} if state.finished else {}
         )
         conn.execute(
-            SESSION.insert().values(
+            _INSERT_SESSION,
+            {
                 **result,
-                id=session_id,
-                bank_version=version,
-                config=config.name,
-                test_name=resolved.name,
-                test_version=resolved.version,
-                language=language,
-                ward=ward,
-                age_group=age_group,
-                cohort=cohort,
-                cohort_phase=phase,
-                status=FINISHED if state.finished else IN_PROGRESS,
-                state=state.to_json(),
-                answered=0,
-                lock_version=0,
-                created=now,
-                updated=now,
-            )
+                "id": session_id,
+                "bank_version": version,
+                "config": config.name,
+                "test_name": resolved.name,
+                "test_version": resolved.version,
+                "language": language,
+                "ward": ward,
+                "age_group": age_group,
+                "cohort": cohort,
+                "cohort_phase": phase,
+                "status": FINISHED if state.finished else IN_PROGRESS,
+                "state": state.to_json(),
+                "answered": 0,
+                "lock_version": 0,
+                "created": now,
+                "updated": now,
+            },
         )
     db.sessions.put(
         session_id,
@@ -294,6 +296,21 @@ def _answer_statement(extra: dict[str, Any] | None = None) -> sa.Insert:
 
 
 _ANSWER_PG = _answer_statement()
+_SET = "set_"  # prefix of the bound values of a finishing answer's result columns
+
+
+@functools.lru_cache(maxsize=16)
+def _finishing(columns: tuple[str, ...], postgres: bool) -> sa.Executable:
+    """The answer statement that also sets session ``columns`` (bound as ``set_<column>``).
+
+    Built once per set of columns: building and caching a statement per
+    finishing answer cost about as much as the rest of the answer.
+    """
+    extra = {c: sa.bindparam(_SET + c, type_=SESSION.c[c].type) for c in columns}
+    return _answer_statement(extra) if postgres else _UPDATE_STATE.values(**extra)
+
+
+_INSERT_SESSION = SESSION.insert()
 _LAST_RESPONSE = sa.select(RESPONSE.c.response).where(
     RESPONSE.c.session_id == sa.bindparam("sid"), RESPONSE.c.seq == sa.bindparam("seq")
 )
@@ -422,11 +439,6 @@ def _record(
     score = loaded.score(item_id, response)
     new_state = answer_item(loaded.bank, config, known.state, item_id, score)
     now = utcnow()
-    extra = (
-        {"status": FINISHED, "finished": now, **_result_columns(loaded, new_state, config)}
-        if new_state.finished
-        else {}
-    )
     values = {
         "sid": session_id,
         "expected_lock": known.lock_version,
@@ -438,12 +450,17 @@ def _record(
         "response": response,
         "score": score,
     }
+    if new_state.finished:
+        # The final answer also writes the result columns.
+        extra = {"status": FINISHED, "finished": now, **_result_columns(loaded, new_state, config)}
+        statement = _finishing(tuple(extra), db.autocommits)
+        values |= {_SET + column: value for column, value in extra.items()}
+    else:
+        statement = _ANSWER_PG if db.autocommits else _UPDATE_STATE
     if db.autocommits:
-        # One atomic statement (the final answer also writes the result columns).
-        statement = _answer_statement(extra) if extra else _ANSWER_PG
+        # One atomic statement.
         stored = conn.execute(statement, values).first() is not None
     else:
-        statement = _UPDATE_STATE.values(**extra) if extra else _UPDATE_STATE
         stored = conn.execute(statement, values).rowcount == 1
         if stored:
             conn.execute(

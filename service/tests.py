@@ -39,7 +39,7 @@ from nangluc.service.banks import (
     UnprocessableError,
     refuse_activation,
 )
-from nangluc.service.db import ACTIVATION, SERVICE_SETTING, TEST_DEFINITION, utcnow
+from nangluc.service.db import ACTIVATION, BANK, SERVICE_SETTING, TEST_DEFINITION, utcnow
 
 #: ``service_setting`` key of the city's default test (a test name).
 DEFAULT_TEST = "default_test"
@@ -203,6 +203,36 @@ def active_version(conn: sa.Connection, name: str) -> str | None:
     ).scalar_one_or_none()
 
 
+def _active_test_query(named: bool) -> sa.Select:
+    """The active version of a test (bound ``name``, else the default test) and the active bank.
+
+    One round trip for what a new session needs; built once, so each start
+    only binds values.
+    """
+    name = (
+        sa.bindparam("name", type_=sa.String)
+        if named
+        else sa.func.coalesce(
+            sa.func.nullif(
+                sa.select(SERVICE_SETTING.c.value)
+                .where(SERVICE_SETTING.c.key == DEFAULT_TEST)
+                .scalar_subquery(),
+                "",
+            ),
+            CITIZEN_TEST_NAME,
+        )
+    )
+    active_bank = sa.select(BANK.c.version).where(BANK.c.status == "active").limit(1)
+    return sa.select(
+        TEST_DEFINITION.c.name,
+        TEST_DEFINITION.c.version,
+        active_bank.scalar_subquery().label("active_bank"),
+    ).where(TEST_DEFINITION.c.name == name, TEST_DEFINITION.c.status == "active")
+
+
+_ACTIVE_TEST = {named: _active_test_query(named) for named in (False, True)}
+
+
 def resolve_test(
     db: Any,
     name: str | None = None,
@@ -236,6 +266,17 @@ def resolve_test(
         with db.engine.connect() as conn:
             return resolve_test(db, name, version, connection=conn)
     conn = connection
+    if version is None:
+        # The usual case, a new session of an active test, in one query; the
+        # step-by-step lookups below say what is wrong otherwise.
+        rows = conn.execute(_ACTIVE_TEST[name is not None], {"name": name}).all()
+        if len(rows) == 1:
+            found, version, active_bank = rows[0]
+            definition = db.tests.definition(found, version, conn)
+            if definition.bank != ACTIVE_BANK:
+                return db.tests.build(found, version, definition.bank, conn)
+            if active_bank is not None:
+                return db.tests.build(found, version, active_bank, conn)
     if name is None:
         name = default_test_name(conn)
     if version is None:

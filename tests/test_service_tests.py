@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from nangluc.service.db import SESSION
 from service_fixtures import (  # noqa: F401 - database_url is a fixture
     ADMIN_KEY,
     DATABASES,
@@ -343,3 +345,60 @@ def test_a_new_bank_derives_the_exposure_control_of_active_tests(database_url, t
                 sa.text("SELECT bank_version FROM test_session WHERE test_name = 'sh-theo'")
             ).scalar_one()
         assert bank == "svc-test-2"
+
+
+def test_a_start_looks_its_test_up_in_one_query_and_a_pinned_bank_holds(
+    database_url, tmp_path
+) -> None:
+    # Pinned to the first bank version, a test stays on it when another goes live;
+    # the default test follows the active bank. Each start reads what it needs
+    # (default test, active version, active bank) with one query.
+    with app_client(database_url, tmp_path, gate_simulees=400) as client:
+        assert _add(client, _named(SAFETY, "ghim", bank="svc-test-1")).status_code == 201
+        assert _activate(client, "ghim", "1").status_code == 200
+        new = bank_dict("svc-test-2", seed=3)
+        assert client.post(f"{API}/admin/bank-files", json=new, headers=HEADERS).status_code == 201
+        done = client.post(f"{API}/admin/banks/svc-test-2/activate", headers=HEADERS)
+        assert done.status_code == 200, done.text
+
+        statements: list[str] = []
+
+        def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+            statements.append(statement.split(None, 1)[0].upper())
+
+        engine = client.app.state.db.engine
+        for test in ("ghim", None):  # the first start of a test builds its rules once
+            reply = client.post(f"{API}/sessions", json={"test": test} if test else {})
+            assert reply.status_code == 201
+        sa.event.listen(engine, "before_cursor_execute", seen)
+        try:
+            started = {}
+            for test in ("ghim", None):
+                statements.clear()
+                reply = client.post(f"{API}/sessions", json={"test": test} if test else {})
+                assert reply.status_code == 201, reply.text
+                started[test] = reply.json()
+                assert [s for s in statements if s in ("SELECT", "INSERT")] == ["SELECT", "INSERT"]
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", seen)
+        assert started["ghim"]["test"] == {"name": "ghim", "version": "1"}
+        assert started[None]["test"] == {"name": "citizen", "version": "2"}
+        with sa.create_engine(database_url).connect() as conn:
+            banks = set(
+                conn.execute(sa.text("SELECT test_name, bank_version FROM test_session")).all()
+            )
+        assert banks == {("ghim", "svc-test-1"), ("citizen", "svc-test-2")}
+        # Both finish, and their results are stored with the finishing answer.
+        for test, body in started.items():
+            run_to_end(client, body["session_id"], body["item"], np.random.default_rng(2))
+            result = client.get(f"{API}/sessions/{body['session_id']}/result")
+            assert result.status_code == 200 and result.json()["test"]["name"] == (
+                test or "citizen"
+            )
+        with sa.create_engine(database_url).connect() as conn:
+            ids = [uuid.UUID(body["session_id"]) for body in started.values()]
+            stored = conn.execute(
+                sa.select(SESSION.c.status, SESSION.c.overall_level).where(SESSION.c.id.in_(ids))
+            ).all()
+        assert [row.status for row in stored] == ["finished", "finished"]
+        assert all(row.overall_level is not None for row in stored)
