@@ -45,7 +45,13 @@ from nangluc.service.banks import (
 )
 from nangluc.service.db import is_read_only_error
 from nangluc.service.docs import OfflineSwaggerPlugin
-from nangluc.service.edge import API_PREFIX, StrictRequest, add_security_headers, public_cors
+from nangluc.service.edge import (
+    API_PREFIX,
+    StrictRequest,
+    add_security_headers,
+    head_as_get,
+    public_cors,
+)
 from nangluc.service.migrate import SchemaError
 from nangluc.service.observability import (
     Metrics,
@@ -261,9 +267,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     _fix_openapi(app)
     # Outside the router, so that unmatched routes (404, 405) are logged and
     # counted too; the route template is in the scope by the time it logs.
-    # CORS inside the observer, so that preflights are logged and counted too.
+    # CORS inside the observer, so that preflights are logged and counted too;
+    # HEAD is turned into GET inside both, so its reply gets their headers.
     app.asgi_handler = request_observer(
-        public_cors(app.asgi_handler, settings.embed_origins), metrics
+        public_cors(head_as_get(app.asgi_handler), settings.embed_origins), metrics
     )
     return app
 

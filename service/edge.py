@@ -14,6 +14,8 @@
 
 - :func:`public_cors` answers cross-origin calls to the public API from the
   embedding origins (``Settings.embed_origins``) and from no one else.
+- :func:`head_as_get` answers ``HEAD`` wherever ``GET`` is answered (uptime
+  monitors and ``curl -I`` ask with it; it was 405 everywhere).
 
 Request-line and header size limits and read timeouts live one level lower,
 in the HTTP server (:mod:`nangluc.service.protocol`).
@@ -224,6 +226,36 @@ def public_cors(app: ASGIApp, origins: tuple[str, ...]) -> ASGIApp:
             await send(message)
 
         await app(scope, receive, with_cors)
+
+    return dispatch
+
+
+def head_as_get(app: ASGIApp) -> ASGIApp:
+    """Wrap ``app`` so ``HEAD`` gets what ``GET`` would, without the body (RFC 9110, 9.3.2).
+
+    The status and headers (``Content-Length`` included) are the ``GET``
+    reply's; a path without ``GET`` gets the same 404 or 405. The request
+    log and metrics still say ``HEAD``, with the route that answered.
+    """
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        as_get = {**scope, "method": "GET"}
+        try:
+            await app(as_get, receive, headers_only)
+        finally:
+            if "path_template" in as_get:
+                scope["path_template"] = as_get["path_template"]
 
     return dispatch
 

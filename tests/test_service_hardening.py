@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import socket
 import subprocess
 import threading
@@ -391,6 +392,38 @@ def test_security_headers_everywhere(edge_server) -> None:
         assert "script-src 'self';" in policy and "default-src 'none'" in policy
         assert "cdn" not in docs.text and "https://" not in docs.text
         assert http.get("/schema/redoc").status_code == 404
+
+
+def test_head_is_answered_wherever_get_is(edge_server) -> None:
+    """HEAD / and HEAD /api/v1/health were 405: uptime monitors and ``curl -I`` ask with HEAD."""
+    with httpx.Client(base_url=edge_server.base, timeout=10) as http:
+        session_id = http.post(API + "/sessions", json={}).json()["session_id"]
+        for path in ("/", API + "/health", API + "/ready", f"{API}/sessions/{session_id}"):
+            got, head = http.get(path), http.head(path)
+            assert got.status_code == head.status_code == 200, path
+            for name in (
+                "content-type",
+                "content-length",
+                "cache-control",
+                "x-content-type-options",
+            ):
+                assert head.headers.get(name) == got.headers.get(name), (path, name)
+            assert int(head.headers["content-length"]) > 0 and head.content == b""
+        # Where GET is not answered, neither is HEAD.
+        assert http.head(API + "/sessions").status_code == 405
+        assert http.head("/no/such/page").status_code == 404
+    # No body bytes follow the headers: the next reply on the connection starts right after.
+    _, raw = _raw_exchange(
+        edge_server.port,
+        [
+            b"HEAD /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ],
+        pause=2.0,
+    )
+    first, _, rest = raw.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200") and rest.startswith(b"HTTP/1.1 200"), raw[:400]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["status"] == "ok"
 
 
 def test_export_escapes_formulas_in_every_cell(edge_server) -> None:

@@ -72,6 +72,7 @@ def test_logs_metrics_and_readiness_with_two_workers(tmp_path: Path) -> None:
             ready = http.get(API + "/ready")
             assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
             assert http.get("/no/such/page").status_code == 404
+            assert http.head(API + "/health").status_code == 200  # logged and counted as HEAD
             # Scrape until both workers' counts are in (each scrape lands on one worker,
             # which reads the counts of all of them).
             texts = [http.get("/metrics") for _ in range(6)]
@@ -97,6 +98,8 @@ def test_logs_metrics_and_readiness_with_two_workers(tmp_path: Path) -> None:
                 _metric(text, "nangluc_http_requests_total", route="unmatched", status="404") >= 1
             )
             assert "nangluc_database_errors_total" in text
+            head = {"method": "HEAD", "route": "/api/v1/health", "status": "200"}
+            assert _metric(text, "nangluc_http_requests_total", **head) == 1
         server.stop()
         output = server.output()
 
@@ -105,6 +108,7 @@ def test_logs_metrics_and_readiness_with_two_workers(tmp_path: Path) -> None:
     assert len(requests) >= 4 * 10
     routes = {line["route"] for line in requests}
     assert "/api/v1/sessions/{session_id}/answers" in routes
+    assert any(r["method"] == "HEAD" and r["route"] == "/api/v1/health" for r in requests)
     assert all({"method", "route", "status", "duration_ms"} <= set(line) for line in requests)
     # Nothing that identifies a session, and nothing it said or got, in the log.
     for session_id, _, result in sessions:
