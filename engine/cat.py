@@ -123,9 +123,14 @@ def empty(
     items = np.full((n, width), -1, dtype=np.int32)
     responses = np.full((n, width), -1, dtype=np.int16)
     scored = np.zeros((n, width), dtype=bool)
-    theta, se, correlation = estimate_areas(
-        bank, config.estimator, loglik, items, responses, scored
-    )
+    if n == 1 and config.estimator is config.posterior:
+        # One new test (every session start): the prior's posterior, the same for all.
+        prior = _prior_posterior(bank, config.posterior)
+        theta, se, correlation = prior.theta.copy(), prior.se.copy(), prior.correlation.copy()
+    else:
+        theta, se, correlation = estimate_areas(
+            bank, config.estimator, loglik, items, responses, scored
+        )
     lottery = (rng if rng is not None else np.random.default_rng(0)).random((n, bank.n_items))
     if initial_theta is not None:
         initial_theta = np.asarray(initial_theta, dtype=float)
@@ -177,7 +182,27 @@ def start(
     ``unavailable`` and ``initial_theta`` are per test taker (see :func:`empty`).
     """
     batch = empty(bank, config, n, rng, unavailable=unavailable, initial_theta=initial_theta)
-    return _select_or_finish(bank, config, batch, np.arange(n), rng, selection_theta)
+    posterior = None  # the level rules' posterior, when it is the estimates' own
+    if n == 1 and initial_theta is None and config.estimator is config.posterior:
+        posterior = _prior_posterior(bank, config.posterior)
+    return _select_or_finish(bank, config, batch, np.arange(n), rng, selection_theta, posterior)
+
+
+def _prior_posterior(bank: ItemBank, model) -> JointPosterior:
+    """``model``'s posterior of one test taker with no answers yet (read-only, cached per bank).
+
+    Every test starts from it: computed once instead of twice per start (the
+    estimates, then the level rules).
+    """
+
+    def build() -> JointPosterior:
+        tables = bank_tables(bank)
+        prior = model.posterior(bank, np.zeros((1, bank.n_areas, tables.quadrature.size)))
+        for array in (prior.weights, prior.theta, prior.se, prior.correlation):
+            array.setflags(write=False)
+        return prior
+
+    return bank_tables(bank).cached(("prior posterior", model), build)
 
 
 def advance(

@@ -202,3 +202,32 @@ def test_randomesque_sessions_vary_with_seed():
     config = replace(CONFIG, exposure=Randomesque(k=4))
     firsts = {start_test(BANK, config, seed=s).next_item for s in range(20)}
     assert len(firsts) > 1
+
+
+def test_starts_share_the_prior_posterior_and_give_what_computing_it_gives(monkeypatch) -> None:
+    bank = make_bank()
+    config = CITIZEN_TEST
+    start_test(bank, config, seed=0)  # the first start of a bank computes it
+    model = type(config.posterior)
+    computed = model.posterior
+    calls: list[int] = []
+
+    def counted(self, *args):
+        calls.append(1)
+        return computed(self, *args)
+
+    monkeypatch.setattr(model, "posterior", counted)
+    states = [start_test(bank, config, seed=seed) for seed in range(1, 6)]
+    assert calls == []
+    monkeypatch.undo()
+    # The same numbers as the route that computes it each time (the level rules
+    # computing their own posterior, the estimates from two rows at once).
+    for seed, state in enumerate(states, start=1):
+        rng = np.random.default_rng([seed, 0])
+        batch = cat.empty(bank, config, 1, rng)
+        own = cat._select_or_finish(bank, config, batch, np.arange(1), rng, None, None)
+        assert state.next_item == bank.item_ids[int(own.next_item[0])]
+        assert state.level_probability == round(float(own.level_probability[0]), 6)
+    two = cat.empty(bank, config, 2, np.random.default_rng(0))
+    assert states[0].theta == tuple(two.theta[0]) and states[0].se == tuple(two.se[0])
+    assert states[0].correlation == tuple(map(tuple, two.theta_corr[0].tolist()))
