@@ -118,8 +118,9 @@ class LoadResult:
     ramp_seconds: float | None
     health_per_second: float
     health_p99_ms: float
-    #: CPU milliseconds per answer in the saturated phase (server processes,
-    #: PostgreSQL processes, this load generator) and the machine's load.
+    #: CPU milliseconds per answer in the saturated phase: server processes
+    #: (``event_loop``: their main threads, the rest is the session threads),
+    #: PostgreSQL processes, this load generator; and the machine's load.
     cpu_ms_per_answer: dict[str, float] | None = None
 
     @property
@@ -144,7 +145,8 @@ class LoadResult:
         if self.cpu_ms_per_answer:
             cpu = self.cpu_ms_per_answer
             text += (
-                f" [CPU ms/answer: server {cpu['server']:.2f}, postgres {cpu['postgres']:.2f}, "
+                f" [CPU ms/answer: server {cpu['server']:.2f} (event loops {cpu['event_loop']:.2f}), "
+                f"postgres {cpu['postgres']:.2f}, "
                 f"client {cpu['client']:.2f}; load average {cpu['load_average_1min']:.1f}]"
             )
         return text
@@ -469,12 +471,26 @@ def _cpu_seconds(server_pid: int) -> dict[str, float] | None:
                 pass
         return seconds
 
+    def main_threads(processes) -> float:
+        """CPU of each process's main thread: a worker's event loop (HTTP, routing, replies)."""
+        seconds = 0.0
+        for process in processes:
+            try:
+                for thread in process.threads():
+                    if thread.id == process.pid:
+                        seconds += thread.user_time + thread.system_time
+            except psutil.Error:
+                pass
+        return seconds
+
     server = psutil.Process(server_pid)
     postgres = [
         p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")
     ]
+    server_processes = [server, *server.children(recursive=True)]
     return {
-        "server": total([server, *server.children(recursive=True)]),
+        "server": total(server_processes),
+        "event_loop": main_threads(server_processes),
         "postgres": total(postgres),
         "client": total([psutil.Process()]),
         "load_average_1min": os.getloadavg()[0],
@@ -488,7 +504,7 @@ def _per_answer(
         return None
     out = {
         k: round((after[k] - before[k]) / answers * 1000, 3)
-        for k in ("server", "postgres", "client")
+        for k in ("server", "event_loop", "postgres", "client")
     }
     out["load_average_1min"] = round(after["load_average_1min"], 2)
     return out
