@@ -269,14 +269,15 @@ def resolve_test(
     if version is None:
         # The usual case, a new session of an active test, in one query; the
         # step-by-step lookups below say what is wrong otherwise.
-        rows = conn.execute(_ACTIVE_TEST[name is not None], {"name": name}).all()
+        named = name is not None
+        rows = conn.execute(_ACTIVE_TEST[named], {"name": name} if named else {}).all()
         if len(rows) == 1:
-            found, version, active_bank = rows[0]
-            definition = db.tests.definition(found, version, conn)
+            found, found_version, active_bank = rows[0]
+            definition = db.tests.definition(found, found_version, conn)
             if definition.bank != ACTIVE_BANK:
-                return db.tests.build(found, version, definition.bank, conn)
+                return db.tests.build(found, found_version, definition.bank, conn)
             if active_bank is not None:
-                return db.tests.build(found, version, active_bank, conn)
+                return db.tests.build(found, found_version, active_bank, conn)
     if name is None:
         name = default_test_name(conn)
     if version is None:

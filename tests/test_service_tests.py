@@ -402,3 +402,18 @@ def test_a_start_looks_its_test_up_in_one_query_and_a_pinned_bank_holds(
             ).all()
         assert [row.status for row in stored] == ["finished", "finished"]
         assert all(row.overall_level is not None for row in stored)
+
+
+def test_a_start_without_an_active_version_or_bank_says_which(database_url, tmp_path) -> None:
+    # What the one-query lookup does not find, the step-by-step lookup names.
+    with app_client(database_url, tmp_path, gate_simulees=400) as client:
+        assert _add(client, _named(SAFETY, "nhap")).status_code == 201  # stored, never activated
+        reply = client.post(f"{API}/sessions", json={"test": "nhap"})
+        assert reply.status_code == 404
+        assert reply.json()["detail"] == "test 'nhap' has no active version"
+        with sa.create_engine(database_url).begin() as conn:
+            conn.execute(sa.text("UPDATE bank_version SET status = 'retired'"))
+        for body in ({}, {"test": "citizen"}):
+            reply = client.post(f"{API}/sessions", json=body)
+            assert reply.status_code == 409, reply.text
+            assert reply.json()["detail"] == "no bank version is active"
