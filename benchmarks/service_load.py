@@ -16,10 +16,11 @@ fresh PostgreSQL schema, then
    Clients arrive spread over one mean test duration at that pace (the
    ramp, about 2 s at 500/s: 64 clients x 0.128 s x ~15 answers), as a
    steady stream of citizens does, and ``--seconds`` of steady load are
-   counted after it. Arriving all within one pacing interval made 64 test
-   starts in 0.13 s, 14 times the steady start rate, and tests that then
-   ended and restarted in waves; that opening is reported on its own
-   (``opening_p99_ms``), with ``--ramp 0``.
+   counted after it; the answers due during the ramp are reported apart
+   (``opening_answers``, ``opening_p99_ms``). Arriving all within one
+   pacing interval made 64 test starts in 0.13 s, about 15 times the steady
+   start rate, and tests that then ended and restarted in waves;
+   ``--ramp 0`` measures that way (everything counted).
 
 The load generator runs on the same machine as the server and the database.
 The figure is the last line printed, e.g.::
