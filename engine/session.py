@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +19,7 @@ from nangluc.engine import cat
 from nangluc.engine.advice import Advice, advice_for, next_steps
 from nangluc.engine.bank import KINDS, ItemBank
 from nangluc.engine.config import CONFIGS, TestConfig
-from nangluc.engine.estimation import estimate_patterns
+from nangluc.engine.estimation import EAP, CorrelatedEAP, estimate_patterns
 from nangluc.engine.scale import DEFAULT_SCALE, Level, Scale
 from nangluc.engine.scoring import (
     level_posterior,
@@ -506,71 +506,91 @@ def score_test(bank: ItemBank, state: TestState, config: TestConfig | None = Non
         registered and none is given.
     """
     config = _config_of(bank, state, config)
-    theta = np.array([state.theta], dtype=float)
-    se = np.array([state.se], dtype=float)
-    scores = score(bank, theta, se, _correlation_of(state, bank.n_areas)[None, :, :])
-    posterior = config.posterior.posterior(bank, loglik_of(bank, state))
+    return _results(bank, config, [state])[0]
+
+
+def _results(bank: ItemBank, config: TestConfig, states: Sequence[TestState]) -> list[TestResult]:
+    """:func:`score_test` of several states of one bank and config, with one pass of array work."""
+    theta = np.array([state.theta for state in states], dtype=float)
+    se = np.array([state.se for state in states], dtype=float)
+    correlation = np.stack([_correlation_of(state, bank.n_areas) for state in states])
+    scores = score(bank, theta, se, correlation)
+    loglik = np.concatenate([loglik_of(bank, state) for state in states])
+    posterior = config.posterior.posterior(bank, loglik)
     levels = level_posterior(bank, posterior.weights, posterior.correlation)
     rules = config.settling
-    counts = np.zeros(bank.n_areas, dtype=int)
-    if state.administered:
-        idx = bank.indices(state.administered)
-        idx = idx[bank.operational[idx]]
-        counts = np.bincount(bank.area[idx], minlength=bank.n_areas)
-    area_interval = levels.area_interval(bank)[0]
-    overall_interval = levels.overall_interval(bank)[0]
-
+    settled_by = tuple(_describe_rule(rule) for rule in rules)
+    area_intervals = levels.area_interval(bank)
+    overall_intervals = levels.overall_interval(bank)
     overall_settled, area_settled = settled(
         bank, rules, levels, scores.overall_score, scores.area_score
     )
+    area_probability = bank.scale.probability_of_level(levels.area_probabilities, scores.area_score)
+    overall_probability = bank.scale.probability_of_level(
+        levels.overall_probabilities, scores.overall_score
+    )
+    area_rmse = root_mean_square_error(levels.area_mean, levels.area_sd, scores.area_score)
+    overall_rmse = root_mean_square_error(
+        levels.overall_mean, levels.overall_sd, scores.overall_score
+    )
 
-    def described(point, mean, sd, interval, probabilities, is_settled):
+    def described(point, rmse, interval, probability, probabilities, is_settled):
         return {
             "score": float(point),
-            "se": float(root_mean_square_error(mean, sd, point)),
+            "se": float(rmse),
             "interval": (float(interval[0]), float(interval[1])),
             "level": int(bank.scale.code(point)),
-            "probability": float(bank.scale.probability_of_level(probabilities, np.asarray(point))),
+            "probability": float(probability),
             "level_probabilities": tuple(float(p) for p in probabilities),
             "settled": bool(is_settled),
             "scale": bank.scale,
         }
 
-    areas = tuple(
-        AreaScore(
-            area=code,
-            theta=float(theta[0, a]),
-            theta_se=float(se[0, a]),
-            answered=int(counts[a]),
+    results = []
+    for row, state in enumerate(states):
+        counts = np.zeros(bank.n_areas, dtype=int)
+        if state.administered:
+            idx = bank.indices(state.administered)
+            idx = idx[bank.operational[idx]]
+            counts = np.bincount(bank.area[idx], minlength=bank.n_areas)
+        areas = tuple(
+            AreaScore(
+                area=code,
+                theta=float(theta[row, a]),
+                theta_se=float(se[row, a]),
+                answered=int(counts[a]),
+                **described(
+                    scores.area_score[row, a],
+                    area_rmse[row, a],
+                    area_intervals[row, a],
+                    area_probability[row, a],
+                    levels.area_probabilities[row, a],
+                    area_settled[row, a],
+                ),
+            )
+            for a, code in enumerate(bank.area_codes)
+        )
+        overall = OverallScore(
             **described(
-                scores.area_score[0, a],
-                levels.area_mean[0, a],
-                levels.area_sd[0, a],
-                area_interval[a],
-                levels.area_probabilities[0, a],
-                area_settled[0, a],
-            ),
+                scores.overall_score[row],
+                overall_rmse[row],
+                overall_intervals[row],
+                overall_probability[row],
+                levels.overall_probabilities[row],
+                overall_settled[row],
+            )
         )
-        for a, code in enumerate(bank.area_codes)
-    )
-    overall = OverallScore(
-        **described(
-            scores.overall_score[0],
-            levels.overall_mean[0],
-            levels.overall_sd[0],
-            overall_interval,
-            levels.overall_probabilities[0],
-            overall_settled[0],
+        results.append(
+            TestResult(
+                overall=overall,
+                areas=areas,
+                answered=state.answered,
+                finished=state.finished,
+                stop_reason=state.stop_reason,
+                settled_by=settled_by,
+            )
         )
-    )
-    return TestResult(
-        overall=overall,
-        areas=areas,
-        answered=state.answered,
-        finished=state.finished,
-        stop_reason=state.stop_reason,
-        settled_by=tuple(_describe_rule(rule) for rule in rules),
-    )
+    return results
 
 
 def advise(bank: ItemBank, state: TestState, config: TestConfig | None = None) -> Advice:
@@ -629,6 +649,42 @@ def pattern_state(
 
     Parameters and errors as :func:`score_responses`.
     """
+    ids, values = _checked_pattern(bank, responses)
+    pattern = np.full((1, bank.n_items), -1, dtype=np.int64)
+    if ids:
+        pattern[0, bank.indices(ids)] = values
+    theta, se, correlation = estimate_patterns(bank, config.estimator, pattern)
+    return _scored_state(bank, config, ids, values, theta[0], se[0], correlation[0])
+
+
+def _scored_state(
+    bank: ItemBank,
+    config: TestConfig,
+    ids: list[str],
+    values: list[int],
+    theta: np.ndarray,
+    se: np.ndarray,
+    correlation: np.ndarray,
+) -> TestState:
+    return TestState(
+        bank_version=bank.version,
+        config=config.name,
+        seed=0,
+        administered=tuple(ids),
+        responses=tuple(values),
+        next_item=None,
+        finished=True,
+        stop_reason="scored",
+        theta=tuple(theta.tolist()),
+        se=tuple(se.tolist()),
+        correlation=tuple(map(tuple, correlation.tolist())),
+    )
+
+
+def _checked_pattern(
+    bank: ItemBank, responses: Mapping[str, int] | Iterable[tuple[str, int]]
+) -> tuple[list[str], list[int]]:
+    """The item ids and categories of a response pattern, checked (ValueError says what is wrong)."""
     pairs = list(responses.items()) if isinstance(responses, Mapping) else list(responses)
     ids: list[str] = []
     values: list[int] = []
@@ -646,11 +702,9 @@ def pattern_state(
         seen: set[str] = set()
         twice = sorted({i for i in ids if i in seen or seen.add(i)})
         raise ValueError(f"item(s) answered more than once: {', '.join(twice)}")
-    pattern = np.full((1, bank.n_items), -1, dtype=np.int64)
     if ids:
-        index = bank.indices(ids)
         given = np.asarray(values)
-        top = bank.n_categories[index]
+        top = bank.n_categories[bank.indices(ids)]
         bad = (given < 0) | (given >= top)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
@@ -658,21 +712,7 @@ def pattern_state(
                 f"response {values[first]} is out of range for item {ids[first]} "
                 f"(expected 0..{int(top[first]) - 1})"
             )
-        pattern[0, index] = given
-    theta, se, correlation = estimate_patterns(bank, config.estimator, pattern)
-    return TestState(
-        bank_version=bank.version,
-        config=config.name,
-        seed=0,
-        administered=tuple(ids),
-        responses=tuple(values),
-        next_item=None,
-        finished=True,
-        stop_reason="scored",
-        theta=tuple(theta[0].tolist()),
-        se=tuple(se[0].tolist()),
-        correlation=tuple(map(tuple, correlation[0].tolist())),
-    )
+    return ids, values
 
 
 def score_responses(
@@ -708,3 +748,56 @@ def score_responses(
         an integer within its item's categories.
     """
     return score_test(bank, pattern_state(bank, responses, config=config), config)
+
+
+#: Response patterns scored together by :func:`score_patterns` (bounds its memory).
+PATTERN_BLOCK = 1024
+
+
+def score_patterns(
+    bank: ItemBank,
+    patterns: Iterable[Mapping[str, int] | Iterable[tuple[str, int]]],
+    *,
+    config: TestConfig,
+) -> list[TestResult]:
+    """:func:`score_responses` of many response patterns, with the array work done in blocks.
+
+    The same results, in the same order (a survey's or a class's forms:
+    ``nangluc score`` uses it), up to rounding in the last digits of the
+    matrix products over a block: each block of :data:`PATTERN_BLOCK`
+    patterns is scored with one pass of array work instead of one per
+    pattern (and estimated so too under the EAP estimators; an iterative
+    estimator's estimates are made one pattern at a time, as alone).
+
+    Raises
+    ------
+    ValueError
+        As :func:`score_responses`, naming the pattern (its position from 0).
+    """
+    checked = []
+    for position, responses in enumerate(patterns):
+        try:
+            checked.append(_checked_pattern(bank, responses))
+        except ValueError as error:
+            raise ValueError(f"pattern {position}: {error}") from None
+    results: list[TestResult] = []
+    for first in range(0, len(checked), PATTERN_BLOCK):
+        block = checked[first : first + PATTERN_BLOCK]
+        matrix = np.full((len(block), bank.n_items), -1, dtype=np.int64)
+        for row, (ids, values) in enumerate(block):
+            if ids:
+                matrix[row, bank.indices(ids)] = values
+        if isinstance(config.estimator, EAP | CorrelatedEAP):
+            theta, se, correlation = estimate_patterns(bank, config.estimator, matrix)
+        else:
+            # Iterative estimators (MAP, MLE, WLE) step until every row of a
+            # batch has converged, so a pattern's estimate would depend on its
+            # block; one pattern at a time it is score_responses' own.
+            alone = [estimate_patterns(bank, config.estimator, row[None, :]) for row in matrix]
+            theta, se, correlation = (np.concatenate(parts) for parts in zip(*alone, strict=True))
+        states = [
+            _scored_state(bank, config, ids, values, theta[row], se[row], correlation[row])
+            for row, (ids, values) in enumerate(block)
+        ]
+        results += _results(bank, config, states)
+    return results

@@ -366,7 +366,7 @@ def score(
     row is reported with its line number and nothing is written (exit 1).
     Exit 2: the file or an option cannot be used.
     """
-    from nangluc.engine import score_responses
+    from nangluc.engine import score_patterns
     from nangluc.items.forms import FormError, FormFileError, read_forms
 
     doc = _load(bank_file) if bank_file is not None else None
@@ -394,8 +394,8 @@ def score(
     buffer = io.StringIO()
     writer = csv_writer(buffer, lineterminator="\n")
     writer.writerow(_score_columns(bank.area_codes))
-    for pattern in patterns:
-        result = score_responses(bank, pattern.answers, config=config)
+    results = score_patterns(bank, [pattern.answers for pattern in patterns], config=config)
+    for pattern, result in zip(patterns, results, strict=True):
         writer.writerow(_score_row(pattern.respondent_id, result, doc.version, label, language))
     data = buffer.getvalue().encode("utf-8")
     if out is None:

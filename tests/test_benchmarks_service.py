@@ -1,4 +1,4 @@
-"""The service benchmarks' own arithmetic, and a short in-process run of ``service_path``."""
+"""The benchmarks' own arithmetic, and short runs of `service_path` and `score_forms`."""
 
 from __future__ import annotations
 
@@ -45,3 +45,11 @@ def test_service_path_times_whole_tests_and_the_engine_inside_them(tmp_path: Pat
     assert result.engine_back_to_back_ms > 0
     assert result.start_ms > 0 and result.last_answer_ms > 0
     assert result.line().startswith("service path: answer ")
+
+
+def test_score_forms_benchmark_runs_and_finds_both_ways_agree(capsys) -> None:
+    from benchmarks.score_forms import main
+
+    main(["--respondents", "30", "--items", "12"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("score forms: 30 respondents in ") and "one by one" in last

@@ -20,7 +20,15 @@ from nangluc.engine.selection import (
     Randomesque,
     SympsonHetter,
 )
-from nangluc.engine.session import TestState, answer_item, replay, score_test, start_test
+from nangluc.engine.session import (
+    TestState,
+    answer_item,
+    replay,
+    score_patterns,
+    score_responses,
+    score_test,
+    start_test,
+)
 from nangluc.engine.stopping import LevelProbability, OverallStandardError
 
 BANK = make_bank(n_items=80, seed=21, version="session-bank", pretest=4)
@@ -231,3 +239,54 @@ def test_starts_share_the_prior_posterior_and_give_what_computing_it_gives(monke
     two = cat.empty(bank, config, 2, np.random.default_rng(0))
     assert states[0].theta == tuple(two.theta[0]) and states[0].se == tuple(two.se[0])
     assert states[0].correlation == tuple(map(tuple, two.theta_corr[0].tolist()))
+
+
+@pytest.mark.parametrize("config", [CITIZEN_TEST, TestConfig(name="map-test", estimator=MAP())])
+def test_score_patterns_gives_what_score_responses_gives_one_by_one(monkeypatch, config) -> None:
+    from nangluc.engine import session as session_module
+
+    monkeypatch.setattr(session_module, "PATTERN_BLOCK", 4)  # several blocks, one partial
+    rng = np.random.default_rng(5)
+    patterns = [{}]  # nothing answered
+    for _ in range(10):
+        chosen = rng.choice(BANK.n_items, size=int(rng.integers(1, 30)), replace=False)
+        patterns.append(
+            {
+                BANK.item_ids[i]: int(rng.integers(int(BANK.n_categories[i])))
+                for i in chosen.tolist()
+            }
+        )
+    patterns.append(list(patterns[3].items())[::-1])  # pairs, in another order
+    together = score_patterns(BANK, patterns, config=config)
+    alone = [score_responses(BANK, p, config=config) for p in patterns]
+    assert len(together) == len(alone)
+    for block, single in zip(together, alone, strict=True):
+        # Equal up to the last digits of the batched matrix products.
+        assert _numbers(block) == pytest.approx(_numbers(single), rel=1e-12, abs=1e-12)
+        assert _labels(block) == _labels(single)
+    assert together[-1] == together[3]
+
+
+def _numbers(result) -> list[float]:
+    parts = [result.overall, *result.areas]
+    out = []
+    for p in parts:
+        out += [p.score, p.se, *p.interval, p.probability, *p.level_probabilities]
+    return out + [a.theta for a in result.areas] + [a.theta_se for a in result.areas]
+
+
+def _labels(result) -> list:
+    parts = [result.overall, *result.areas]
+    out = [(p.level, p.settled) for p in parts] + [(a.area, a.answered) for a in result.areas]
+    return out + [result.answered, result.finished, result.stop_reason, result.settled_by]
+
+
+def test_score_patterns_names_the_pattern_that_is_wrong() -> None:
+
+    good = {BANK.item_ids[0]: 0}
+    with pytest.raises(ValueError, match=r"^pattern 2: item 'nope' is not in bank session-bank$"):
+        score_patterns(BANK, [good, good, {"nope": 1}], config=CITIZEN_TEST)
+    top = int(BANK.n_categories[1])
+    with pytest.raises(ValueError, match=rf"^pattern 1: response {top} is out of range"):
+        score_patterns(BANK, [good, {BANK.item_ids[1]: top}], config=CITIZEN_TEST)
+    assert score_patterns(BANK, [], config=CITIZEN_TEST) == []
