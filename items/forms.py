@@ -172,6 +172,9 @@ def _read_wide(
     if repeated:
         raise FormError([f"line 1: item column(s) given twice: {', '.join(repeated)}"])
     collector = _Collector(bank, allowed, where)
+    # Each column's letters and their scored categories ("a" as "A"): one look-up
+    # per cell; anything else takes the checks below, which say what is wrong.
+    letters = [(k, item_id, _letter_categories(bank, item_id)) for k, item_id in items]
     for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -183,10 +186,15 @@ def _read_wide(
             continue
         if not collector.start(line, respondent):
             continue
-        for k, item_id in items:
+        answers = collector.answers[respondent]
+        for k, item_id, categories in letters:
             cell = row[k].strip()
             if not cell:
                 continue  # not answered
+            category = categories.get(cell)
+            if category is not None:
+                answers[item_id] = (category, line)  # a row names each item once
+                continue
             option = _letter(cell)
             if option is None:
                 collector.problem(
@@ -197,6 +205,17 @@ def _read_wide(
             if category is not None:
                 collector.add(line, respondent, item_id, category)
     return collector.patterns()
+
+
+def _letter_categories(bank: BankDocument, item_id: str) -> dict[str, int]:
+    """The option letters of an item (upper and lower case) and their scored categories."""
+    record = bank.item(item_id)
+    n = len(record.options) if record.options else record.n_categories
+    out = {}
+    for option in range(min(n, 26)):
+        letter = chr(ord("A") + option)
+        out[letter] = out[letter.lower()] = record.score_option(option)
+    return out
 
 
 def _letter(cell: str) -> int | None:
