@@ -118,15 +118,26 @@ def parse_measure(db: Database, measure: str | None, loaded: LoadedBank | None =
 
 
 def _window(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
-    """UTC bounds of local dates: from ``start`` 00:00 to the end of ``end`` (Vietnam's time)."""
-    low = datetime(start.year, start.month, start.day, tzinfo=VIETNAM) if start else None
-    high = (
-        datetime(end.year, end.month, end.day, tzinfo=VIETNAM) + timedelta(days=1) if end else None
-    )
-    return (
-        low.astimezone(UTC) if low else None,
-        high.astimezone(UTC) if high else None,
-    )
+    """UTC bounds of local dates: from ``start`` 00:00 to the end of ``end`` (Vietnam's time).
+
+    A bound that falls outside the calendar's range (``from`` 0001-01-01 is
+    still year 0 in UTC; the day after ``to`` 9999-12-31 is none) bounds
+    nothing: no stored time lies beyond it. It was a 500.
+    """
+    low = high = None
+    if start is not None:
+        try:
+            low = datetime(start.year, start.month, start.day, tzinfo=VIETNAM).astimezone(UTC)
+        except OverflowError:
+            low = None
+    if end is not None:
+        try:
+            high = (
+                datetime(end.year, end.month, end.day, tzinfo=VIETNAM) + timedelta(days=1)
+            ).astimezone(UTC)
+        except OverflowError:
+            high = None
+    return low, high
 
 
 def _releases(db: Database, kind: str, low: datetime | None, high: datetime | None) -> list[dict]:

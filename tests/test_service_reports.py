@@ -337,6 +337,27 @@ def test_public_ward_list() -> None:
     assert "1659/NQ-UBTVQH15" in wards.source and wards.as_of == "2025-07-01"
 
 
+def test_windows_at_the_ends_of_the_calendar_bound_nothing(filled) -> None:
+    """``from=0001-01-01`` gave 500 (schemathesis): its UTC start is in year 0."""
+    client, _, _ = filled
+    everything = _get(client, group_by="ward")
+    for window in (
+        {"from": "0001-01-01"},
+        {"to": "9999-12-31"},
+        {"from": "0001-01-01", "to": "9999-12-31"},
+    ):
+        report = _get(client, group_by="ward", **window)
+        assert report["groups"] == everything["groups"], window
+        assert report["window"]["releases"] == everything["window"]["releases"], window
+    csv_reply = client.get(
+        f"{API}/reports/levels.csv", params={"from": "0001-01-01"}, headers=PLANNER
+    )
+    assert csv_reply.status_code == 200
+    # A window before any data is still an empty answer, not an error.
+    early = _get(client, group_by="ward", **{"from": "0001-01-01", "to": "2000-01-04"})
+    assert early["window"]["releases"] == []
+
+
 def test_period_boundaries_follow_vietnam_time() -> None:
     # 23:30 UTC on 31 March is already April in Đà Nẵng (UTC+7): the second quarter.
     period = releases.period_of(datetime(2026, 3, 31, 23, 30, tzinfo=UTC), "quarter")
