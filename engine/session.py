@@ -649,42 +649,50 @@ def pattern_state(
 
     Parameters and errors as :func:`score_responses`.
     """
-    ids, values = _checked_pattern(bank, responses)
-    pattern = np.full((1, bank.n_items), -1, dtype=np.int64)
-    if ids:
-        pattern[0, bank.indices(ids)] = values
-    theta, se, correlation = estimate_patterns(bank, config.estimator, pattern)
-    return _scored_state(bank, config, ids, values, theta[0], se[0], correlation[0])
+    return _pattern_states(bank, config, [_checked_pattern(bank, responses)])[0]
 
 
-def _scored_state(
-    bank: ItemBank,
-    config: TestConfig,
-    ids: list[str],
-    values: list[int],
-    theta: np.ndarray,
-    se: np.ndarray,
-    correlation: np.ndarray,
-) -> TestState:
-    return TestState(
-        bank_version=bank.version,
-        config=config.name,
-        seed=0,
-        administered=tuple(ids),
-        responses=tuple(values),
-        next_item=None,
-        finished=True,
-        stop_reason="scored",
-        theta=tuple(theta.tolist()),
-        se=tuple(se.tolist()),
-        correlation=tuple(map(tuple, correlation.tolist())),
-    )
+#: A checked response pattern: item ids, their categories, and the items' bank indices.
+_Checked = tuple[list[str], list[int], np.ndarray]
+
+
+def _pattern_states(bank: ItemBank, config: TestConfig, checked: list[_Checked]) -> list[TestState]:
+    """The finished states of checked patterns, estimated under ``config``'s estimator.
+
+    EAP estimates are made for all the patterns at once. Iterative estimators
+    (MAP, MLE, WLE) step until every row of a batch has converged, so a
+    pattern's estimate would depend on the others; they estimate each alone.
+    """
+    matrix = np.full((len(checked), bank.n_items), -1, dtype=np.int64)
+    for row, (_, values, index) in enumerate(checked):
+        matrix[row, index] = values
+    if isinstance(config.estimator, EAP | CorrelatedEAP):
+        theta, se, correlation = estimate_patterns(bank, config.estimator, matrix)
+    else:
+        alone = [estimate_patterns(bank, config.estimator, row[None, :]) for row in matrix]
+        theta, se, correlation = (np.concatenate(parts) for parts in zip(*alone, strict=True))
+    return [
+        TestState(
+            bank_version=bank.version,
+            config=config.name,
+            seed=0,
+            administered=tuple(ids),
+            responses=tuple(values),
+            next_item=None,
+            finished=True,
+            stop_reason="scored",
+            theta=tuple(theta[row].tolist()),
+            se=tuple(se[row].tolist()),
+            correlation=tuple(map(tuple, correlation[row].tolist())),
+        )
+        for row, (ids, values, _) in enumerate(checked)
+    ]
 
 
 def _checked_pattern(
     bank: ItemBank, responses: Mapping[str, int] | Iterable[tuple[str, int]]
-) -> tuple[list[str], list[int]]:
-    """The item ids and categories of a response pattern, checked (ValueError says what is wrong)."""
+) -> _Checked:
+    """A response pattern's ids, categories and bank indices, checked (ValueError says what is wrong)."""
     pairs = list(responses.items()) if isinstance(responses, Mapping) else list(responses)
     ids: list[str] = []
     values: list[int] = []
@@ -702,9 +710,10 @@ def _checked_pattern(
         seen: set[str] = set()
         twice = sorted({i for i in ids if i in seen or seen.add(i)})
         raise ValueError(f"item(s) answered more than once: {', '.join(twice)}")
+    index = bank.indices(ids)
     if ids:
         given = np.asarray(values)
-        top = bank.n_categories[bank.indices(ids)]
+        top = bank.n_categories[index]
         bad = (given < 0) | (given >= top)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
@@ -712,7 +721,7 @@ def _checked_pattern(
                 f"response {values[first]} is out of range for item {ids[first]} "
                 f"(expected 0..{int(top[first]) - 1})"
             )
-    return ids, values
+    return ids, values, index
 
 
 def score_responses(
@@ -782,22 +791,6 @@ def score_patterns(
             raise ValueError(f"pattern {position}: {error}") from None
     results: list[TestResult] = []
     for first in range(0, len(checked), PATTERN_BLOCK):
-        block = checked[first : first + PATTERN_BLOCK]
-        matrix = np.full((len(block), bank.n_items), -1, dtype=np.int64)
-        for row, (ids, values) in enumerate(block):
-            if ids:
-                matrix[row, bank.indices(ids)] = values
-        if isinstance(config.estimator, EAP | CorrelatedEAP):
-            theta, se, correlation = estimate_patterns(bank, config.estimator, matrix)
-        else:
-            # Iterative estimators (MAP, MLE, WLE) step until every row of a
-            # batch has converged, so a pattern's estimate would depend on its
-            # block; one pattern at a time it is score_responses' own.
-            alone = [estimate_patterns(bank, config.estimator, row[None, :]) for row in matrix]
-            theta, se, correlation = (np.concatenate(parts) for parts in zip(*alone, strict=True))
-        states = [
-            _scored_state(bank, config, ids, values, theta[row], se[row], correlation[row])
-            for row, (ids, values) in enumerate(block)
-        ]
+        states = _pattern_states(bank, config, checked[first : first + PATTERN_BLOCK])
         results += _results(bank, config, states)
     return results
